@@ -1,0 +1,6 @@
+"""``python -m afetch``."""
+
+from afetch.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The library API: ``stream`` and ``fetch_all`` over the same engine the CLI uses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
+
+from afetch.config import Config
+from afetch.engine import Engine
+from afetch.inputs import RequestParser
+from afetch.models import FetchResult, FetchSpec
+
+Request = str | FetchSpec
+
+
+async def stream(
+    requests: Iterable[Request] | AsyncIterable[Request], options: Config | None = None
+) -> AsyncIterator[FetchResult]:
+    """Yield one FetchResult per request as each finishes (completion order).
+
+    Strings are URLs (``--default-scheme`` applies to scheme-less ones) and are
+    numbered in the order given; a string that is not a fetchable URL yields an
+    ``invalid_input`` result rather than an exception.
+    """
+    config = options or Config()
+    engine = Engine(config)
+    async for result in engine.results(_specs(requests, RequestParser(config))):
+        yield result
+
+
+async def fetch_all(urls: Iterable[Request], **options: Any) -> list[FetchResult]:
+    """Fetch every URL; results in input order, failures as results, never raised."""
+    results = [result async for result in stream(urls, Config(**options))]
+    results.sort(key=lambda result: result.index)
+    return results
+
+
+async def _specs(
+    requests: Iterable[Request] | AsyncIterable[Request], parser: RequestParser
+) -> AsyncIterator[FetchSpec | FetchResult]:
+    if isinstance(requests, AsyncIterable):
+        async for request in requests:
+            yield _one(request, parser)
+    else:
+        for request in requests:
+            yield _one(request, parser)
+
+
+def _one(request: Request, parser: RequestParser) -> FetchSpec | FetchResult:
+    if isinstance(request, FetchSpec):
+        return request
+    return parser.parse_argument(request)

@@ -1,0 +1,200 @@
+"""The ``afetch`` command: options → Config, streams opened, stages wired, exit status.
+
+Only click lives here; the HTTP machinery is imported inside the command so
+``--version`` and ``--help`` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import IO, Any
+
+import click
+
+from afetch._version import __version__
+from afetch.config import (
+    DEFAULT_CONCURRENCY,
+    Config,
+    UiOptions,
+    parse_duration,
+    parse_header,
+    parse_size,
+)
+
+_TTY_HINT = (
+    "afetch: no URLs given and standard input is a terminal.\n"
+    "Pass URLs as arguments, read them with -i FILE, or pipe them in:\n"
+    "  afetch https://example.com\n"
+    "  afetch -i urls.txt > out.jsonl\n"
+    "  cat urls.txt | afetch | jq .\n"
+    "Try 'afetch --help' for every option."
+)
+
+
+class _Parsed(click.ParamType):
+    """A click type from one of config's unit parsers, so bad values name the option."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+        self.name = name
+        self._parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self._parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = _Parsed("duration", parse_duration)
+SIZE = _Parsed("size", parse_size)
+HEADER = _Parsed("header", parse_header)
+
+
+def _method(value: str) -> str:
+    if not value or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in value):
+        raise ValueError(f"{value!r} is not an HTTP method")
+    return value
+
+
+METHOD = _Parsed("method", _method)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("urls", nargs=-1, metavar="[URL]...")
+@click.option(
+    "-i", "--input", "inputs", multiple=True, metavar="PATH",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="Read request lines from PATH ('-' is stdin; .gz is decompressed). Repeatable.",
+)
+@click.option("-o", "--output", metavar="PATH", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write records to PATH instead of stdout.")
+@click.option("-c", "--concurrency", type=click.IntRange(1, 100_000), default=DEFAULT_CONCURRENCY,
+              show_default=True, help="Requests in flight at once.")
+@click.option("-t", "--timeout", type=DURATION, default="10", show_default=True,
+              help="Time limit for one attempt: connect, headers and body together.")
+@click.option("--connect-timeout", type=DURATION, default=None,
+              help="Time limit for getting a connection (DNS, TCP and TLS).")
+@click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True,
+              help="Retries on connect/timeout/protocol errors and 429/502/503/504.")
+@click.option("--retry-all", is_flag=True,
+              help="Retry non-idempotent methods (POST, PATCH) too.")
+@click.option("--retry-max-wait", type=DURATION, default="30", show_default=True,
+              help="Longest Retry-After honoured; a longer demand ends the retries.")
+@click.option("--max-body", type=SIZE, default="10MiB", show_default=True,
+              help="Read at most SIZE of each body (after decompression); more is 'truncated'.")
+@click.option("--default-scheme", type=click.Choice(["http", "https"]), default="https",
+              show_default=True, help="Scheme for lines without '://'.")
+@click.option("-X", "--method", type=METHOD, default="GET", show_default=True,
+              help="HTTP method.")
+@click.option("-H", "--header", "headers", type=HEADER, multiple=True, metavar="'K: V'",
+              help="Add a request header. Repeatable.")
+@click.option("-A", "--user-agent", metavar="TEXT", help=f"User-Agent (default afetch/{__version__}).")
+@click.option("-L/-N", "--follow/--no-follow", default=True, show_default=True,
+              help="Follow redirects.")
+@click.option("--max-redirects", type=click.IntRange(0, 1000), default=10, show_default=True,
+              help="Redirects followed at most; one more is 'too_many_redirects'.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr [default: on when stderr is a terminal].")
+@click.option("--summary/--no-summary", default=None,
+              help="Summary on stderr at the end [default: on when stderr is a terminal].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress, summary or warnings.")
+@click.option("-v", "--verbose", is_flag=True, help="Also log each failed request on stderr.")
+@click.option("--schema", is_flag=True, help="Print the JSON Schema of a record and exit.")
+@click.version_option(__version__, "--version", prog_name="afetch")
+def command(  # noqa: PLR0913 - one parameter per option is click's way
+    urls: tuple[str, ...],
+    inputs: tuple[str, ...],
+    output: str | None,
+    concurrency: int,
+    timeout: float,
+    connect_timeout: float | None,
+    retries: int,
+    retry_all: bool,
+    retry_max_wait: float,
+    max_body: int,
+    default_scheme: str,
+    method: str,
+    headers: tuple[tuple[str, str], ...],
+    user_agent: str | None,
+    follow: bool,
+    max_redirects: int,
+    exit_zero: bool,
+    progress: bool | None,
+    summary: bool | None,
+    quiet: bool,
+    verbose: bool,
+    schema: bool,
+) -> None:
+    """Fetch URLs concurrently; print one JSON record per request on stdout.
+
+    URLs come from the arguments, from -i files, or from stdin (one per line;
+    '#' comments and blank lines are skipped; a line starting with '{' is a
+    JSON request object). Exit status: 0 all ok, 1 some not ok, 2 usage error,
+    130/143 interrupted.
+    """
+    if schema:
+        _print_schema()
+        return
+    try:
+        config = Config(
+            concurrency=concurrency,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            retries=retries,
+            retry_all=retry_all,
+            retry_max_wait=retry_max_wait,
+            max_body=max_body,
+            default_scheme=default_scheme,
+            method=method,
+            headers=headers,
+            user_agent=user_agent,
+            follow=follow,
+            max_redirects=max_redirects,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not urls and not inputs:
+        if sys.stdin is None or sys.stdin.isatty():
+            click.echo(_TTY_HINT, err=True)
+            sys.exit(2)
+        inputs = ("-",)
+    stderr_tty = sys.stderr.isatty()
+    ui = UiOptions(
+        progress=not quiet and (stderr_tty if progress is None else progress),
+        summary=not quiet and (stderr_tty if summary is None else summary),
+        verbose=verbose and not quiet,
+        exit_zero=exit_zero,
+    )
+    out = _open_output(output)
+    from afetch.runner import run
+
+    sys.exit(int(run(config, ui, urls, inputs, out)))
+
+
+def _open_output(path: str | None) -> IO[bytes]:
+    if path is None or path == "-":
+        return sys.stdout.buffer
+    try:
+        return open(path, "wb")  # noqa: SIM115 - closed by the runner
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def _print_schema() -> None:
+    import json
+
+    from afetch.schema import RECORD_SCHEMA
+
+    click.echo(json.dumps(RECORD_SCHEMA, indent=2))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        command(prog_name="afetch")
+    except KeyboardInterrupt:  # Ctrl-C before the run installed its own handler
+        sys.exit(130)

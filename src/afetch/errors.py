@@ -1,0 +1,137 @@
+"""Exceptions → error kinds: the only module that knows aiohttp's exception tree.
+
+| kind                 | when                                                          |
+|----------------------|---------------------------------------------------------------|
+| invalid_input        | the input line could not become a request                     |
+| dns                  | the host name did not resolve                                 |
+| connect              | TCP connection refused, unreachable, proxy refused            |
+| tls                  | handshake failed, certificate not trusted                     |
+| timeout              | ``--timeout`` or ``--connect-timeout`` ran out                |
+| too_many_redirects   | more than ``--max-redirects`` redirects                       |
+| protocol             | malformed response, connection reset or closed mid-response   |
+| too_large            | a response limit other than ``--max-body`` (header size)      |
+| http                 | a response arrived but its status or an expectation failed    |
+| cancelled            | the run was interrupted before the request finished           |
+| internal             | a bug in afetch; never expected                               |
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiohttp
+from aiohttp import http_exceptions
+
+
+class ErrorKind(StrEnum):
+    """The closed set of ways a request can fail (SPEC §2)."""
+
+    INVALID_INPUT = "invalid_input"
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    PROTOCOL = "protocol"
+    TOO_LARGE = "too_large"
+    HTTP = "http"
+    CANCELLED = "cancelled"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What a record's ``error`` field holds."""
+
+    kind: ErrorKind
+    message: str
+
+
+class FetchFailure(Exception):
+    """Raised by afetch's own code when it decides a request failed."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+# Phrases aiohttp's parser uses when a header or status line is over its size
+# limit; it reports those, like a garbage status line, as a 400 response error.
+_TOO_LARGE_HINTS = ("got more than", "too long", "too many headers", "header field too large")
+
+
+def classify(exc: BaseException) -> ErrorInfo:
+    """Map one exception to one error kind, most specific class first."""
+    kind = _kind_of(exc)
+    return ErrorInfo(kind, _message_of(exc, kind))
+
+
+def _kind_of(exc: BaseException) -> ErrorKind:  # noqa: PLR0911 - a flat table reads best
+    if isinstance(exc, FetchFailure):
+        return exc.kind
+    # TimeoutError first: aiohttp's ServerTimeoutError is also a connection error.
+    if isinstance(exc, TimeoutError):
+        return ErrorKind.TIMEOUT
+    if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
+        return ErrorKind.DNS
+    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch | ssl.SSLError):
+        return ErrorKind.TLS
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return _connector_kind(exc)
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return ErrorKind.TOO_MANY_REDIRECTS
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return ErrorKind.CONNECT
+    if isinstance(exc, aiohttp.ClientResponseError | http_exceptions.HttpProcessingError):
+        return _too_large_or_protocol(exc)
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return _bad_url_kind(exc)
+    # Payload errors, resets and disconnects after the request was sent, and any
+    # other client error, mean the response could not be read as HTTP.
+    if isinstance(exc, aiohttp.ClientError):
+        return ErrorKind.PROTOCOL
+    if isinstance(exc, ConnectionError):
+        return ErrorKind.CONNECT
+    return ErrorKind.INTERNAL
+
+
+def _connector_kind(exc: aiohttp.ClientConnectorError) -> ErrorKind:
+    cause = exc.os_error
+    if isinstance(cause, socket.gaierror):
+        return ErrorKind.DNS
+    if isinstance(cause, ssl.SSLError):
+        return ErrorKind.TLS
+    return ErrorKind.CONNECT
+
+
+def _too_large_or_protocol(exc: BaseException) -> ErrorKind:
+    if isinstance(exc, http_exceptions.LineTooLong):
+        return ErrorKind.TOO_LARGE
+    text = str(exc).lower()
+    if any(hint in text for hint in _TOO_LARGE_HINTS):
+        return ErrorKind.TOO_LARGE
+    return ErrorKind.PROTOCOL
+
+
+def _bad_url_kind(exc: BaseException) -> ErrorKind:
+    # A bad URL that came from a server's Location header is the server's fault.
+    if isinstance(exc, aiohttp.RedirectClientError):
+        return ErrorKind.PROTOCOL
+    return ErrorKind.INVALID_INPUT
+
+
+def _message_of(exc: BaseException, kind: ErrorKind) -> str:
+    if isinstance(exc, FetchFailure):
+        return exc.message
+    if kind is ErrorKind.TIMEOUT:
+        return str(exc) or "timed out"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return exc.message or type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"{exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

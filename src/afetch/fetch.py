@@ -1,0 +1,218 @@
+"""One request: FetchSpec → FetchResult, never raising for a URL's failure.
+
+Each attempt runs under one ``asyncio.timeout`` covering connect, headers,
+redirects and body together; retries and their waits sit outside it.
+Redirects are followed here rather than by aiohttp so that the redirect
+list, the method change of 301/302/303 and the dropping of credentials on
+a change of origin follow curl's rules exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from afetch.config import Config
+from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
+from afetch.models import FetchResult, FetchSpec
+from afetch.retry import retry_delay
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Headers that carry credentials: never sent to another origin after a redirect.
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
+_CHEAP_REDIRECT_BODY = 64 * 1024
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one attempt learned; filled in as it goes so a failure keeps what came before."""
+
+    status: int | None = None
+    reason: str | None = None
+    content_type: str | None = None
+    final_url: str | None = None
+    size: int | None = None
+    truncated: bool = False
+    retry_after: str | None = None
+    redirects: list[tuple[int, str]] = field(default_factory=list)
+    error: ErrorInfo | None = None
+    total_ms: float = 0.0
+
+
+async def fetch_one(
+    session: aiohttp.ClientSession,
+    spec: FetchSpec,
+    config: Config,
+    on_attempt: Callable[[], None] | None = None,
+) -> FetchResult:
+    """Fetch one spec with retries; every failure comes back as a result."""
+    started = time.perf_counter()
+    attempts = 0
+    while True:
+        attempts += 1
+        if on_attempt is not None:
+            on_attempt()
+        attempt = await _attempt(session, spec, config)
+        delay = retry_delay(
+            retries_used=attempts - 1,
+            method=spec.method,
+            kind=attempt.error.kind if attempt.error else None,
+            status=attempt.status,
+            retry_after=attempt.retry_after,
+            config=config,
+            now=time.time(),
+        )
+        if delay is None:
+            break
+        await asyncio.sleep(delay)
+    return _result(spec, attempt, attempts, (time.perf_counter() - started) * 1000)
+
+
+def _result(spec: FetchSpec, attempt: _Attempt, attempts: int, elapsed_ms: float) -> FetchResult:
+    status = attempt.status
+    error = attempt.error
+    if error is None and status is not None and not 200 <= status <= 399:
+        error = ErrorInfo(ErrorKind.HTTP, f"status {status} {attempt.reason or ''}".rstrip())
+    return FetchResult(
+        index=spec.index,
+        url=spec.url,
+        method=spec.method,
+        ok=error is None,
+        status=status,
+        error=error,
+        attempts=attempts,
+        elapsed_ms=round(elapsed_ms, 3),
+        id=spec.id,
+        final_url=attempt.final_url,
+        redirects=tuple(attempt.redirects),
+        reason=attempt.reason,
+        content_type=attempt.content_type,
+        size=attempt.size,
+        truncated=attempt.truncated,
+        timing={"total_ms": round(attempt.total_ms, 3)},
+    )
+
+
+async def _attempt(session: aiohttp.ClientSession, spec: FetchSpec, config: Config) -> _Attempt:
+    attempt = _Attempt()
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(spec.timeout or config.timeout):
+            await _exchange(session, spec, config, attempt)
+    except Exception as exc:  # every failure of this URL becomes data
+        attempt.error = classify(exc)
+        if attempt.error.kind is ErrorKind.TIMEOUT and not str(exc):
+            attempt.error = ErrorInfo(
+                ErrorKind.TIMEOUT, f"no complete response within {spec.timeout or config.timeout:g}s"
+            )
+    attempt.total_ms = (time.perf_counter() - started) * 1000
+    return attempt
+
+
+async def _exchange(
+    session: aiohttp.ClientSession, spec: FetchSpec, config: Config, attempt: _Attempt
+) -> None:
+    url, method, body = spec.target, spec.method, spec.body
+    headers = request_headers(config, spec)
+    while True:
+        async with session.request(
+            method, url, headers=headers, data=body, allow_redirects=False
+        ) as response:
+            location = response.headers.get("Location")
+            if config.follow and response.status in REDIRECT_STATUSES and location:
+                if len(attempt.redirects) >= config.max_redirects:
+                    raise FetchFailure(
+                        ErrorKind.TOO_MANY_REDIRECTS,
+                        f"more than {config.max_redirects} redirects",
+                    )
+                attempt.redirects.append((response.status, str(url)))
+                await _drain_small(response)
+                next_url = _redirect_target(url, location)
+                method, body, headers = _redirected_request(
+                    response.status, method, body, headers, url, next_url
+                )
+                url = next_url
+                continue
+            _record_response(attempt, response)
+            attempt.size, attempt.truncated = await _drain(response, config.max_body)
+            return
+
+
+def request_headers(config: Config, spec: FetchSpec) -> CIMultiDict[str]:
+    """Command-line headers, with a JSON line's headers replacing those of the same name."""
+    headers: CIMultiDict[str] = CIMultiDict(config.headers)
+    for name, _ in spec.headers:
+        headers.popall(name, None)
+    headers.extend(spec.headers)
+    return headers
+
+
+def _record_response(attempt: _Attempt, response: aiohttp.ClientResponse) -> None:
+    attempt.status = response.status
+    attempt.reason = response.reason
+    attempt.content_type = response.headers.get("Content-Type")
+    attempt.final_url = str(response.url)
+    attempt.retry_after = response.headers.get("Retry-After")
+
+
+async def _drain(response: aiohttp.ClientResponse, cap: int) -> tuple[int, bool]:
+    """Read and discard the body up to ``cap`` bytes (after decoding)."""
+    size = 0
+    content = response.content
+    while chunk := await content.readany():
+        size += len(chunk)
+        if size > cap:
+            # Leaving the rest unread makes aiohttp close, not reuse, the connection.
+            return cap, True
+    return size, False
+
+
+async def _drain_small(response: aiohttp.ClientResponse) -> None:
+    """Read a short redirect body so its connection can be reused."""
+    length = response.content_length
+    if length is not None and length <= _CHEAP_REDIRECT_BODY:
+        await response.read()
+
+
+def _redirect_target(current: URL, location: str) -> URL:
+    try:
+        target = current.join(URL(location))
+    except ValueError as exc:
+        raise FetchFailure(ErrorKind.PROTOCOL, f"bad redirect Location {location!r}") from exc
+    if target.scheme not in ("http", "https") or not target.host:
+        raise FetchFailure(ErrorKind.PROTOCOL, f"redirect to unsupported URL {location!r}")
+    return target.with_fragment(None)
+
+
+def _redirected_request(
+    status: int,
+    method: str,
+    body: bytes | None,
+    headers: CIMultiDict[str],
+    current: URL,
+    target: URL,
+) -> tuple[str, bytes | None, CIMultiDict[str]]:
+    """Method, body and headers for the next hop, as browsers and curl do it."""
+    to_get = (status == 303 and method not in ("GET", "HEAD")) or (
+        status in (301, 302) and method == "POST"
+    )
+    dropped: set[str] = set()
+    if to_get:
+        method, body = "GET", None
+        dropped |= _BODY_HEADERS
+    if _origin(current) != _origin(target):
+        dropped |= CREDENTIAL_HEADERS
+    if dropped:
+        headers = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in dropped)
+    return method, body, headers
+
+
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
+    return url.scheme, url.host, url.port

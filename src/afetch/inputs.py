@@ -1,0 +1,363 @@
+"""Input lines → FetchSpecs, or invalid_input FetchResults; keeps the index.
+
+Reading happens on a daemon thread that hands batches of whole lines to the
+event loop through a small bounded queue: a slow or endless stdin never
+blocks the loop, a ten-million-line file is never held in memory, and input
+is read only as fast as the engine takes requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import re
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+import orjson
+from yarl import URL
+
+from afetch.config import Config, parse_duration
+from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input
+
+MAX_LINE = 64 * 1024
+_READ_SIZE = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_JSON_KEYS = frozenset({"url", "method", "headers", "body", "json", "id", "timeout", "expect"})
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_PREVIEW = 200
+
+
+@dataclass(frozen=True, slots=True)
+class OverlongLine:
+    """Stands for a line longer than MAX_LINE; only its start is kept."""
+
+    preview: bytes
+
+
+RawLine = bytes | OverlongLine
+
+
+class InputError(Exception):
+    """An input file could not be read; the message names it."""
+
+
+# --------------------------------------------------------------------------
+# Bytes → lines
+
+
+class LineSplitter:
+    """Cuts a byte stream into lines without ever buffering more than MAX_LINE."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._overlong: bytes | None = None  # preview of the line being skipped
+
+    def feed(self, chunk: bytes) -> list[RawLine]:
+        lines: list[RawLine] = []
+        parts = chunk.split(b"\n")
+        for part in parts[:-1]:
+            self._end_line(part, lines)
+        self._grow(parts[-1])
+        return lines
+
+    def close(self) -> list[RawLine]:
+        lines: list[RawLine] = []
+        if self._pending or self._overlong is not None:
+            self._end_line(b"", lines)
+        return lines
+
+    def _end_line(self, tail: bytes, lines: list[RawLine]) -> None:
+        if self._overlong is not None:
+            lines.append(OverlongLine(self._overlong))
+        else:
+            line = self._pending + tail if self._pending else tail
+            lines.append(OverlongLine(line[:_PREVIEW]) if len(line) > MAX_LINE else line)
+        self._pending, self._overlong = b"", None
+
+    def _grow(self, part: bytes) -> None:
+        if self._overlong is not None:
+            return
+        self._pending += part
+        if len(self._pending) > MAX_LINE:
+            self._overlong, self._pending = self._pending[:_PREVIEW], b""
+
+
+def _open_binary(path: str) -> IO[bytes]:
+    """An unbuffered reader: one read() is one system call, returning what is there.
+
+    Stdin is read through its raw descriptor, not ``sys.stdin.buffer``: a daemon
+    thread blocked inside a buffered reader's lock makes interpreter shutdown abort.
+    """
+    if path == "-":
+        return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+    raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by _read_lines
+    magic = raw.read(2)
+    raw.seek(0)
+    if path.endswith(".gz") or magic == _GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw
+
+
+def _read_lines(path: str) -> Iterator[list[RawLine]]:
+    """Yield batches of lines of one input, as soon as the source has data."""
+    splitter = LineSplitter()
+    try:
+        handle = _open_binary(path)
+        with handle:
+            read = handle.read1 if isinstance(handle, gzip.GzipFile) else handle.read
+            while chunk := read(_READ_SIZE):
+                if batch := splitter.feed(chunk):
+                    yield batch
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"{_display(path)}: {exc}") from exc
+    if tail := splitter.close():
+        yield tail
+
+
+def _display(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+class _Reader(threading.Thread):
+    """Reads every input in order and passes batches to the loop, blocking when it is full."""
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        queue: asyncio.Queue[list[RawLine] | InputError | None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(name="afetch-input", daemon=True)
+        self._paths, self._queue, self._loop = paths, queue, loop
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        with contextlib.suppress(RuntimeError, asyncio.CancelledError):  # loop closed
+            for path in self._paths:
+                try:
+                    for batch in _read_lines(path):
+                        if not self._put(batch):
+                            return
+                except InputError as exc:
+                    if not self._put(exc):
+                        return
+            self._put(None)
+
+    def _put(self, item: list[RawLine] | InputError | None) -> bool:
+        if self.stopped.is_set():
+            return False
+        future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        future.result()
+        return not self.stopped.is_set()
+
+
+async def read_raw_lines(
+    paths: Sequence[str], on_error: Callable[[InputError], None] | None = None
+) -> AsyncIterator[list[RawLine]]:
+    """Batches of raw lines from the input files in order (``-`` is stdin)."""
+    if not paths:
+        return
+    queue: asyncio.Queue[list[RawLine] | InputError | None] = asyncio.Queue(maxsize=4)
+    reader = _Reader(paths, queue, asyncio.get_running_loop())
+    reader.start()
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, InputError):
+                if on_error is not None:
+                    on_error(item)
+                continue
+            yield item
+    finally:
+        reader.stopped.set()
+        # Unblock a reader waiting on a full queue so it sees the stop flag.
+        while not queue.empty():
+            queue.get_nowait()
+
+
+# --------------------------------------------------------------------------
+# Lines → requests
+
+
+class RequestParser:
+    """Turns raw lines into specs or invalid_input results, numbering them."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self.next_index = 0
+
+    def parse(self, raw: RawLine) -> FetchSpec | FetchResult | None:
+        """None for a skipped line (blank or comment); it takes no index."""
+        if isinstance(raw, OverlongLine):
+            text = raw.preview.decode("utf-8", "replace")
+            return self._invalid(text + "…", f"line is longer than {MAX_LINE // 1024} KiB")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            shown = raw.decode("utf-8", "backslashreplace").strip()
+            return self._invalid(shown, f"line is not valid UTF-8 (byte {exc.start})")
+        text = text.strip().lstrip("\ufeff").strip()
+        if not text or text.startswith("#"):
+            return None
+        if text.startswith("{"):
+            return self._parse_json(text)
+        return self._parse_url(text)
+
+    def parse_argument(self, text: str) -> FetchSpec | FetchResult:
+        """A positional URL: never skipped, never JSON."""
+        text = text.strip()
+        if not text:
+            return self._invalid(text, "empty URL")
+        return self._parse_url(text)
+
+    def _take_index(self) -> int:
+        index = self.next_index
+        self.next_index += 1
+        return index
+
+    def _invalid(self, text: str, message: str, id: Any = NO_ID) -> FetchResult:
+        return invalid_input(self._take_index(), text, self._config.method, message, id)
+
+    def _parse_url(self, text: str) -> FetchSpec | FetchResult:
+        try:
+            target = make_url(text, self._config.default_scheme)
+        except ValueError as exc:
+            return self._invalid(text, str(exc))
+        return FetchSpec(self._take_index(), str(target), target, self._config.method)
+
+    def _parse_json(self, text: str) -> FetchSpec | FetchResult:
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            return self._invalid(text, f"bad JSON: {exc}")
+        if not isinstance(obj, dict):
+            return self._invalid(text, "a JSON request must be an object")
+        id_ = obj.get("id", NO_ID)
+        url_text = obj.get("url")
+        shown = url_text if isinstance(url_text, str) else text
+        try:
+            fields = _json_fields(obj, self._config)
+        except ValueError as exc:
+            method = obj.get("method") if isinstance(obj.get("method"), str) else None
+            return invalid_input(
+                self._take_index(), shown, method or self._config.method, str(exc), id_
+            )
+        target, method, headers, body, timeout = fields
+        return FetchSpec(
+            index=self._take_index(),
+            url=str(target),
+            target=target,
+            method=method,
+            headers=headers,
+            body=body,
+            id=id_,
+            timeout=timeout,
+            expect=obj.get("expect"),
+        )
+
+
+def make_url(text: str, default_scheme: str) -> URL:
+    """A fetchable http(s) URL from user text, or ValueError saying why not."""
+    if any(c.isspace() for c in text):
+        raise ValueError("URL contains white space")
+    if "://" not in text:
+        text = f"{default_scheme}://{text}"
+    try:
+        url = URL(text)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"bad URL: {exc}") from exc
+    if url.scheme not in ("http", "https"):
+        raise ValueError(f"unsupported scheme {url.scheme!r} (only http and https)")
+    if not url.host:
+        raise ValueError("URL has no host")
+    try:
+        url.port  # noqa: B018 - yarl validates the port lazily
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from exc
+    return url.with_fragment(None)
+
+
+def _json_fields(
+    obj: dict[str, Any], config: Config
+) -> tuple[URL, str, tuple[tuple[str, str], ...], bytes | None, float | None]:
+    unknown = sorted(set(obj) - _JSON_KEYS)
+    if unknown:
+        raise ValueError(f"unknown key(s): {', '.join(unknown)}")
+    url = obj.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("'url' must be a non-empty string")
+    target = make_url(url.strip(), config.default_scheme)
+    method = obj.get("method", config.method)
+    if not isinstance(method, str) or not _TOKEN.fullmatch(method):
+        raise ValueError("'method' must be an HTTP method name")
+    headers = _json_headers(obj.get("headers", {}))
+    body = _json_body(obj)
+    if "json" in obj:
+        headers = _with_default(headers, "Content-Type", "application/json")
+    return target, method.upper(), headers, body, _json_timeout(obj.get("timeout"))
+
+
+def _json_headers(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise ValueError("'headers' must be an object of strings")
+    headers = []
+    for name, text in value.items():
+        if not isinstance(text, str) or not _TOKEN.fullmatch(name):
+            raise ValueError(f"header {name!r} must have a token name and a string value")
+        if "\r" in text or "\n" in text:
+            raise ValueError(f"header {name!r} contains a line break")
+        headers.append((name, text))
+    return tuple(headers)
+
+
+def _json_body(obj: dict[str, Any]) -> bytes | None:
+    if "body" in obj and "json" in obj:
+        raise ValueError("give 'body' or 'json', not both")
+    if "json" in obj:
+        return orjson.dumps(obj["json"])
+    body = obj.get("body")
+    if body is None:
+        return None
+    if not isinstance(body, str):
+        raise ValueError("'body' must be a string (use 'json' for structured data)")
+    return body.encode("utf-8")
+
+
+def _json_timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("'timeout' must be a number of seconds or a duration")
+    seconds = parse_duration(value) if isinstance(value, str) else value
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        raise ValueError("'timeout' must be positive")
+    return float(seconds)
+
+
+def _with_default(
+    headers: tuple[tuple[str, str], ...], name: str, value: str
+) -> tuple[tuple[str, str], ...]:
+    if any(key.lower() == name.lower() for key, _ in headers):
+        return headers
+    return (*headers, (name, value))
+
+
+async def read_requests(
+    urls: Iterable[str],
+    paths: Sequence[str],
+    config: Config,
+    on_error: Callable[[InputError], None] | None = None,
+) -> AsyncIterator[FetchSpec | FetchResult]:
+    """Every request of the run in index order: positional URLs, then each input."""
+    parser = RequestParser(config)
+    for url in urls:
+        yield parser.parse_argument(url)
+    async for batch in read_raw_lines(paths, on_error):
+        for raw in batch:
+            item = parser.parse(raw)
+            if item is not None:
+                yield item

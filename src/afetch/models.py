@@ -1,0 +1,135 @@
+"""FetchSpec (a request to make) and FetchResult (what became of it).
+
+These are the only types that cross stages. Both carry the input index,
+because completion order is not input order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from yarl import URL
+
+from afetch.errors import ErrorInfo, ErrorKind
+
+#: Marks a spec whose input line had no ``id`` (``None`` is a valid JSON id).
+NO_ID: Any = type("NoId", (), {"__repr__": lambda self: "NO_ID"})()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSpec:
+    """One request, parsed from one input line."""
+
+    index: int
+    url: str
+    target: URL
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    id: Any = NO_ID
+    timeout: float | None = None
+    expect: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One output record; ``to_record`` gives the JSON shape of SPEC §2."""
+
+    index: int
+    url: str
+    method: str
+    ok: bool
+    status: int | None
+    error: ErrorInfo | None
+    attempts: int
+    elapsed_ms: float
+    id: Any = NO_ID
+    final_url: str | None = None
+    redirects: tuple[tuple[int, str], ...] = ()
+    reason: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    truncated: bool = False
+    timing: dict[str, float | None] | None = None
+
+    @property
+    def error_kind(self) -> ErrorKind | None:
+        return self.error.kind if self.error else None
+
+    def to_record(self) -> dict[str, Any]:
+        """The record as plain JSON-able data; optional fields only when they apply."""
+        record: dict[str, Any] = {
+            "index": self.index,
+            "url": self.url,
+            "method": self.method,
+            "ok": self.ok,
+            "status": self.status,
+            "error": (
+                {"type": self.error.kind.value, "message": self.error.message}
+                if self.error
+                else None
+            ),
+            "attempts": self.attempts,
+            "elapsed_ms": self.elapsed_ms,
+        }
+        if self.id is not NO_ID:
+            record["id"] = self.id
+        if self.final_url is not None:
+            record["final_url"] = self.final_url
+        if self.redirects:
+            record["redirects"] = [{"status": s, "url": u} for s, u in self.redirects]
+        if self.status is not None:
+            record["reason"] = self.reason
+            record["content_type"] = self.content_type
+            record["size"] = self.size
+        if self.truncated:
+            record["truncated"] = True
+        if self.timing is not None:
+            record["timing"] = self.timing
+        return record
+
+
+def invalid_input(index: int, text: str, method: str, message: str, id: Any = NO_ID) -> FetchResult:
+    """The record for a line that could not become a request."""
+    return FetchResult(
+        index=index,
+        url=text,
+        method=method,
+        ok=False,
+        status=None,
+        error=ErrorInfo(ErrorKind.INVALID_INPUT, message),
+        attempts=0,
+        elapsed_ms=0.0,
+        id=id,
+    )
+
+
+def cancelled(spec: FetchSpec, elapsed_ms: float, attempts: int) -> FetchResult:
+    """The record for a request the run stopped before it finished."""
+    return FetchResult(
+        index=spec.index,
+        url=spec.url,
+        method=spec.method,
+        ok=False,
+        status=None,
+        error=ErrorInfo(ErrorKind.CANCELLED, "the run was interrupted before this request finished"),
+        attempts=attempts,
+        elapsed_ms=elapsed_ms,
+        id=spec.id,
+    )
+
+
+def internal_error(spec: FetchSpec, exc: BaseException, attempts: int) -> FetchResult:
+    """The record for a request that hit a bug in afetch (never expected)."""
+    return FetchResult(
+        index=spec.index,
+        url=spec.url,
+        method=spec.method,
+        ok=False,
+        status=None,
+        error=ErrorInfo(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}"),
+        attempts=attempts,
+        elapsed_ms=0.0,
+        id=spec.id,
+    )

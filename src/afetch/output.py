@@ -1,0 +1,110 @@
+"""Results → JSON lines on a binary stream (stdout or ``-o FILE``).
+
+Writes happen on a thread: a consumer that reads slowly (or a full pipe)
+then blocks only that thread, never the event loop, so in-flight requests
+do not hit spurious timeouts. When more than ``high_water`` bytes wait, the
+producer is held back (back-pressure), so memory stays bounded. Every write
+is of whole lines and is flushed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import IO, Any
+
+import orjson
+
+_DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(record: dict[str, Any]) -> bytes:
+    """One record as one compact JSON line."""
+    return orjson.dumps(record, option=_DUMP_OPTIONS)
+
+
+class RecordWriter:
+    """Serializes records and writes them off the event loop, whole lines only."""
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        on_broken: Callable[[], None] | None = None,
+        high_water: int = 1 << 20,
+    ) -> None:
+        self._stream = stream
+        self._on_broken = on_broken
+        self._high_water = high_water
+        self._cond = threading.Condition()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._closing = False
+        self.error: OSError | None = None
+        self._loop = asyncio.get_running_loop()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._finished = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name="afetch-output", daemon=True)
+        self._thread.start()
+
+    @property
+    def broken(self) -> bool:
+        """True once the consumer has gone away (EPIPE) or the stream failed."""
+        return self.error is not None
+
+    async def write(self, record: dict[str, Any]) -> None:
+        """Queue one record; waits while too much output is already waiting."""
+        if self.error is not None:
+            return
+        data = dumps(record)
+        with self._cond:
+            self._pending.append(data)
+            self._pending_bytes += len(data)
+            self._cond.notify()
+            if self._pending_bytes > self._high_water:
+                self._room.clear()
+        if not self._room.is_set():
+            await self._room.wait()
+
+    async def close(self) -> None:
+        """Write what is waiting and stop the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        await self._finished.wait()
+
+    def _run(self) -> None:
+        try:
+            while batch := self._next_batch():
+                self._write(batch)
+        finally:
+            self._wake(self._finished.set)
+
+    def _next_batch(self) -> list[bytes]:
+        with self._cond:
+            while not self._pending and not self._closing:
+                self._cond.wait()
+            batch, self._pending, self._pending_bytes = self._pending, [], 0
+            # The producer clears _room under this lock, so this read cannot miss it.
+            if not self._room.is_set():
+                self._wake(self._room.set)
+        return batch
+
+    def _write(self, batch: list[bytes]) -> None:
+        if self.error is not None:
+            return  # keep draining so the producer never waits on a dead stream
+        try:
+            self._stream.write(b"".join(batch))
+            self._stream.flush()
+        except OSError as exc:
+            self.error = exc
+            if self._on_broken is not None:
+                self._wake(self._on_broken)
+
+    def _wake(self, callback: Callable[[], None]) -> None:
+        try:
+            self._loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # the loop is already closed: nobody is waiting
+            pass

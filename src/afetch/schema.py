@@ -1,0 +1,80 @@
+"""The JSON Schema (draft 2020-12) of one output record, printed by ``--schema``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from afetch.errors import ErrorKind
+
+_MS = {"type": "number", "minimum": 0}
+_NULLABLE_MS = {"type": ["number", "null"], "minimum": 0}
+
+RECORD_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://github.com/afetch/afetch/record.schema.json",
+    "title": "afetch record",
+    "description": "One line of afetch output: the outcome of one request.",
+    "type": "object",
+    "required": ["index", "url", "method", "ok", "status", "error", "attempts", "elapsed_ms"],
+    "additionalProperties": False,
+    "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "url": {"type": "string"},
+        "method": {"type": "string"},
+        "ok": {"type": "boolean"},
+        "status": {"type": ["integer", "null"], "minimum": 100, "maximum": 999},
+        "error": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["type", "message"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"enum": [kind.value for kind in ErrorKind]},
+                        "message": {"type": "string"},
+                    },
+                },
+            ]
+        },
+        "attempts": {"type": "integer", "minimum": 0},
+        "elapsed_ms": _MS,
+        "id": {"description": "echoed unchanged from the input object"},
+        "final_url": {"type": "string"},
+        "redirects": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["status", "url"],
+                "additionalProperties": False,
+                "properties": {
+                    "status": {"type": "integer"},
+                    "url": {"type": "string", "description": "the URL that answered with a redirect"},
+                },
+            },
+        },
+        "reason": {"type": ["string", "null"]},
+        "content_type": {"type": ["string", "null"]},
+        "size": {"type": ["integer", "null"], "minimum": 0},
+        "truncated": {"const": True},
+        "timing": {
+            "type": "object",
+            "required": ["total_ms"],
+            "additionalProperties": False,
+            "properties": {
+                "dns_ms": _NULLABLE_MS,
+                "connect_ms": _NULLABLE_MS,
+                "tls_ms": _NULLABLE_MS,
+                "ttfb_ms": _NULLABLE_MS,
+                "total_ms": _MS,
+            },
+        },
+    },
+    "allOf": [
+        {"if": {"properties": {"ok": {"const": True}}}, "then": {"properties": {"error": {"type": "null"}}}},
+        {
+            "if": {"properties": {"ok": {"const": False}}},
+            "then": {"properties": {"error": {"type": "object"}}},
+        },
+    ],
+}

@@ -1,0 +1,134 @@
+"""Results → a tally (counts, latency percentiles, throughput) and the exit status.
+
+Latencies go into a log-scale histogram (1 % wide buckets), so a run of ten
+million requests keeps a few hundred counters, not ten million floats.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from enum import IntEnum
+
+from afetch.errors import ErrorKind
+from afetch.models import FetchResult
+
+_BUCKETS_PER_E = 100  # bucket width: a factor of e**(1/100), about 1 %
+_FAILED_SHOWN = 5
+
+
+class ExitStatus(IntEnum):
+    """The process exit codes of SPEC §3."""
+
+    OK = 0
+    FAILURES = 1
+    USAGE = 2
+    SIGPIPE = 141
+    SIGINT = 130
+    SIGTERM = 143
+
+
+class LatencyHistogram:
+    """Approximate percentiles (±1 %) in constant memory."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[int] = Counter()
+        self.count = 0
+
+    def add(self, ms: float) -> None:
+        self._counts[int(math.log1p(max(ms, 0.0)) * _BUCKETS_PER_E)] += 1
+        self.count += 1
+
+    def percentile(self, fraction: float) -> float | None:
+        if not self.count:
+            return None
+        rank = max(1, math.ceil(fraction * self.count))
+        seen = 0
+        for bucket in sorted(self._counts):
+            seen += self._counts[bucket]
+            if seen >= rank:
+                return math.expm1((bucket + 0.5) / _BUCKETS_PER_E)
+        raise AssertionError("rank beyond count")  # pragma: no cover
+
+
+class Tally:
+    """Running counts of a run's records."""
+
+    def __init__(self, clock: float | None = None) -> None:
+        self.started = time.perf_counter() if clock is None else clock
+        self.total = 0
+        self.ok = 0
+        self.by_status: Counter[str] = Counter()
+        self.by_error: Counter[str] = Counter()
+        self.failed: list[str] = []
+        self.latency = LatencyHistogram()
+        self.input_errors = 0
+
+    @property
+    def not_ok(self) -> int:
+        return self.total - self.ok
+
+    def add(self, result: FetchResult) -> None:
+        self.total += 1
+        if result.ok:
+            self.ok += 1
+        elif len(self.failed) < _FAILED_SHOWN:
+            kind = result.error.kind.value if result.error else "?"
+            self.failed.append(f"{result.url} ({result.status or kind})")
+        if result.status is not None:
+            self.by_status[f"{result.status // 100}xx"] += 1
+        if result.error is not None:
+            self.by_error[result.error.kind.value] += 1
+        if result.error is None or result.error.kind not in _NO_LATENCY:
+            self.latency.add(result.elapsed_ms)
+
+    def render(self, now: float | None = None) -> str:
+        """The human summary printed on stderr."""
+        seconds = max((time.perf_counter() if now is None else now) - self.started, 1e-9)
+        lines = [
+            f"afetch: {self.total} requests, {self.ok} ok, {self.not_ok} not ok "
+            f"in {seconds:.2f}s ({self.total / seconds:.1f} req/s)"
+        ]
+        if self.by_status:
+            lines.append("  status: " + _counts(self.by_status))
+        if self.by_error:
+            lines.append("  errors: " + _counts(self.by_error))
+        if self.latency.count:
+            parts = [
+                f"p{int(p * 100)} {self.latency.percentile(p) or 0:.1f}ms" for p in (0.5, 0.95, 0.99)
+            ]
+            lines.append("  latency: " + "  ".join(parts))
+        if self.failed:
+            more = self.not_ok - len(self.failed)
+            lines.append("  failed: " + ", ".join(self.failed) + (f" (+{more} more)" if more else ""))
+        if self.input_errors:
+            lines.append(f"  input errors: {self.input_errors} (see messages above)")
+        return "\n".join(lines)
+
+
+_NO_LATENCY = frozenset({ErrorKind.INVALID_INPUT, ErrorKind.CANCELLED})
+
+
+def _counts(counter: Counter[str]) -> str:
+    return "  ".join(f"{key} {value}" for key, value in sorted(counter.items()))
+
+
+def exit_status(
+    tally: Tally,
+    *,
+    signal_status: ExitStatus | None = None,
+    broken_pipe: bool = False,
+    output_failed: bool = False,
+    exit_zero: bool = False,
+) -> ExitStatus:
+    """The one place the process exit code is decided."""
+    if signal_status is not None:
+        return signal_status
+    if broken_pipe:
+        return ExitStatus.SIGPIPE
+    if output_failed:
+        return ExitStatus.FAILURES
+    if (tally.not_ok or tally.input_errors) and not exit_zero:
+        return ExitStatus.FAILURES
+    return ExitStatus.OK
