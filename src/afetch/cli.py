@@ -32,25 +32,18 @@ _TTY_HINT = (
 )
 
 
-class _Parsed(click.ParamType):
-    """A click type from one of config's unit parsers, so bad values name the option."""
+def _parsed(parse: Callable[[str], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback from one of config's unit parsers, so bad values name the option."""
 
-    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
-        self.name = name
-        self._parse = parse
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if not isinstance(value, str):
-            return value
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         try:
-            return self._parse(value)
+            if isinstance(value, tuple):
+                return tuple(parse(item) for item in value)
+            return None if value is None else parse(value)
         except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+            raise click.BadParameter(str(exc), ctx, param) from exc
 
-
-DURATION = _Parsed("duration", parse_duration)
-SIZE = _Parsed("size", parse_size)
-HEADER = _Parsed("header", parse_header)
+    return convert
 
 
 def _method(value: str) -> str:
@@ -59,53 +52,125 @@ def _method(value: str) -> str:
     return value
 
 
-METHOD = _Parsed("method", _method)
+DURATION: dict[str, Any] = {"callback": _parsed(parse_duration), "metavar": "DURATION"}
+SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("urls", nargs=-1, metavar="[URL]...")
 @click.option(
-    "-i", "--input", "inputs", multiple=True, metavar="PATH",
+    "-i",
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="PATH",
     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
     help="Read request lines from PATH ('-' is stdin; .gz is decompressed). Repeatable.",
 )
-@click.option("-o", "--output", metavar="PATH", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write records to PATH instead of stdout.")
-@click.option("-c", "--concurrency", type=click.IntRange(1, 100_000), default=DEFAULT_CONCURRENCY,
-              show_default=True, help="Requests in flight at once.")
-@click.option("-t", "--timeout", type=DURATION, default="10", show_default=True,
-              help="Time limit for one attempt: connect, headers and body together.")
-@click.option("--connect-timeout", type=DURATION, default=None,
-              help="Time limit for getting a connection (DNS, TCP and TLS).")
-@click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True,
-              help="Retries on connect/timeout/protocol errors and 429/502/503/504.")
-@click.option("--retry-all", is_flag=True,
-              help="Retry non-idempotent methods (POST, PATCH) too.")
-@click.option("--retry-max-wait", type=DURATION, default="30", show_default=True,
-              help="Longest Retry-After honoured; a longer demand ends the retries.")
-@click.option("--max-body", type=SIZE, default="10MiB", show_default=True,
-              help="Read at most SIZE of each body (after decompression); more is 'truncated'.")
-@click.option("--default-scheme", type=click.Choice(["http", "https"]), default="https",
-              show_default=True, help="Scheme for lines without '://'.")
-@click.option("-X", "--method", type=METHOD, default="GET", show_default=True,
-              help="HTTP method.")
-@click.option("-H", "--header", "headers", type=HEADER, multiple=True, metavar="'K: V'",
-              help="Add a request header. Repeatable.")
-@click.option("-A", "--user-agent", metavar="TEXT", help=f"User-Agent (default afetch/{__version__}).")
-@click.option("-L/-N", "--follow/--no-follow", default=True, show_default=True,
-              help="Follow redirects.")
-@click.option("--max-redirects", type=click.IntRange(0, 1000), default=10, show_default=True,
-              help="Redirects followed at most; one more is 'too_many_redirects'.")
+@click.option(
+    "-o",
+    "--output",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write records to PATH instead of stdout.",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 100_000),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Requests in flight at once.",
+)
+@click.option(
+    "-t",
+    "--timeout",
+    **DURATION,
+    default="10",
+    show_default=True,
+    help="Time limit for one attempt: connect, headers and body together.",
+)
+@click.option(
+    "--connect-timeout",
+    **DURATION,
+    default=None,
+    help="Time limit for getting a connection (DNS, TCP and TLS).",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 100),
+    default=2,
+    show_default=True,
+    help="Retries on connect/timeout/protocol errors and 429/502/503/504.",
+)
+@click.option("--retry-all", is_flag=True, help="Retry non-idempotent methods (POST, PATCH) too.")
+@click.option(
+    "--retry-max-wait",
+    **DURATION,
+    default="30",
+    show_default=True,
+    help="Longest Retry-After honoured; a longer demand ends the retries.",
+)
+@click.option(
+    "--max-body",
+    **SIZE,
+    default="10MiB",
+    show_default=True,
+    help="Read at most SIZE of each body (after decompression); more is 'truncated'.",
+)
+@click.option(
+    "--default-scheme",
+    type=click.Choice(["http", "https"]),
+    default="https",
+    show_default=True,
+    help="Scheme for lines without '://'.",
+)
+@click.option(
+    "-X",
+    "--method",
+    default="GET",
+    callback=_parsed(_method),
+    show_default=True,
+    help="HTTP method.",
+)
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    callback=_parsed(parse_header),
+    multiple=True,
+    metavar="'K: V'",
+    help="Add a request header. Repeatable.",
+)
+@click.option(
+    "-A", "--user-agent", metavar="TEXT", help=f"User-Agent (default afetch/{__version__})."
+)
+@click.option(
+    "-L/-N", "--follow/--no-follow", default=True, show_default=True, help="Follow redirects."
+)
+@click.option(
+    "--max-redirects",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    help="Redirects followed at most; one more is 'too_many_redirects'.",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr [default: on when stderr is a terminal].")
-@click.option("--summary/--no-summary", default=None,
-              help="Summary on stderr at the end [default: on when stderr is a terminal].")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr [default: on when stderr is a terminal].",
+)
+@click.option(
+    "--summary/--no-summary",
+    default=None,
+    help="Summary on stderr at the end [default: on when stderr is a terminal].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress, summary or warnings.")
 @click.option("-v", "--verbose", is_flag=True, help="Also log each failed request on stderr.")
 @click.option("--schema", is_flag=True, help="Print the JSON Schema of a record and exit.")
 @click.version_option(__version__, "--version", prog_name="afetch")
-def command(  # noqa: PLR0913 - one parameter per option is click's way
+def command(
     urls: tuple[str, ...],
     inputs: tuple[str, ...],
     output: str | None,
@@ -179,7 +244,7 @@ def _open_output(path: str | None) -> IO[bytes]:
     if path is None or path == "-":
         return sys.stdout.buffer
     try:
-        return open(path, "wb")  # noqa: SIM115 - closed by the runner
+        return open(path, "wb")
     except OSError as exc:
         raise click.UsageError(f"cannot write {path}: {exc.strerror}") from exc
 

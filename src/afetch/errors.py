@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -64,13 +65,20 @@ class FetchFailure(Exception):
 _TOO_LARGE_HINTS = ("got more than", "too long", "too many headers", "header field too large")
 
 
+_MESSAGE_LIMIT = 300
+
+
 def classify(exc: BaseException) -> ErrorInfo:
     """Map one exception to one error kind, most specific class first."""
     kind = _kind_of(exc)
-    return ErrorInfo(kind, _message_of(exc, kind))
+    # One line, bounded: parser errors quote the offending bytes at length.
+    message = " ".join(_message_of(exc, kind).split())
+    if len(message) > _MESSAGE_LIMIT:
+        message = message[: _MESSAGE_LIMIT - 1] + "…"
+    return ErrorInfo(kind, message)
 
 
-def _kind_of(exc: BaseException) -> ErrorKind:  # noqa: PLR0911 - a flat table reads best
+def _kind_of(exc: BaseException) -> ErrorKind:
     if isinstance(exc, FetchFailure):
         return exc.kind
     # TimeoutError first: aiohttp's ServerTimeoutError is also a connection error.
@@ -111,7 +119,7 @@ def _connector_kind(exc: aiohttp.ClientConnectorError) -> ErrorKind:
 def _too_large_or_protocol(exc: BaseException) -> ErrorKind:
     if isinstance(exc, http_exceptions.LineTooLong):
         return ErrorKind.TOO_LARGE
-    text = str(exc).lower()
+    text = str(getattr(exc, "message", "") or exc).lower()
     if any(hint in text for hint in _TOO_LARGE_HINTS):
         return ErrorKind.TOO_LARGE
     return ErrorKind.PROTOCOL
@@ -132,6 +140,11 @@ def _message_of(exc: BaseException, kind: ErrorKind) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):
         return exc.message or type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"{exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+        cause = exc.os_error
+        if isinstance(cause, socket.gaierror) or not cause.errno or cause.errno < 0:
+            reason = cause.strerror or str(cause)
+        else:
+            reason = os.strerror(cause.errno)
+        return f"{exc.host}:{exc.port}: {reason}"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -110,7 +110,8 @@ async def _attempt(session: aiohttp.ClientSession, spec: FetchSpec, config: Conf
         attempt.error = classify(exc)
         if attempt.error.kind is ErrorKind.TIMEOUT and not str(exc):
             attempt.error = ErrorInfo(
-                ErrorKind.TIMEOUT, f"no complete response within {spec.timeout or config.timeout:g}s"
+                ErrorKind.TIMEOUT,
+                f"no complete response within {spec.timeout or config.timeout:g}s",
             )
     attempt.total_ms = (time.perf_counter() - started) * 1000
     return attempt

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from yarl import URL
@@ -87,32 +87,46 @@ class LineSplitter:
             self._overlong, self._pending = self._pending[:_PREVIEW], b""
 
 
-def _open_binary(path: str) -> IO[bytes]:
-    """An unbuffered reader: one read() is one system call, returning what is there.
+_Source = tuple[Callable[[int], bytes], Callable[[], None]]
+
+
+def _open_source(path: str) -> _Source:
+    """``(read, close)`` where one read() is one system call returning what is there.
 
     Stdin is read through its raw descriptor, not ``sys.stdin.buffer``: a daemon
     thread blocked inside a buffered reader's lock makes interpreter shutdown abort.
     """
     if path == "-":
-        return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
-    raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by _read_lines
+        try:
+            stdin = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115
+        except (AttributeError, OSError, ValueError):  # a stand-in stdin with no descriptor
+            return sys.stdin.buffer.read, lambda: None
+        return stdin.read, stdin.close
+    raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed through the returned close
     magic = raw.read(2)
     raw.seek(0)
-    if path.endswith(".gz") or magic == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    return raw
+    if not (path.endswith(".gz") or magic == _GZIP_MAGIC):
+        return raw.read, raw.close
+    unpacked = gzip.GzipFile(fileobj=raw, mode="rb")
+
+    def close_both() -> None:
+        unpacked.close()  # GzipFile leaves the file it reads open
+        raw.close()
+
+    return unpacked.read1, close_both
 
 
 def _read_lines(path: str) -> Iterator[list[RawLine]]:
     """Yield batches of lines of one input, as soon as the source has data."""
     splitter = LineSplitter()
     try:
-        handle = _open_binary(path)
-        with handle:
-            read = handle.read1 if isinstance(handle, gzip.GzipFile) else handle.read
+        read, close = _open_source(path)
+        try:
             while chunk := read(_READ_SIZE):
                 if batch := splitter.feed(chunk):
                     yield batch
+        finally:
+            close()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise InputError(f"{_display(path)}: {exc}") from exc
     if tail := splitter.close():
@@ -266,6 +280,7 @@ def make_url(text: str, default_scheme: str) -> URL:
         raise ValueError("URL contains white space")
     if "://" not in text:
         text = f"{default_scheme}://{text}"
+    text = _with_root_path(text)
     try:
         url = URL(text)
     except (ValueError, TypeError) as exc:
@@ -279,6 +294,15 @@ def make_url(text: str, default_scheme: str) -> URL:
     except ValueError as exc:
         raise ValueError(f"bad port: {exc}") from exc
     return url.with_fragment(None)
+
+
+def _with_root_path(text: str) -> str:
+    """``https://a.com?q`` → ``https://a.com/?q``: the path of a bare host is ``/``, as in curl."""
+    start = text.index("://") + 3
+    end = next((i for i in range(start, len(text)) if text[i] in "/?#"), len(text))
+    if end == len(text) or text[end] != "/":
+        return f"{text[:end]}/{text[end:]}"
+    return text
 
 
 def _json_fields(

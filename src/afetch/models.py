@@ -113,7 +113,9 @@ def cancelled(spec: FetchSpec, elapsed_ms: float, attempts: int) -> FetchResult:
         method=spec.method,
         ok=False,
         status=None,
-        error=ErrorInfo(ErrorKind.CANCELLED, "the run was interrupted before this request finished"),
+        error=ErrorInfo(
+            ErrorKind.CANCELLED, "the run was interrupted before this request finished"
+        ),
         attempts=attempts,
         elapsed_ms=elapsed_ms,
         id=spec.id,

@@ -10,6 +10,7 @@ is of whole lines and is flushed at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import IO, Any
@@ -104,7 +105,5 @@ class RecordWriter:
                 self._wake(self._on_broken)
 
     def _wake(self, callback: Callable[[], None]) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
             self._loop.call_soon_threadsafe(callback)
-        except RuntimeError:  # the loop is already closed: nobody is waiting
-            pass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from tqdm import tqdm
 
@@ -13,7 +13,7 @@ class Progress:
     """A thin tqdm wrapper; does nothing when disabled."""
 
     def __init__(self, stream: IO[str], *, enabled: bool, total: int | None = None) -> None:
-        self._bar: tqdm[None] | None = None
+        self._bar: tqdm[Any] | None = None
         self._failed = 0
         if enabled:
             self._bar = tqdm(

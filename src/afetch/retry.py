@@ -20,7 +20,7 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 def backoff(retry: int, config: Config, rand: Callable[[], float] = random.random) -> float:
     """Full-jitter backoff before retry number ``retry`` (0-based)."""
-    ceiling = min(config.backoff_cap, config.backoff_base * 2**retry)
+    ceiling = min(config.backoff_cap, config.backoff_base * 2.0**retry)
     return rand() * ceiling
 
 

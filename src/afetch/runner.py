@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -38,10 +39,11 @@ def run(
 def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
     """uvloop when it is installed (``afetch-cli[speed]``), asyncio's own loop otherwise."""
     try:
-        import uvloop
+        uvloop = importlib.import_module("uvloop")
     except ImportError:
         return None
-    return uvloop.Loop  # type: ignore[no-any-return]
+    loop_class: type[asyncio.AbstractEventLoop] = uvloop.Loop
+    return loop_class
 
 
 class _Run:

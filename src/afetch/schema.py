@@ -49,7 +49,10 @@ RECORD_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {
                     "status": {"type": "integer"},
-                    "url": {"type": "string", "description": "the URL that answered with a redirect"},
+                    "url": {
+                        "type": "string",
+                        "description": "the URL that answered with a redirect",
+                    },
                 },
             },
         },
@@ -71,7 +74,10 @@ RECORD_SCHEMA: dict[str, Any] = {
         },
     },
     "allOf": [
-        {"if": {"properties": {"ok": {"const": True}}}, "then": {"properties": {"error": {"type": "null"}}}},
+        {
+            "if": {"properties": {"ok": {"const": True}}},
+            "then": {"properties": {"error": {"type": "null"}}},
+        },
         {
             "if": {"properties": {"ok": {"const": False}}},
             "then": {"properties": {"error": {"type": "object"}}},

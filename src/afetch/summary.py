@@ -96,12 +96,15 @@ class Tally:
             lines.append("  errors: " + _counts(self.by_error))
         if self.latency.count:
             parts = [
-                f"p{int(p * 100)} {self.latency.percentile(p) or 0:.1f}ms" for p in (0.5, 0.95, 0.99)
+                f"p{int(p * 100)} {self.latency.percentile(p) or 0:.1f}ms"
+                for p in (0.5, 0.95, 0.99)
             ]
             lines.append("  latency: " + "  ".join(parts))
         if self.failed:
             more = self.not_ok - len(self.failed)
-            lines.append("  failed: " + ", ".join(self.failed) + (f" (+{more} more)" if more else ""))
+            lines.append(
+                "  failed: " + ", ".join(self.failed) + (f" (+{more} more)" if more else "")
+            )
         if self.input_errors:
             lines.append(f"  input errors: {self.input_errors} (see messages above)")
         return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Shared fixtures: the local servers, a CLI runner, and record validation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+
+from afetch.schema import RECORD_SCHEMA
+from tests.server import ServerThread
+
+AFETCH = str(Path(sys.executable).with_name("afetch"))
+_VALIDATOR = jsonschema.Draft202012Validator(RECORD_SCHEMA)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[ServerThread]:
+    return ServerThread().start()
+
+
+def check_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Every record the suite sees is validated against the published schema."""
+    _VALIDATOR.validate(record)
+    assert (record["error"] or {}).get("type") != "internal", record
+    return record
+
+
+@dataclass
+class CliRun:
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [check_record(orjson.loads(line)) for line in self.stdout.splitlines()]
+
+    def by_index(self) -> dict[int, dict[str, Any]]:
+        return {record["index"]: record for record in self.records}
+
+
+def run_cli(
+    *args: str, stdin: bytes | None = b"", timeout: float = 60, env: dict[str, str] | None = None
+) -> CliRun:
+    """Run the installed ``afetch`` as a user would, and parse what it printed."""
+    proc = subprocess.run(
+        [AFETCH, *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    return CliRun(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+
+
+def lines(*items: str) -> bytes:
+    return "".join(f"{item}\n" for item in items).encode()
+
+
+def records_of(results: Sequence[Any]) -> list[dict[str, Any]]:
+    return [check_record(result.to_record()) for result in results]

@@ -1,0 +1,270 @@
+"""Local test servers on 127.0.0.1: a well-behaved aiohttp app and raw-socket liars.
+
+They run on their own event loop in a background thread, so library tests
+(on pytest's loop) and CLI tests (in a subprocess) can both talk to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+CHUNK = b"x" * 65536
+
+
+class State:
+    """Per-key counters the routes share (keys keep tests independent)."""
+
+    def __init__(self) -> None:
+        self.hits: defaultdict[str, int] = defaultdict(int)
+        self.inflight: defaultdict[str, int] = defaultdict(int)
+        self.max_inflight: defaultdict[str, int] = defaultdict(int)
+        self.arrivals: defaultdict[str, list[float]] = defaultdict(list)
+        self.echoes: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+
+
+def build_app(state: State) -> web.Application:
+    routes = web.RouteTableDef()
+
+    @routes.get("/ok")
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    @routes.route("*", "/status/{code}")
+    async def status(request: web.Request) -> web.Response:
+        code = int(request.match_info["code"])
+        return web.Response(status=code, text="" if code in (204, 304) else f"status {code}")
+
+    @routes.get("/bytes/{n}")
+    async def sized(request: web.Request) -> web.StreamResponse:
+        n = int(request.match_info["n"])
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = n
+        await response.prepare(request)
+        while n > 0:
+            piece = CHUNK[: min(n, len(CHUNK))]
+            await response.write(piece)
+            n -= len(piece)
+        return response
+
+    @routes.get("/redirect/{n}")
+    async def redirect(request: web.Request) -> web.Response:
+        n = int(request.match_info["n"])
+        target = "/ok" if n <= 1 else f"/redirect/{n - 1}"
+        raise web.HTTPFound(target)
+
+    @routes.get("/loop")
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
+
+    @routes.route("*", "/redirect-to")
+    async def redirect_to(request: web.Request) -> web.Response:
+        code = int(request.query.get("code", "302"))
+        return web.Response(status=code, headers={"Location": request.query["url"]})
+
+    @routes.get("/slow")
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(float(request.query.get("s", "0.2")))
+        return web.Response(text="slow")
+
+    @routes.get("/hang")
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(3600)
+        return web.Response(text="never")  # pragma: no cover
+
+    @routes.get("/trickle")
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_length = 10_000
+        await response.prepare(request)
+        for _ in range(10_000):
+            await response.write(b".")
+            await asyncio.sleep(0.1)
+        return response  # pragma: no cover
+
+    @routes.get("/gzip-bomb")
+    async def bomb(request: web.Request) -> web.Response:
+        return web.Response(
+            body=gzip_bomb(),
+            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"},
+        )
+
+    @routes.get("/flaky/{key}")
+    async def flaky(request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        state.hits[key] += 1
+        if state.hits[key] <= int(request.query.get("fail", "2")):
+            headers = {}
+            if "after" in request.query:
+                headers["Retry-After"] = request.query["after"]
+            return web.Response(status=int(request.query.get("status", "503")), headers=headers)
+        return web.Response(text=f"ok after {state.hits[key]}")
+
+    @routes.route("*", "/count/{key}")
+    async def count(request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        state.hits[key] += 1
+        state.arrivals[key].append(time.monotonic())
+        state.inflight[key] += 1
+        state.max_inflight[key] = max(state.max_inflight[key], state.inflight[key])
+        try:
+            await asyncio.sleep(float(request.query.get("s", "0.05")))
+        finally:
+            state.inflight[key] -= 1
+        return web.Response(text="counted")
+
+    @routes.get("/huge-header")
+    async def huge_header(request: web.Request) -> web.Response:
+        size = int(request.query.get("kib", "100")) * 1024
+        return web.Response(text="big", headers={"X-Big": "a" * size})
+
+    @routes.route("*", "/echo")
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        if "key" in request.query:
+            state.echoes[request.query["key"]].append(
+                {"method": request.method, "body": body.decode(), "headers": dict(request.headers)}
+            )
+        return web.json_response(
+            {
+                "method": request.method,
+                "headers": dict(request.headers),
+                "body": body.decode("utf-8", "replace"),
+            }
+        )
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+_BOMB: bytes | None = None
+BOMB_EXPANDED = 200 * 1024 * 1024
+
+
+def gzip_bomb() -> bytes:
+    """200 MiB of zeros, gzip-compressed to about 200 KiB."""
+    global _BOMB
+    if _BOMB is None:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+        zeros = bytes(1024 * 1024)
+        parts = [compressor.compress(zeros) for _ in range(BOMB_EXPANDED // len(zeros))]
+        parts.append(compressor.flush())
+        _BOMB = b"".join(parts)
+    return _BOMB
+
+
+# ---------------------------------------------------------------------------
+# Raw-socket servers for responses aiohttp's server would never send.
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+
+
+def _reply(payload: bytes, *, reset: bool = False, hold: float = 0.0) -> Handler:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        with contextlib.suppress(Exception):
+            writer.write(payload)
+            await writer.drain()
+            if hold:
+                await asyncio.sleep(hold)
+            if reset:
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.close()
+
+    return handle
+
+
+async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.sleep(3600)
+
+
+RAW_HANDLERS: dict[str, Handler] = {
+    "garbage": _reply(b"HELLO THIS IS NOT HTTP\r\n\r\n"),
+    "short": _reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this much"),
+    "reset": _reply(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"y" * 5000, reset=True, hold=0.05
+    ),
+    "empty": _reply(b""),
+    "silent": _silent,
+    "huge-status": _reply(b"HTTP/1.1 200 " + b"O" * 200_000 + b"\r\n\r\n"),
+}
+
+
+class ServerThread:
+    """Starts every server on a private loop in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.state = State()
+        self.loop = asyncio.new_event_loop()
+        self.ports: dict[str, int] = {}
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True, name="test-servers")
+        self._runner: web.AppRunner | None = None
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("test servers did not start")
+        return self
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.ports['app']}"
+
+    def raw(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}/"
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._start())
+        self._ready.set()
+        self.loop.run_forever()
+
+    async def _start(self) -> None:
+        await self.loop.run_in_executor(None, gzip_bomb)  # 1 s of CPU: not on the serving loop
+        self._runner = web.AppRunner(build_app(self.state), handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.ports["app"] = _port_of(site)
+        for name, handler in RAW_HANDLERS.items():
+            server = await asyncio.start_server(handler, "127.0.0.1", 0)
+            self.ports[name] = server.sockets[0].getsockname()[1]
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(_as_coro(fn), self.loop).result(10)
+
+
+async def _as_coro(fn: Callable[[], Any]) -> Any:
+    return fn()
+
+
+def _port_of(site: web.TCPSite) -> int:
+    server = site._server
+    assert server is not None
+    return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

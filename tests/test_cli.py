@@ -1,0 +1,211 @@
+"""The installed ``afetch`` as a user runs it: pipes, files, exit codes, signals."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pty
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from afetch.cli import command
+from tests.conftest import AFETCH, check_record, lines, run_cli
+from tests.server import ServerThread, closed_port
+
+
+def test_stdin_urls_become_one_record_each(servers: ServerThread) -> None:
+    """Piped URLs, comments and blanks: one record per request line, exit 0."""
+    run = run_cli(stdin=lines("# list", "", f"{servers.base}/ok", f"{servers.base}/status/204"))
+    assert run.returncode == 0, run.stderr
+    assert sorted(r["index"] for r in run.records) == [0, 1]
+    assert run.stderr == ""
+
+
+def test_one_failure_makes_exit_status_1_and_exit_zero_makes_it_0(servers: ServerThread) -> None:
+    """Exit 1 when a record is not ok; --exit-zero keeps the data and exits 0."""
+    args = [f"{servers.base}/ok", f"{servers.base}/status/500", "--retries", "0"]
+    assert run_cli(*args).returncode == 1
+    assert run_cli(*args, "--exit-zero").returncode == 0
+
+
+def test_positional_urls_then_inputs_in_order(servers: ServerThread, tmp_path: Path) -> None:
+    """Indices: positional URLs first, then each -i in order, '-' where stdin appears."""
+    first = tmp_path / "first.txt"
+    first.write_text(f"{servers.base}/ok?f=1\n")
+    packed = tmp_path / "second.txt.gz"
+    packed.write_bytes(gzip.compress(f"{servers.base}/ok?g=1\n".encode()))
+    run = run_cli(
+        f"{servers.base}/ok?arg=1",
+        "-i",
+        str(first),
+        "-i",
+        "-",
+        "-i",
+        str(packed),
+        stdin=lines(f"{servers.base}/ok?stdin=1"),
+    )
+    assert run.returncode == 0, run.stderr
+    order = [run.by_index()[i]["url"].rsplit("?", 1)[1] for i in range(4)]
+    assert order == ["arg=1", "f=1", "stdin=1", "g=1"]
+
+
+def test_output_file_and_invalid_input_records(servers: ServerThread, tmp_path: Path) -> None:
+    """-o writes records to a file; bad lines are records with attempts 0, the run goes on."""
+    out = tmp_path / "out.jsonl"
+    stdin = lines(f"{servers.base}/ok", "ftp://x/", '{"url": 1}', "x" * 70_000) + b"\xff\xfe\n"
+    run = run_cli("-o", str(out), stdin=stdin)
+    assert run.returncode == 1
+    assert run.stdout == b""
+    records = [check_record(orjson.loads(line)) for line in out.read_bytes().splitlines()]
+    assert len(records) == 5
+    invalid = [r for r in records if r["error"] and r["error"]["type"] == "invalid_input"]
+    assert len(invalid) == 4
+    assert {r["attempts"] for r in invalid} == {0}
+
+
+def test_json_request_lines_echo_their_id(servers: ServerThread) -> None:
+    """A JSON line's id comes back unchanged."""
+    line = json.dumps({"url": f"{servers.base}/ok", "id": {"row": 7}})
+    (record,) = run_cli(stdin=lines(line)).records
+    assert record["id"] == {"row": 7}
+
+
+def test_schema_is_valid_json_schema_and_matches_output(servers: ServerThread) -> None:
+    """--schema prints a draft 2020-12 schema that real records validate against."""
+    schema = json.loads(run_cli("--schema").stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    run = run_cli(
+        f"{servers.base}/redirect/2", f"http://127.0.0.1:{closed_port()}/", "--retries", "0"
+    )
+    for record in run.records:
+        jsonschema.validate(record, schema)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["-t", "soon"], "--timeout"),
+        (["--max-body", "lots"], "--max-body"),
+        (["-c", "0"], "--concurrency"),
+        (["-H", "X-A: b\r\nX-B: c"], "--header"),
+        (["--connect-timeout", "-1"], "--connect-timeout"),
+        (["--retry-max-wait", "x"], "--retry-max-wait"),
+        (["-X", "G ET"], "--method"),
+    ],
+)
+def test_bad_option_values_are_usage_errors_naming_the_option(args: list[str], option: str) -> None:
+    """Exit 2, nothing fetched, and the message names the option."""
+    result = CliRunner().invoke(command, [*args, "http://127.0.0.1:1/"])
+    assert result.exit_code == 2
+    assert option in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_missing_input_file_is_a_usage_error() -> None:
+    """-i of a file that does not exist: exit 2 before anything runs."""
+    result = CliRunner().invoke(command, ["-i", "/no/such/file"])
+    assert result.exit_code == 2
+    assert "/no/such/file" in result.stderr
+
+
+def test_clirunner_stdin_and_version(servers: ServerThread) -> None:
+    """The command works in-process with a stand-in stdin; --version needs no network."""
+    result = CliRunner().invoke(command, [], input=f"{servers.base}/ok\n")
+    assert result.exit_code == 0, result.stderr
+    assert orjson.loads(result.stdout)["status"] == 200
+    assert "afetch" in CliRunner().invoke(command, ["--version"]).stdout
+
+
+def test_terminal_stdin_prints_a_hint_and_exits_2() -> None:
+    """No URLs and a terminal on stdin: a usage hint, not a hang."""
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [AFETCH], stdin=secondary, capture_output=True, timeout=30, check=False
+        )
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == 2
+    assert b"afetch -i urls.txt" in proc.stderr
+
+
+def test_summary_goes_to_stderr_only(servers: ServerThread) -> None:
+    """--summary prints counts and percentiles on stderr; stdout holds only records."""
+    run = run_cli(f"{servers.base}/ok", f"{servers.base}/status/404", "--summary", "--retries", "0")
+    assert "2 requests, 1 ok, 1 not ok" in run.stderr
+    assert "p95" in run.stderr
+    assert "4xx 1" in run.stderr
+    assert len(run.records) == 2
+
+
+def test_verbose_logs_failures_and_quiet_silences_everything(servers: ServerThread) -> None:
+    """-v names each failed request on stderr; -q wins over --summary."""
+    url = f"{servers.base}/status/500"
+    assert "status 500" in run_cli(url, "-v", "--retries", "0").stderr
+    assert run_cli(url, "-q", "--summary", "--retries", "0").stderr == ""
+
+
+def test_head_closes_the_pipe_and_afetch_exits_quietly(servers: ServerThread) -> None:
+    """afetch ... | head -1: exits at once, no traceback, no BrokenPipe noise."""
+    many = lines(*[f"{servers.base}/slow?s=0.05"] * 2000)
+    started = time.monotonic()
+    proc = subprocess.run(
+        f"{AFETCH} -c 20 | head -1",
+        shell=True,
+        input=many,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert time.monotonic() - started < 10
+    assert len(proc.stdout.splitlines()) == 1
+    assert proc.stderr == b""
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_flush_cancelled_records_and_exit(
+    servers: ServerThread, sig: int, code: int
+) -> None:
+    """SIGINT/SIGTERM: finished records kept, in-flight ones 'cancelled', whole lines, 130/143."""
+    stdin = lines(f"{servers.base}/ok", *[f"{servers.base}/hang"] * 5)
+    proc = subprocess.Popen(
+        [AFETCH, "--summary"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write(stdin)
+    proc.stdin.flush()  # stdin stays open: an endless producer
+    first = proc.stdout.readline()  # the /ok record proves the run is under way
+    assert orjson.loads(first)["status"] == 200
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    rest, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == code
+    records = [check_record(orjson.loads(line)) for line in rest.splitlines()]
+    assert len(records) == 5
+    assert {r["error"]["type"] for r in records} == {"cancelled"}
+    assert rest.endswith(b"\n")
+    assert b"Traceback" not in stderr
+    assert b"Unclosed" not in stderr
+    assert b"6 requests" in stderr
+
+
+def test_python_dash_m_works(servers: ServerThread) -> None:
+    """python -m afetch is the same command."""
+    proc = subprocess.run(
+        [str(Path(AFETCH).with_name("python")), "-m", "afetch", f"{servers.base}/ok"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0
+    assert orjson.loads(proc.stdout)["ok"] is True

@@ -1,0 +1,114 @@
+"""The engine: bounded concurrency, lazy input, completion order, clean stops."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterator
+
+import afetch
+from afetch.config import Config
+from afetch.engine import Engine
+from afetch.inputs import RequestParser
+from afetch.models import FetchResult, FetchSpec
+from tests.conftest import check_record, records_of
+from tests.server import ServerThread
+
+
+def specs(urls: list[str], config: Config) -> list[FetchSpec | FetchResult]:
+    parser = RequestParser(config)
+    return [parser.parse_argument(url) for url in urls]
+
+
+async def test_concurrency_is_never_exceeded(servers: ServerThread) -> None:
+    """A server-side in-flight counter never sees more than -c requests at once."""
+    urls = [f"{servers.base}/count/cap?s=0.05"] * 60
+    results = await afetch.fetch_all(urls, concurrency=7, retries=0)
+    assert all(result.ok for result in results)
+    assert servers.state.max_inflight["cap"] == 7
+
+
+async def test_concurrency_above_aiohttps_default_pool_is_honoured(servers: ServerThread) -> None:
+    """-c 150 really means 150 in flight: the connector's default 100 does not cap it."""
+    urls = [f"{servers.base}/count/wide?s=0.3"] * 150
+    results = await afetch.fetch_all(urls, concurrency=150, retries=0)
+    assert all(result.ok for result in results)
+    assert servers.state.max_inflight["wide"] == 150
+
+
+async def test_fetch_all_returns_input_order_with_failures_as_results(
+    servers: ServerThread,
+) -> None:
+    """Results come back in input order; bad input is a result, not an exception."""
+    urls = [f"{servers.base}/slow?s=0.2", "ftp://nope/", f"{servers.base}/ok"]
+    results = await afetch.fetch_all(urls, retries=0)
+    assert [result.index for result in results] == [0, 1, 2]
+    assert [result.ok for result in results] == [True, False, True]
+    records_of(results)
+
+
+async def test_stream_yields_in_completion_order(servers: ServerThread) -> None:
+    """The fast request's record comes before the slow one's."""
+    urls = [f"{servers.base}/slow?s=0.3", f"{servers.base}/ok"]
+    order = [result.index async for result in afetch.stream(urls)]
+    assert order == [1, 0]
+
+
+async def test_input_is_pulled_only_as_slots_free(servers: ServerThread) -> None:
+    """An endless request source is consumed lazily: breaking out early stops it."""
+    pulled = 0
+    config = Config(concurrency=4, retries=0)
+    parser = RequestParser(config)
+
+    def endless() -> Iterator[FetchSpec | FetchResult]:
+        nonlocal pulled
+        for _ in itertools.count():
+            pulled += 1
+            yield parser.parse_argument(f"{servers.base}/ok")
+
+    seen = 0
+    async for _ in Engine(config).results(endless()):
+        seen += 1
+        if seen == 20:
+            break
+    # Queued work is bounded by the worker count and the two small queues.
+    assert 20 <= pulled <= 20 + 3 * config.concurrency + 2
+
+
+async def test_stop_turns_in_flight_requests_into_cancelled_records(servers: ServerThread) -> None:
+    """After stop(), each unfinished request yields exactly one 'cancelled' record."""
+    config = Config(concurrency=3, retries=0)
+    engine = Engine(config)
+    urls = [f"{servers.base}/ok"] + [f"{servers.base}/hang"] * 3 + [f"{servers.base}/ok"] * 5
+    records = []
+    async for result in engine.results(specs(urls, config)):
+        records.append(check_record(result.to_record()))
+        if len(records) == 1:
+            asyncio.get_running_loop().call_later(0.3, engine.stop)
+    kinds = sorted((r["error"] or {}).get("type", "ok") for r in records)
+    assert kinds.count("cancelled") == 3
+    assert len({r["index"] for r in records}) == len(records)
+    for record in records:
+        if record["error"] and record["error"]["type"] == "cancelled":
+            assert record["attempts"] == 1
+
+
+async def test_stop_without_cancelled_records_for_resume(servers: ServerThread) -> None:
+    """With emit_cancelled off, interrupted requests leave no record at all."""
+    config = Config(concurrency=2, retries=0)
+    engine = Engine(config, emit_cancelled=False)
+    urls = [f"{servers.base}/hang"] * 2
+    asyncio.get_running_loop().call_later(0.2, engine.stop)
+    records = [result async for result in engine.results(specs(urls, config))]
+    assert records == []
+
+
+async def test_an_async_request_source_works(servers: ServerThread) -> None:
+    """stream() accepts async iterables of URLs."""
+
+    async def source() -> AsyncIterator[str]:
+        for _ in range(3):
+            yield f"{servers.base}/ok"
+
+    results = [result async for result in afetch.stream(source())]
+    assert sorted(result.index for result in results) == [0, 1, 2]

@@ -1,0 +1,197 @@
+"""Input lines → specs or invalid_input results, in index order, read lazily."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from afetch.config import Config
+from afetch.inputs import MAX_LINE, LineSplitter, OverlongLine, RequestParser, read_requests
+from afetch.models import NO_ID, FetchResult, FetchSpec
+from tests.conftest import check_record
+
+CONFIG = Config()
+
+
+def parse(line: bytes | str, config: Config = CONFIG) -> FetchSpec | FetchResult | None:
+    raw = line.encode() if isinstance(line, str) else line
+    return RequestParser(config).parse(raw)
+
+
+def invalid_message(line: bytes | str) -> str:
+    item = parse(line)
+    assert isinstance(item, FetchResult), item
+    record = check_record(item.to_record())
+    assert record["error"]["type"] == "invalid_input"
+    assert record["attempts"] == 0
+    return str(record["error"]["message"])
+
+
+@pytest.mark.parametrize(
+    "line", ["", "   ", "\t", "# a comment", "   # indented comment", "\ufeff"]
+)
+def test_blank_and_comment_lines_are_skipped(line: str) -> None:
+    """Skipped lines produce nothing and take no index."""
+    assert parse(line) is None
+
+
+def test_white_space_bom_and_crlf_are_trimmed() -> None:
+    """A BOM, CRLF and surrounding blanks do not reach the URL."""
+    spec = parse("\ufeff  http://example.com/a \r")
+    assert isinstance(spec, FetchSpec)
+    assert spec.url == "http://example.com/a"
+
+
+@pytest.mark.parametrize(
+    ("line", "url"),
+    [
+        ("example.com/x", "https://example.com/x"),
+        ("localhost:8080/x", "https://localhost:8080/x"),
+        ("HTTP://Example.COM/Path#frag", "http://example.com/Path"),
+    ],
+)
+def test_urls_are_normalized_and_scheme_less_lines_get_the_default(line: str, url: str) -> None:
+    """--default-scheme and :// are prepended; hosts lower-cased, fragments dropped."""
+    spec = parse(line)
+    assert isinstance(spec, FetchSpec)
+    assert spec.url == url
+
+
+def test_default_scheme_option_applies() -> None:
+    """--default-scheme http changes what a bare host gets."""
+    spec = parse("example.com", Config(default_scheme="http"))
+    assert isinstance(spec, FetchSpec)
+    assert spec.url == "http://example.com/"
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("ftp://example.com/", "unsupported scheme"),
+        ("http://exa mple.com/", "white space"),
+        ("http://example.com:99999/", "port"),
+        ("http:///path", "host"),
+        ('{"url": "http://x/", "bogus": 1}', "unknown key"),
+        ('{"url": "http://x/"', "bad JSON"),
+        ("{}", "'url'"),
+        ('{"url": 5}', "'url'"),
+        ('{"url": "http://x/", "headers": {"A": 1}}', "header"),
+        ('{"url": "http://x/", "headers": {"A": "b\\r\\nC: d"}}', "line break"),
+        ('{"url": "http://x/", "method": "G ET"}', "method"),
+        ('{"url": "http://x/", "body": "a", "json": {}}', "not both"),
+        ('{"url": "http://x/", "timeout": -1}', "timeout"),
+        ('{"url": "http://x/", "timeout": true}', "timeout"),
+        ('{"url": "http://x/", "body": 5}', "body"),
+        ("[1, 2]", "white space"),
+        ("http://[::1/", "bad url"),
+    ],
+)
+def test_bad_lines_become_invalid_input_records(line: str, fragment: str) -> None:
+    """Every kind of bad line yields an invalid_input record saying why."""
+    assert fragment.lower() in invalid_message(line).lower()
+
+
+def test_non_utf8_lines_are_invalid_input() -> None:
+    """Bytes that are not UTF-8 are reported, not crashed on."""
+    assert "UTF-8" in invalid_message(b"http://example.com/\xff\xfe")
+
+
+def test_json_request_objects_carry_every_field() -> None:
+    """url, method, headers, json body, id and timeout all reach the spec."""
+    spec = parse(
+        '{"url": "http://x/p", "method": "post", "headers": {"X-A": "1"},'
+        ' "json": {"k": [1]}, "id": {"n": 1}, "timeout": "250ms", "expect": {"status": [200]}}'
+    )
+    assert isinstance(spec, FetchSpec)
+    assert spec.method == "POST"
+    assert spec.body == b'{"k":[1]}'
+    assert ("Content-Type", "application/json") in spec.headers
+    assert spec.id == {"n": 1}
+    assert spec.timeout == 0.25
+    assert spec.expect == {"status": [200]}
+
+
+def test_a_null_id_is_echoed_and_a_missing_one_is_not() -> None:
+    """id: null is a value; no id key means no id field."""
+    with_null = parse('{"url": "http://x/", "id": null}')
+    without = parse('{"url": "http://x/"}')
+    assert isinstance(with_null, FetchSpec)
+    assert with_null.id is None
+    assert isinstance(without, FetchSpec)
+    assert without.id is NO_ID
+
+
+def test_an_invalid_json_line_keeps_its_id() -> None:
+    """The id of a bad request object is still echoed, so callers can join on it."""
+    item = parse('{"url": "ftp://x/", "id": "abc"}')
+    assert isinstance(item, FetchResult)
+    assert item.to_record()["id"] == "abc"
+
+
+def test_indices_skip_comments_and_count_bad_lines() -> None:
+    """Blank/comment lines take no index; invalid lines do."""
+    parser = RequestParser(CONFIG)
+    items = [parser.parse(raw) for raw in [b"a.com", b"# c", b"", b"ftp://b", b"c.com"]]
+    indices = [item.index for item in items if item is not None]
+    assert indices == [0, 1, 2]
+
+
+def test_splitter_never_buffers_an_overlong_line() -> None:
+    """A line over 64 KiB becomes one OverlongLine, and the next line survives."""
+    splitter = LineSplitter()
+    out = []
+    for _ in range(200):  # 12.8 MiB without a newline
+        out += splitter.feed(b"a" * 65536)
+        assert len(splitter._pending) <= MAX_LINE
+    out += splitter.feed(b"\nhttp://next/\npartial")
+    out += splitter.close()
+    assert isinstance(out[0], OverlongLine)
+    assert out[1:] == [b"http://next/", b"partial"]
+    assert "longer than" in invalid_message_of(out[0])
+
+
+def invalid_message_of(raw: OverlongLine) -> str:
+    item = RequestParser(CONFIG).parse(raw)
+    assert isinstance(item, FetchResult)
+    assert item.error is not None
+    return item.error.message
+
+
+def test_a_line_of_exactly_the_limit_is_accepted() -> None:
+    """64 KiB is allowed; one byte more is not."""
+    splitter = LineSplitter()
+    assert splitter.feed(b"a" * MAX_LINE + b"\n") == [b"a" * MAX_LINE]
+    assert isinstance(splitter.feed(b"a" * (MAX_LINE + 1) + b"\n")[0], OverlongLine)
+
+
+async def test_files_are_read_in_order_with_gzip_and_no_trailing_newline(tmp_path: Path) -> None:
+    """Positional URLs first, then each input; .gz is transparent; files do not run together."""
+    plain = tmp_path / "a.txt"
+    plain.write_bytes(b"\xef\xbb\xbfa.com\r\n# skip\n\nb.com")  # BOM, CRLF, no final newline
+    packed = tmp_path / "b.txt.gz"
+    packed.write_bytes(gzip.compress(b"c.com\nd.com\n"))
+    urls = [
+        item.url async for item in read_requests(["arg.com"], [str(plain), str(packed)], CONFIG)
+    ]
+    assert urls == [
+        "https://arg.com/",
+        "https://a.com/",
+        "https://b.com/",
+        "https://c.com/",
+        "https://d.com/",
+    ]
+
+
+async def test_a_broken_gzip_input_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A corrupt input file is an error message, not a crash; later inputs still run."""
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(gzip.compress(b"a.com\n" * 1000)[:-30])
+    good = tmp_path / "good.txt"
+    good.write_text("z.com\n")
+    errors: list[str] = []
+    items = [item async for item in read_requests([], [str(bad), str(good)], CONFIG, errors.append)]
+    assert errors
+    assert "bad.gz" in str(errors[0])
+    assert items[-1].url == "https://z.com/"

@@ -1,0 +1,59 @@
+"""Tally, percentiles and the exit status decision."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from afetch.errors import ErrorInfo, ErrorKind
+from afetch.models import FetchResult
+from afetch.summary import ExitStatus, LatencyHistogram, Tally, exit_status
+
+
+def result(
+    ok: bool = True, status: int | None = 200, kind: ErrorKind | None = None, ms: float = 10
+) -> FetchResult:
+    error = ErrorInfo(kind, "x") if kind else None
+    return FetchResult(0, "http://h/", "GET", ok, status, error, 1, ms)
+
+
+def test_percentiles_are_within_one_percent() -> None:
+    """The log histogram answers p50/p95/p99 within its bucket width."""
+    histogram = LatencyHistogram()
+    values = [random.uniform(1, 1000) for _ in range(20_000)]
+    for value in values:
+        histogram.add(value)
+    values.sort()
+    for fraction in (0.5, 0.95, 0.99):
+        exact = values[int(fraction * len(values)) - 1]
+        assert histogram.percentile(fraction) == pytest.approx(exact, rel=0.02)
+    assert LatencyHistogram().percentile(0.5) is None
+
+
+def test_tally_counts_status_classes_and_error_kinds() -> None:
+    """The summary counts by status class and by error kind."""
+    tally = Tally(clock=0.0)
+    tally.add(result())
+    tally.add(result(ok=False, status=404, kind=ErrorKind.HTTP))
+    tally.add(result(ok=False, status=None, kind=ErrorKind.TIMEOUT))
+    text = tally.render(now=2.0)
+    assert "3 requests, 1 ok, 2 not ok" in text
+    assert "2xx 1" in text
+    assert "4xx 1" in text
+    assert "http 1" in text
+    assert "timeout 1" in text
+    assert "p50" in text
+    assert "1.5 req/s" in text
+
+
+def test_exit_status_is_decided_in_one_place() -> None:
+    """0 all ok, 1 some not ok, --exit-zero, signals and a closed pipe win."""
+    tally = Tally()
+    tally.add(result())
+    assert exit_status(tally) is ExitStatus.OK
+    tally.add(result(ok=False, status=500, kind=ErrorKind.HTTP))
+    assert exit_status(tally) is ExitStatus.FAILURES
+    assert exit_status(tally, exit_zero=True) is ExitStatus.OK
+    assert exit_status(tally, signal_status=ExitStatus.SIGINT) == 130
+    assert exit_status(tally, broken_pipe=True) == 141
