@@ -18,8 +18,9 @@ import aiohttp
 
 from afetch import __version__
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
-from afetch.fetch import fetch_one
+from afetch.fetch import Client, fetch_one
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
+from afetch.proxy import EnvProxies
 
 _DONE = object()
 
@@ -59,7 +60,8 @@ def open_session(config: Config) -> aiohttp.ClientSession:
         headers={"User-Agent": config.user_agent or f"afetch/{__version__}"},
         # A list fetcher must not carry cookies from one URL's response to the next.
         cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=True,
+        # Environment proxies are resolved once per run by afetch.proxy instead.
+        trust_env=False,
         max_line_size=MAX_HEADER_LINE,
         max_field_size=MAX_HEADER_LINE,
         max_headers=MAX_HEADER_COUNT,
@@ -95,7 +97,8 @@ class Engine:
         """Yield one result per request, in completion order."""
         out: asyncio.Queue[FetchResult | object] = asyncio.Queue(maxsize=self.config.concurrency)
         async with open_session(self.config) as session:
-            supervisor = asyncio.create_task(self._supervise(session, _aiter(requests), out))
+            client = Client(session, EnvProxies())
+            supervisor = asyncio.create_task(self._supervise(client, _aiter(requests), out))
             try:
                 while (item := await out.get()) is not _DONE:
                     if isinstance(item, _Crash):
@@ -110,13 +113,13 @@ class Engine:
 
     async def _supervise(
         self,
-        session: aiohttp.ClientSession,
+        client: Client,
         requests: AsyncGenerator[FetchSpec | FetchResult, None],
         out: asyncio.Queue[FetchResult | object],
     ) -> None:
         todo: asyncio.Queue[FetchSpec | None] = asyncio.Queue(maxsize=self.config.concurrency)
         self._tasks = [
-            asyncio.create_task(self._work(session, todo, out))
+            asyncio.create_task(self._work(client, todo, out))
             for _ in range(self.config.concurrency)
         ]
         self._tasks.append(asyncio.create_task(self._feed(requests, todo, out)))
@@ -154,7 +157,7 @@ class Engine:
 
     async def _work(
         self,
-        session: aiohttp.ClientSession,
+        client: Client,
         todo: asyncio.Queue[FetchSpec | None],
         out: asyncio.Queue[FetchResult | object],
     ) -> None:
@@ -162,7 +165,7 @@ class Engine:
             ticket = _Ticket(spec, time.perf_counter())
             self._inflight[spec.index] = ticket
             try:
-                result = await fetch_one(session, spec, self.config, ticket.count_attempt)
+                result = await fetch_one(client, spec, self.config, ticket.count_attempt)
             except Exception as exc:  # a bug in afetch: still one record for this index
                 result = internal_error(spec, exc, ticket.attempts)
             del self._inflight[spec.index]

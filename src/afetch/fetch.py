@@ -21,6 +21,7 @@ from yarl import URL
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
 from afetch.models import FetchResult, FetchSpec
+from afetch.proxy import EnvProxies
 from afetch.retry import retry_delay
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -28,6 +29,14 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
 _CHEAP_REDIRECT_BODY = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """What every request of a run shares: the session and the proxy settings."""
+
+    session: aiohttp.ClientSession
+    proxies: EnvProxies
 
 
 @dataclass(slots=True)
@@ -47,7 +56,7 @@ class _Attempt:
 
 
 async def fetch_one(
-    session: aiohttp.ClientSession,
+    client: Client,
     spec: FetchSpec,
     config: Config,
     on_attempt: Callable[[], None] | None = None,
@@ -59,7 +68,7 @@ async def fetch_one(
         attempts += 1
         if on_attempt is not None:
             on_attempt()
-        attempt = await _attempt(session, spec, config)
+        attempt = await _attempt(client, spec, config)
         delay = retry_delay(
             retries_used=attempts - 1,
             method=spec.method,
@@ -100,12 +109,12 @@ def _result(spec: FetchSpec, attempt: _Attempt, attempts: int, elapsed_ms: float
     )
 
 
-async def _attempt(session: aiohttp.ClientSession, spec: FetchSpec, config: Config) -> _Attempt:
+async def _attempt(client: Client, spec: FetchSpec, config: Config) -> _Attempt:
     attempt = _Attempt()
     started = time.perf_counter()
     try:
         async with asyncio.timeout(spec.timeout or config.timeout):
-            await _exchange(session, spec, config, attempt)
+            await _exchange(client, spec, config, attempt)
     except Exception as exc:  # every failure of this URL becomes data
         attempt.error = classify(exc)
         if attempt.error.kind is ErrorKind.TIMEOUT and not str(exc):
@@ -117,14 +126,13 @@ async def _attempt(session: aiohttp.ClientSession, spec: FetchSpec, config: Conf
     return attempt
 
 
-async def _exchange(
-    session: aiohttp.ClientSession, spec: FetchSpec, config: Config, attempt: _Attempt
-) -> None:
+async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _Attempt) -> None:
     url, method, body = spec.target, spec.method, spec.body
     headers = request_headers(config, spec)
     while True:
-        async with session.request(
-            method, url, headers=headers, data=body, allow_redirects=False
+        proxy = client.proxies.for_url(url) if client.proxies else None
+        async with client.session.request(
+            method, url, headers=headers, data=body, allow_redirects=False, proxy=proxy
         ) as response:
             location = response.headers.get("Location")
             if config.follow and response.status in REDIRECT_STATUSES and location:

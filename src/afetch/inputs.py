@@ -30,6 +30,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _JSON_KEYS = frozenset({"url", "method", "headers", "body", "json", "id", "timeout", "expect"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _PREVIEW = 200
+_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +277,7 @@ class RequestParser:
 
 def make_url(text: str, default_scheme: str) -> URL:
     """A fetchable http(s) URL from user text, or ValueError saying why not."""
-    if any(c.isspace() for c in text):
+    if _SPACE.search(text):
         raise ValueError("URL contains white space")
     if "://" not in text:
         text = f"{default_scheme}://{text}"

@@ -1,0 +1,44 @@
+"""Peer: a hand-written bounded-worker aiohttp script (the good pattern, no extras).
+
+Usage: python bounded_workers.py CONCURRENCY < urls.txt > records.jsonl
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import aiohttp
+
+
+async def worker(session: aiohttp.ClientSession, queue: asyncio.Queue[str | None]) -> None:
+    while (url := await queue.get()) is not None:
+        started = time.perf_counter()
+        try:
+            async with session.get(url) as response:
+                size = len(await response.read())
+                record = {"url": url, "status": response.status, "size": size}
+        except Exception as exc:
+            record = {"url": url, "error": repr(exc)}
+        record["elapsed_ms"] = (time.perf_counter() - started) * 1000
+        sys.stdout.write(json.dumps(record) + "\n")
+
+
+async def main() -> None:
+    concurrency = int(sys.argv[1])
+    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        workers = [asyncio.create_task(worker(session, queue)) for _ in range(concurrency)]
+        for line in sys.stdin:
+            if line.strip():
+                await queue.put(line.strip())
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
