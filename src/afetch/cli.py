@@ -78,6 +78,7 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     "-c",
     "--concurrency",
     type=click.IntRange(1, 100_000),
+    metavar="N",
     default=DEFAULT_CONCURRENCY,
     show_default=True,
     help="Requests in flight at once.",
@@ -99,6 +100,7 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
 @click.option(
     "--retries",
     type=click.IntRange(0, 100),
+    metavar="N",
     default=2,
     show_default=True,
     help="Retries on connect/timeout/protocol errors and 429/502/503/504.",
@@ -146,11 +148,12 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     "-A", "--user-agent", metavar="TEXT", help=f"User-Agent (default afetch/{__version__})."
 )
 @click.option(
-    "-L/-N", "--follow/--no-follow", default=True, show_default=True, help="Follow redirects."
+    "-L/-N", "--follow/--no-follow", default=True, show_default="follow", help="Follow redirects."
 )
 @click.option(
     "--max-redirects",
     type=click.IntRange(0, 1000),
+    metavar="N",
     default=10,
     show_default=True,
     help="Redirects followed at most; one more is 'too_many_redirects'.",
