@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
+import socket
 import time
 from typing import Any
 from urllib.parse import quote
@@ -236,3 +238,25 @@ async def test_post_is_not_retried_without_retry_all(servers: ServerThread) -> N
     """Non-idempotent methods are not retried unless asked."""
     record = await one(f"{servers.base}/status/503", retries=3, method="POST")
     assert record["attempts"] == 1
+
+
+async def test_connect_timeout_applies_to_getting_a_connection() -> None:
+    """A listener whose backlog is full never completes the handshake: --connect-timeout fires."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(8)]
+    try:
+        for filler in fillers:
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        started = time.monotonic()
+        record = await one(f"http://127.0.0.1:{port}/", connect_timeout=0.4, timeout=5)
+        assert record["error"]["type"] == "timeout"
+        assert "connect" in record["error"]["message"].lower()
+        assert time.monotonic() - started < 2
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
