@@ -260,3 +260,16 @@ async def test_connect_timeout_applies_to_getting_a_connection() -> None:
     finally:
         for sock in [*fillers, listener]:
             sock.close()
+
+
+async def test_a_redirect_to_another_scheme_is_protocol(servers: ServerThread) -> None:
+    """A Location pointing at ftp:// is the server's fault: 'protocol', not a crash."""
+    record = await one(f"{servers.base}/redirect-to?code=302&url={quote('ftp://files.example/x')}")
+    assert record["error"]["type"] == "protocol"
+    assert record["redirects"][0]["status"] == 302
+
+
+async def test_https_to_a_plain_http_port_is_tls(servers: ServerThread) -> None:
+    """Speaking TLS to a server that does not is a 'tls' failure."""
+    port = servers.ports["app"]
+    assert (await one(f"https://127.0.0.1:{port}/ok"))["error"]["type"] == "tls"
