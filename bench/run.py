@@ -137,22 +137,15 @@ def measure(peer: str, command: list[str], stdin: Path | None, out: Path) -> Sam
     return Sample(peer, seconds, usage.ru_maxrss, records)
 
 
+def afetch_command(urls: Path, c: int) -> list[str]:
+    return [str(BIN / "afetch"), "-i", str(urls), "-c", str(c), "--no-progress", "--no-summary",
+            "--exit-zero"]  # fmt: skip
+
+
 def peers(c: int, urls: Path, curl_config: Path) -> dict[str, tuple[list[str], Path | None]]:
     python = str(BIN / "python")
     table: dict[str, tuple[list[str], Path | None]] = {
-        "afetch": (
-            [
-                str(BIN / "afetch"),
-                "-i",
-                str(urls),
-                "-c",
-                str(c),
-                "--no-progress",
-                "--no-summary",
-                "--exit-zero",
-            ],
-            None,
-        ),
+        "afetch": (afetch_command(urls, c), None),
         "curl --parallel": (
             [
                 "curl",
@@ -201,17 +194,7 @@ def memory(workdir: Path, base: str, sizes: list[int], c: int) -> dict[int, Samp
     results = {}
     for n in sizes:
         urls, _ = write_lists(workdir, base, n)
-        command = [
-            str(BIN / "afetch"),
-            "-i",
-            str(urls),
-            "-c",
-            str(c),
-            "--no-progress",
-            "--no-summary",
-            "--exit-zero",
-        ]
-        sample = measure("afetch", command, None, Path(os.devnull))
+        sample = measure("afetch", afetch_command(urls, c), None, Path(os.devnull))
         results[n] = sample
         print(
             f"  afetch N={n:>8}: peak RSS {sample.max_rss_kib / 1024:6.1f} MiB "
