@@ -128,6 +128,22 @@ def build_app(state: State) -> web.Application:
         size = int(request.query.get("kib", "100")) * 1024
         return web.Response(text="big", headers={"X-Big": "a" * size})
 
+    @routes.get("/multi-header")
+    async def multi_header(request: web.Request) -> web.Response:
+        response = web.Response(text="two cookies")
+        response.headers.add("Set-Cookie", "a=1")
+        response.headers.add("Set-Cookie", "b=2")
+        response.headers["X-Mixed-Case"] = "yes"
+        return response
+
+    @routes.get("/latin1")
+    async def latin1(request: web.Request) -> web.Response:
+        charset = request.query.get("charset", "iso-8859-1")
+        return web.Response(
+            body="café".encode("iso-8859-1"),
+            headers={"Content-Type": f"text/plain; charset={charset}"},
+        )
+
     @routes.route("*", "/echo")
     async def echo(request: web.Request) -> web.Response:
         body = await request.read()

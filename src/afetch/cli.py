@@ -158,6 +158,14 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     show_default=True,
     help="Redirects followed at most; one more is 'too_many_redirects'.",
 )
+@click.option("--headers", "capture_headers", is_flag=True, help="Add response headers to records.")
+@click.option(
+    "--body",
+    "capture_body",
+    is_flag=True,
+    help="Add the body to records: text if it decodes with its charset, else base64.",
+)
+@click.option("--hash", "hash_body", is_flag=True, help="Add the sha256 of the body to records.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok.")
 @click.option(
     "--progress/--no-progress",
@@ -190,6 +198,9 @@ def command(
     user_agent: str | None,
     follow: bool,
     max_redirects: int,
+    capture_headers: bool,
+    capture_body: bool,
+    hash_body: bool,
     exit_zero: bool,
     progress: bool | None,
     summary: bool | None,
@@ -222,6 +233,9 @@ def command(
             user_agent=user_agent,
             follow=follow,
             max_redirects=max_redirects,
+            capture_headers=capture_headers,
+            capture_body=capture_body,
+            hash_body=hash_body,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -36,6 +36,9 @@ class Config:
     user_agent: str | None = None
     follow: bool = True
     max_redirects: int = 10
+    capture_headers: bool = False
+    capture_body: bool = False
+    hash_body: bool = False
     #: Retry k waits uniform(0, min(cap, base * 2**k)) seconds (full jitter).
     backoff_base: float = 0.5
     backoff_cap: float = 10.0

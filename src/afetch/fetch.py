@@ -10,8 +10,9 @@ a change of origin follow curl's rules exactly.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -53,6 +54,10 @@ class _Attempt:
     redirects: list[tuple[int, str]] = field(default_factory=list)
     error: ErrorInfo | None = None
     total_ms: float = 0.0
+    headers: dict[str, str | list[str]] | None = None
+    body: bytes | None = None
+    charset: str | None = None
+    sha256: str | None = None
 
 
 async def fetch_one(
@@ -106,6 +111,10 @@ def _result(spec: FetchSpec, attempt: _Attempt, attempts: int, elapsed_ms: float
         size=attempt.size,
         truncated=attempt.truncated,
         timing={"total_ms": round(attempt.total_ms, 3)},
+        headers=attempt.headers,
+        body=attempt.body,
+        charset=attempt.charset,
+        sha256=attempt.sha256,
     )
 
 
@@ -149,8 +158,8 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
                 )
                 url = next_url
                 continue
-            _record_response(attempt, response)
-            attempt.size, attempt.truncated = await _drain(response, config.max_body)
+            _record_response(attempt, response, config)
+            await _drain(response, config, attempt)
             return
 
 
@@ -163,24 +172,55 @@ def request_headers(config: Config, spec: FetchSpec) -> CIMultiDict[str]:
     return headers
 
 
-def _record_response(attempt: _Attempt, response: aiohttp.ClientResponse) -> None:
+def _record_response(attempt: _Attempt, response: aiohttp.ClientResponse, config: Config) -> None:
     attempt.status = response.status
     attempt.reason = response.reason
     attempt.content_type = response.headers.get("Content-Type")
     attempt.final_url = str(response.url)
     attempt.retry_after = response.headers.get("Retry-After")
+    if config.capture_headers:
+        attempt.headers = header_record(response.headers)
 
 
-async def _drain(response: aiohttp.ClientResponse, cap: int) -> tuple[int, bool]:
-    """Read and discard the body up to ``cap`` bytes (after decoding)."""
+def header_record(headers: Mapping[str, str]) -> dict[str, str | list[str]]:
+    """Names lower-cased; a name sent more than once becomes a list, in order."""
+    record: dict[str, str | list[str]] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        seen = record.get(key)
+        if seen is None:
+            record[key] = value
+        elif isinstance(seen, list):
+            seen.append(value)
+        else:
+            record[key] = [seen, value]
+    return record
+
+
+async def _drain(response: aiohttp.ClientResponse, config: Config, attempt: _Attempt) -> None:
+    """Read the body up to ``--max-body`` bytes (after decoding), keeping only what was asked."""
+    cap = config.max_body
     size = 0
+    digest = hashlib.sha256() if config.hash_body else None
+    kept: list[bytes] | None = [] if config.capture_body else None
     content = response.content
     while chunk := await content.readany():
-        size += len(chunk)
-        if size > cap:
+        if size + len(chunk) > cap:
             # Leaving the rest unread makes aiohttp close, not reuse, the connection.
-            return cap, True
-    return size, False
+            chunk = chunk[: cap - size]
+            attempt.truncated = True
+        size += len(chunk)
+        if digest is not None:
+            digest.update(chunk)
+        if kept is not None:
+            kept.append(chunk)
+        if attempt.truncated:
+            break
+    attempt.size = size
+    attempt.sha256 = digest.hexdigest() if digest is not None else None
+    if kept is not None:
+        attempt.body = b"".join(kept)
+        attempt.charset = response.charset
 
 
 async def _drain_small(response: aiohttp.ClientResponse) -> None:

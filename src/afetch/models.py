@@ -6,6 +6,7 @@ because completion order is not input order.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,10 @@ class FetchResult:
     size: int | None = None
     truncated: bool = False
     timing: dict[str, float | None] | None = None
+    headers: dict[str, str | list[str]] | None = None
+    body: bytes | None = None
+    charset: str | None = None  # declared charset of ``body``
+    sha256: str | None = None
 
     @property
     def error_kind(self) -> ErrorKind | None:
@@ -87,7 +92,21 @@ class FetchResult:
             record["truncated"] = True
         if self.timing is not None:
             record["timing"] = self.timing
+        if self.headers is not None:
+            record["headers"] = self.headers
+        if self.body is not None:
+            record.update(body_fields(self.body, self.charset))
+        if self.sha256 is not None:
+            record["sha256"] = self.sha256
         return record
+
+
+def body_fields(body: bytes, charset: str | None) -> dict[str, str]:
+    """Text when the body decodes cleanly with its charset (default UTF-8), else base64."""
+    try:
+        return {"body": body.decode(charset or "utf-8")}
+    except (UnicodeDecodeError, LookupError):
+        return {"body": base64.b64encode(body).decode("ascii"), "body_encoding": "base64"}
 
 
 def invalid_input(index: int, text: str, method: str, message: str, id: Any = NO_ID) -> FetchResult:

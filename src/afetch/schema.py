@@ -60,6 +60,16 @@ RECORD_SCHEMA: dict[str, Any] = {
         "content_type": {"type": ["string", "null"]},
         "size": {"type": ["integer", "null"], "minimum": 0},
         "truncated": {"const": True},
+        "headers": {
+            "type": "object",
+            "description": "response headers, names lower-cased; a repeated name is a list",
+            "additionalProperties": {
+                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+            },
+        },
+        "body": {"type": "string"},
+        "body_encoding": {"const": "base64"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "timing": {
             "type": "object",
             "required": ["total_ms"],
