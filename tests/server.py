@@ -149,7 +149,12 @@ def build_app(state: State) -> web.Application:
         body = await request.read()
         if "key" in request.query:
             state.echoes[request.query["key"]].append(
-                {"method": request.method, "body": body.decode(), "headers": dict(request.headers)}
+                {
+                    "method": request.method,
+                    "body": body.decode(),
+                    "headers": dict(request.headers),
+                    "header_list": list(request.headers.items()),
+                }
             )
         return web.json_response(
             {
@@ -261,6 +266,10 @@ class ServerThread:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.ports["app"] = _port_of(site)
+        # The same app on a second port: "another origin" for redirect tests.
+        other = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await other.start()
+        self.ports["other"] = _port_of(other)
         for name, handler in RAW_HANDLERS.items():
             server = await asyncio.start_server(handler, "127.0.0.1", 0)
             self.ports[name] = server.sockets[0].getsockname()[1]

@@ -20,6 +20,7 @@ from afetch.config import (
     parse_duration,
     parse_header,
     parse_size,
+    request_shape,
 )
 
 _TTY_HINT = (
@@ -130,10 +131,9 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
 @click.option(
     "-X",
     "--method",
-    default="GET",
+    default=None,
     callback=_parsed(_method),
-    show_default=True,
-    help="HTTP method.",
+    help="HTTP method [default: GET, or POST with --data/--json].",
 )
 @click.option(
     "-H",
@@ -144,6 +144,21 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     metavar="'K: V'",
     help="Add a request header. Repeatable.",
 )
+@click.option(
+    "-d",
+    "--data",
+    multiple=True,
+    metavar="STRING|@FILE",
+    help="Request body (form-encoded); repeats are joined with '&'. @FILE sends its bytes.",
+)
+@click.option(
+    "--json",
+    "json_text",
+    metavar="STRING|@FILE",
+    help="JSON request body; sets Content-Type and Accept to application/json.",
+)
+@click.option("-u", "--user", metavar="USER:PASS", help="Basic authentication.")
+@click.option("-b", "--cookie", metavar="'K=V; K2=V2'", help="Send these cookies.")
 @click.option(
     "-A", "--user-agent", metavar="TEXT", help=f"User-Agent (default afetch/{__version__})."
 )
@@ -193,8 +208,12 @@ def command(
     retry_max_wait: float,
     max_body: int,
     default_scheme: str,
-    method: str,
+    method: str | None,
     headers: tuple[tuple[str, str], ...],
+    data: tuple[str, ...],
+    json_text: str | None,
+    user: str | None,
+    cookie: str | None,
     user_agent: str | None,
     follow: bool,
     max_redirects: int,
@@ -219,6 +238,14 @@ def command(
         _print_schema()
         return
     try:
+        method, headers, body = request_shape(
+            method=method,
+            headers=headers,
+            data=data,
+            json_text=json_text,
+            user=user,
+            cookie=cookie,
+        )
         config = Config(
             concurrency=concurrency,
             timeout=timeout,
@@ -230,6 +257,7 @@ def command(
             default_scheme=default_scheme,
             method=method,
             headers=headers,
+            body=body,
             user_agent=user_agent,
             follow=follow,
             max_redirects=max_redirects,

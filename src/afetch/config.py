@@ -6,6 +6,7 @@ lists): each raises ``ValueError`` with a message fit for a usage error.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ class Config:
     user_agent: str | None = None
     follow: bool = True
     max_redirects: int = 10
+    #: Request body of every request (``-d``/``--json``); a JSON line's own body wins.
+    body: bytes | None = None
     capture_headers: bool = False
     capture_body: bool = False
     hash_body: bool = False
@@ -119,3 +122,65 @@ def parse_header(text: str) -> tuple[str, str]:
     if not sep or not name or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name):
         raise ValueError(f"{text!r} is not a header (expected 'Name: value')")
     return name, value.strip()
+
+
+def read_payload(value: str, option: str) -> bytes:
+    """``STRING`` as UTF-8, or ``@FILE``'s bytes exactly (curl's --data-binary)."""
+    if not value.startswith("@"):
+        return value.encode("utf-8")
+    path = value[1:]
+    if path in ("", "-"):
+        raise ValueError(f"{option} @FILE needs a file name (stdin carries the URLs)")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def basic_auth(user: str) -> tuple[str, str]:
+    """``-u USER:PASS`` → an Authorization header (Basic, UTF-8 as curl sends it)."""
+    name, _, password = user.partition(":")
+    if not name:
+        raise ValueError("--user needs USER:PASS")
+    token = base64.b64encode(f"{name}:{password}".encode()).decode("ascii")
+    return "Authorization", f"Basic {token}"
+
+
+def cookie_header(text: str) -> tuple[str, str]:
+    """``-b "k=v; k2=v2"`` → a Cookie header (cookie files are not read)."""
+    pairs = [pair.strip() for pair in text.split(";") if pair.strip()]
+    if not pairs or any("=" not in pair for pair in pairs):
+        raise ValueError(f"{text!r} is not 'name=value; name2=value2' (cookie files are not read)")
+    if "\r" in text or "\n" in text:
+        raise ValueError("--cookie contains a line break")
+    return "Cookie", "; ".join(pairs)
+
+
+def request_shape(
+    *,
+    method: str | None,
+    headers: tuple[tuple[str, str], ...],
+    data: tuple[str, ...],
+    json_text: str | None,
+    user: str | None,
+    cookie: str | None,
+) -> tuple[str, tuple[tuple[str, str], ...], bytes | None]:
+    """Method, headers and body from curl-style options; -H always has the last word."""
+    if data and json_text is not None:
+        raise ValueError("give --data or --json, not both")
+    extra: list[tuple[str, str]] = []
+    body: bytes | None = None
+    if data:
+        body = b"&".join(read_payload(item, "--data") for item in data)
+        extra.append(("Content-Type", "application/x-www-form-urlencoded"))
+    if json_text is not None:
+        body = read_payload(json_text, "--json")
+        extra += [("Content-Type", "application/json"), ("Accept", "application/json")]
+    if user is not None:
+        extra.append(basic_auth(user))
+    if cookie is not None:
+        extra.append(cookie_header(cookie))
+    given = {name.lower() for name, _ in headers}
+    merged = tuple(h for h in extra if h[0].lower() not in given) + headers
+    return method or ("POST" if body is not None else "GET"), merged, body

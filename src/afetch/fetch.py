@@ -136,7 +136,8 @@ async def _attempt(client: Client, spec: FetchSpec, config: Config) -> _Attempt:
 
 
 async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _Attempt) -> None:
-    url, method, body = spec.target, spec.method, spec.body
+    url, method = spec.target, spec.method
+    body = spec.body if spec.body is not None else config.body
     headers = request_headers(config, spec)
     while True:
         proxy = client.proxies.for_url(url) if client.proxies else None
