@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,8 @@ _VALIDATOR = jsonschema.Draft202012Validator(RECORD_SCHEMA)
 
 
 @pytest.fixture(scope="session")
-def servers() -> Iterator[ServerThread]:
-    return ServerThread().start()
+def servers(tmp_path_factory: pytest.TempPathFactory) -> ServerThread:
+    return ServerThread(tls_dir=tmp_path_factory.mktemp("tls")).start()
 
 
 def check_record(record: dict[str, Any]) -> dict[str, Any]:

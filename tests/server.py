@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 import threading
 import time
 import zlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import trustme
 from aiohttp import web
 
 CHUNK = b"x" * 65536
@@ -232,7 +235,8 @@ RAW_HANDLERS: dict[str, Handler] = {
 class ServerThread:
     """Starts every server on a private loop in a daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls_dir: Path | None = None) -> None:
+        self.tls_dir = tls_dir
         self.state = State()
         self.loop = asyncio.new_event_loop()
         self.ports: dict[str, int] = {}
@@ -270,9 +274,39 @@ class ServerThread:
         other = web.TCPSite(self._runner, "127.0.0.1", 0)
         await other.start()
         self.ports["other"] = _port_of(other)
+        if self.tls_dir is not None:
+            await self._start_tls(self.tls_dir)
         for name, handler in RAW_HANDLERS.items():
             server = await asyncio.start_server(handler, "127.0.0.1", 0)
             self.ports[name] = server.sockets[0].getsockname()[1]
+
+    async def _start_tls(self, tls_dir: Path) -> None:
+        """HTTPS with a certificate from a private CA, and one that demands a client cert."""
+        assert self._runner is not None
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(tls_dir / "ca.pem"))
+        ca.issue_cert("client@example").private_key_and_cert_chain_pem.write_to_path(
+            str(tls_dir / "client.pem")
+        )
+        trustme.CA().cert_pem.write_to_path(str(tls_dir / "other-ca.pem"))
+        server_cert = ca.issue_cert("localhost", "127.0.0.1")
+        for name, mutual in (("https", False), ("https-mtls", True)):
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            server_cert.configure_cert(context)
+            if mutual:
+                ca.configure_trust(context)
+                context.verify_mode = ssl.CERT_REQUIRED
+            site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
+            await site.start()
+            self.ports[name] = _port_of(site)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("wrong.example").configure_cert(context)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        self.ports["https-wrong-name"] = _port_of(site)
+
+    def https(self, name: str = "https") -> str:
+        return f"https://127.0.0.1:{self.ports[name]}"
 
     def call(self, fn: Callable[[], Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(_as_coro(fn), self.loop).result(10)

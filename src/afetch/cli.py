@@ -6,6 +6,7 @@ Only click lives here; the HTTP machinery is imported inside the command so
 
 from __future__ import annotations
 
+import ssl
 import sys
 from collections.abc import Callable
 from typing import IO, Any
@@ -13,6 +14,7 @@ from typing import IO, Any
 import click
 
 from afetch._version import __version__
+from afetch.tls import build_context
 from afetch.config import (
     DEFAULT_CONCURRENCY,
     Config,
@@ -157,6 +159,25 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     metavar="STRING|@FILE",
     help="JSON request body; sets Content-Type and Accept to application/json.",
 )
+@click.option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option(
+    "--cacert",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Trust only the CA certificates in FILE (PEM).",
+)
+@click.option(
+    "--cert",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Client certificate (PEM; may hold the key too).",
+)
+@click.option(
+    "--key",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Private key for --cert (PEM).",
+)
 @click.option("-u", "--user", metavar="USER:PASS", help="Basic authentication.")
 @click.option("-b", "--cookie", metavar="'K=V; K2=V2'", help="Send these cookies.")
 @click.option(
@@ -212,6 +233,10 @@ def command(
     headers: tuple[tuple[str, str], ...],
     data: tuple[str, ...],
     json_text: str | None,
+    insecure: bool,
+    cacert: str | None,
+    cert: str | None,
+    key: str | None,
     user: str | None,
     cookie: str | None,
     user_agent: str | None,
@@ -258,6 +283,7 @@ def command(
             method=method,
             headers=headers,
             body=body,
+            tls=build_context(insecure=insecure, cacert=cacert, cert=cert, key=key),
             user_agent=user_agent,
             follow=follow,
             max_redirects=max_redirects,
@@ -265,7 +291,7 @@ def command(
             capture_body=capture_body,
             hash_body=hash_body,
         )
-    except ValueError as exc:
+    except (ValueError, ssl.SSLError) as exc:
         raise click.UsageError(str(exc)) from exc
     if not urls and not inputs:
         if sys.stdin is None or sys.stdin.isatty():

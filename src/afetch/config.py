@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import ssl
 from dataclasses import dataclass
 
 DEFAULT_CONCURRENCY = 50
@@ -39,6 +40,8 @@ class Config:
     max_redirects: int = 10
     #: Request body of every request (``-d``/``--json``); a JSON line's own body wins.
     body: bytes | None = None
+    #: TLS settings (``--cacert``, ``-k``, ``--cert``); None is aiohttp's verified default.
+    tls: ssl.SSLContext | None = None
     capture_headers: bool = False
     capture_body: bool = False
     hash_body: bool = False

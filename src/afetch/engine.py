@@ -51,6 +51,7 @@ def open_session(config: Config) -> aiohttp.ClientSession:
         limit=config.concurrency,
         limit_per_host=0,
         ttl_dns_cache=300,
+        ssl=config.tls if config.tls is not None else True,
     )
     return aiohttp.ClientSession(
         connector=connector,

@@ -140,11 +140,19 @@ def _message_of(exc: BaseException, kind: ErrorKind) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):
         return exc.message or type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorError):
-        cause = exc.os_error
-        if isinstance(cause, socket.gaierror) or not cause.errno or cause.errno < 0:
-            reason = cause.strerror or str(cause)
-        else:
-            reason = os.strerror(cause.errno)
-        return f"{exc.host}:{exc.port}: {reason}"
+        return f"{exc.host}:{exc.port}: {_os_reason(exc.os_error)}"
+    if isinstance(exc, ssl.SSLError):
+        return _os_reason(exc)
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _os_reason(cause: OSError) -> str:
+    # Hand-made SSL errors lack the attributes the ssl module sets on real ones.
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {getattr(cause, 'verify_message', None) or cause}"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS error: {getattr(cause, 'reason', None) or cause}"
+    if isinstance(cause, socket.gaierror) or not cause.errno or cause.errno < 0:
+        return cause.strerror or str(cause)
+    return os.strerror(cause.errno)

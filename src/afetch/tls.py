@@ -1,0 +1,31 @@
+"""TLS settings → one ssl.SSLContext for the run (verification on by default).
+
+Built before the run starts so an unreadable CA or client certificate is a
+usage error, not a failure of every request.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+
+def build_context(
+    *,
+    insecure: bool = False,
+    cacert: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+) -> ssl.SSLContext | None:
+    """None when every setting is the default (aiohttp's own verified context is used)."""
+    if not (insecure or cacert or cert or key):
+        return None
+    if key and not cert:
+        raise ValueError("--key needs --cert")
+    # Like curl, --cacert replaces the system CA store rather than adding to it.
+    context = ssl.create_default_context(cafile=cacert)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cert:
+        context.load_cert_chain(cert, key)
+    return context
