@@ -14,7 +14,6 @@ from typing import IO, Any
 import click
 
 from afetch._version import __version__
-from afetch.tls import build_context
 from afetch.config import (
     DEFAULT_CONCURRENCY,
     Config,
@@ -24,6 +23,7 @@ from afetch.config import (
     parse_size,
     request_shape,
 )
+from afetch.tls import build_context
 
 _TTY_HINT = (
     "afetch: no URLs given and standard input is a terminal.\n"
