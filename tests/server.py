@@ -21,6 +21,7 @@ from typing import Any
 
 import trustme
 from aiohttp import web
+from yarl import URL
 
 CHUNK = b"x" * 65536
 
@@ -232,6 +233,48 @@ RAW_HANDLERS: dict[str, Handler] = {
 }
 
 
+class ForwardProxy:
+    """A minimal HTTP forward proxy (absolute-form requests and CONNECT) that records heads."""
+
+    def __init__(self) -> None:
+        self.heads: list[str] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        except Exception:
+            writer.close()
+            return
+        text = head.decode("latin-1")
+        self.heads.append(text)
+        method, target, _ = text.split("\r\n", 1)[0].split(" ", 2)
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+        else:
+            parsed = URL(target)
+            host, port = parsed.host or "", str(parsed.port)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            writer.close()
+            return
+        if method == "CONNECT":
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            up_writer.write(head)  # servers accept absolute-form targets
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    with contextlib.suppress(Exception):
+        writer.close()
+
+
 class ServerThread:
     """Starts every server on a private loop in a daemon thread."""
 
@@ -276,6 +319,9 @@ class ServerThread:
         self.ports["other"] = _port_of(other)
         if self.tls_dir is not None:
             await self._start_tls(self.tls_dir)
+        self.proxy = ForwardProxy()
+        proxy_server = await asyncio.start_server(self.proxy.handle, "127.0.0.1", 0)
+        self.ports["proxy"] = proxy_server.sockets[0].getsockname()[1]
         for name, handler in RAW_HANDLERS.items():
             server = await asyncio.start_server(handler, "127.0.0.1", 0)
             self.ports[name] = server.sockets[0].getsockname()[1]

@@ -1,15 +1,19 @@
-"""Environment proxies: read once, NO_PROXY respected, cached per host."""
+"""Proxies: --proxy, the environment read once, NO_PROXY, credentials, CONNECT."""
 
 from __future__ import annotations
 
+import base64
+
 from yarl import URL
 
-from afetch.proxy import EnvProxies, bypasses
+from afetch.proxy import DIRECT, Proxies, bypasses
+from tests.conftest import run_cli
+from tests.server import ServerThread
 
 
 def test_scheme_proxy_all_proxy_and_no_proxy() -> None:
     """http_proxy for http, all_proxy as fallback, no_proxy hosts go direct."""
-    proxies = EnvProxies(
+    proxies = Proxies.from_environment(
         {
             "http_proxy": "http://p:3128",
             "ALL_PROXY": "proxy.local:8080",
@@ -17,17 +21,17 @@ def test_scheme_proxy_all_proxy_and_no_proxy() -> None:
         }
     )
     assert proxies
-    assert proxies.for_url(URL("http://a.example/")) == URL("http://p:3128")
-    assert proxies.for_url(URL("https://a.example/")) == URL("http://proxy.local:8080")
-    assert proxies.for_url(URL("http://internal.example/x")) is None
-    assert proxies.for_url(URL("http://api.internal.example/x")) is None
+    assert proxies.for_url(URL("http://a.example/")).proxy == URL("http://p:3128")
+    assert proxies.for_url(URL("https://a.example/")).proxy == URL("http://proxy.local:8080")
+    assert proxies.for_url(URL("http://internal.example/x")) == DIRECT
+    assert proxies.for_url(URL("http://api.internal.example/x")) == DIRECT
 
 
 def test_no_environment_means_no_proxy() -> None:
     """Without proxy variables every URL connects directly."""
-    proxies = EnvProxies({})
+    proxies = Proxies.from_environment({})
     assert not proxies
-    assert proxies.for_url(URL("http://a.example/")) is None
+    assert proxies.for_url(URL("http://a.example/")) == DIRECT
 
 
 def test_no_proxy_entries_match_like_curl() -> None:
@@ -39,3 +43,54 @@ def test_no_proxy_entries_match_like_curl() -> None:
     assert bypasses("localhost:8080", "localhost", 8080)
     assert not bypasses("localhost:8080", "localhost", 9090)
     assert not bypasses("", "localhost", 80)
+
+
+def test_proxy_credentials_are_split_out_of_the_url() -> None:
+    """user:pass in the proxy URL becomes proxy_auth; the URL keeps no secret."""
+    route = Proxies.from_option("http://ann:pw@127.0.0.1:3128").for_url(URL("http://a/"))
+    assert route.proxy == URL("http://127.0.0.1:3128")
+    assert route.headers == {"Proxy-Authorization": "Basic " + base64.b64encode(b"ann:pw").decode()}
+
+
+def test_an_empty_proxy_option_disables_the_environment() -> None:
+    """--proxy '' means direct connections whatever the environment says."""
+    assert not Proxies.from_option("")
+
+
+def proxied(servers: ServerThread, marker: str) -> list[str]:
+    return [head for head in servers.proxy.heads if marker in head]
+
+
+def test_proxy_option_sends_requests_through_the_proxy(servers: ServerThread) -> None:
+    """--proxy URL: the request passes through the proxy and still succeeds."""
+    proxy = f"http://127.0.0.1:{servers.ports['proxy']}"
+    run = run_cli(f"{servers.base}/ok?via=option", "--proxy", proxy)
+    assert run.returncode == 0, run.records
+    (head,) = proxied(servers, "via=option")
+    assert head.startswith(f"GET {servers.base}/ok?via=option HTTP/1.1")
+
+
+def test_environment_proxy_is_honoured_and_no_proxy_respected(servers: ServerThread) -> None:
+    """HTTP_PROXY is used by default; NO_PROXY and --proxy '' bypass it."""
+    env = {"HTTP_PROXY": f"http://127.0.0.1:{servers.ports['proxy']}"}
+    assert run_cli(f"{servers.base}/ok?via=env", env=env).returncode == 0
+    assert len(proxied(servers, "via=env")) == 1
+    run = run_cli(f"{servers.base}/ok?via=bypass", env={**env, "NO_PROXY": "127.0.0.1"})
+    assert run.returncode == 0
+    assert run_cli(f"{servers.base}/ok?via=off", "--proxy", "", env=env).returncode == 0
+    assert proxied(servers, "via=bypass") == []
+    assert proxied(servers, "via=off") == []
+
+
+def test_https_goes_through_connect_with_proxy_credentials(servers: ServerThread) -> None:
+    """HTTPS tunnels with CONNECT; proxy credentials reach the proxy, not the origin."""
+    assert servers.tls_dir is not None
+    proxy = f"http://ann:pw@127.0.0.1:{servers.ports['proxy']}"
+    url = f"{servers.https()}/echo?key=via-connect"
+    run = run_cli(url, "--proxy", proxy, "--cacert", str(servers.tls_dir / "ca.pem"))
+    assert run.returncode == 0, run.records
+    (head,) = proxied(servers, f"CONNECT 127.0.0.1:{servers.ports['https']}")
+    expected = base64.b64encode(b"ann:pw").decode()
+    assert f"Proxy-Authorization: Basic {expected}" in head
+    (seen,) = servers.state.echoes["via-connect"]
+    assert "Proxy-Authorization" not in seen["headers"]

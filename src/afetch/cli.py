@@ -159,6 +159,11 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     metavar="STRING|@FILE",
     help="JSON request body; sets Content-Type and Accept to application/json.",
 )
+@click.option(
+    "--proxy",
+    metavar="URL",
+    help="Proxy for every request ('' for none) [default: *_proxy environment variables].",
+)
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates.")
 @click.option(
     "--cacert",
@@ -233,6 +238,7 @@ def command(
     headers: tuple[tuple[str, str], ...],
     data: tuple[str, ...],
     json_text: str | None,
+    proxy: str | None,
     insecure: bool,
     cacert: str | None,
     cert: str | None,
@@ -283,6 +289,7 @@ def command(
             method=method,
             headers=headers,
             body=body,
+            proxy=proxy,
             tls=build_context(insecure=insecure, cacert=cacert, cert=cert, key=key),
             user_agent=user_agent,
             follow=follow,

@@ -40,6 +40,8 @@ class Config:
     max_redirects: int = 10
     #: Request body of every request (``-d``/``--json``); a JSON line's own body wins.
     body: bytes | None = None
+    #: ``--proxy``: None reads the environment, ``""`` disables proxies.
+    proxy: str | None = None
     #: TLS settings (``--cacert``, ``-k``, ``--cert``); None is aiohttp's verified default.
     tls: ssl.SSLContext | None = None
     capture_headers: bool = False

@@ -20,7 +20,7 @@ from afetch import __version__
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
 from afetch.fetch import Client, fetch_one
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
-from afetch.proxy import EnvProxies
+from afetch.proxy import Proxies
 
 _DONE = object()
 
@@ -98,7 +98,7 @@ class Engine:
         """Yield one result per request, in completion order."""
         out: asyncio.Queue[FetchResult | object] = asyncio.Queue(maxsize=self.config.concurrency)
         async with open_session(self.config) as session:
-            client = Client(session, EnvProxies())
+            client = Client(session, Proxies.from_option(self.config.proxy))
             supervisor = asyncio.create_task(self._supervise(client, _aiter(requests), out))
             try:
                 while (item := await out.get()) is not _DONE:

@@ -22,7 +22,7 @@ from yarl import URL
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
 from afetch.models import FetchResult, FetchSpec
-from afetch.proxy import EnvProxies
+from afetch.proxy import DIRECT, Proxies
 from afetch.retry import retry_delay
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -37,7 +37,7 @@ class Client:
     """What every request of a run shares: the session and the proxy settings."""
 
     session: aiohttp.ClientSession
-    proxies: EnvProxies
+    proxies: Proxies
 
 
 @dataclass(slots=True)
@@ -140,9 +140,15 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
     body = spec.body if spec.body is not None else config.body
     headers = request_headers(config, spec)
     while True:
-        proxy = client.proxies.for_url(url) if client.proxies else None
+        route = client.proxies.for_url(url) if client.proxies else DIRECT
         async with client.session.request(
-            method, url, headers=headers, data=body, allow_redirects=False, proxy=proxy
+            method,
+            url,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            proxy=route.proxy,
+            proxy_headers=route.headers,
         ) as response:
             location = response.headers.get("Location")
             if config.follow and response.status in REDIRECT_STATUSES and location:

@@ -1,46 +1,77 @@
-"""Which proxy a URL goes through: the standard environment variables, read once.
+"""Which proxy a URL goes through: ``--proxy`` or the environment, read once.
 
-aiohttp's ``trust_env`` looks them up (and ~/.netrc) in a worker thread on
-every request, which costs two thread hops per request and GIL contention;
-here the environment is read once and the answer cached per scheme and host.
+aiohttp's ``trust_env`` looks the variables up (and ~/.netrc) in a worker
+thread on every request, which costs two thread hops per request and GIL
+contention; here they are read once and the answer cached per host.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import os
 import urllib.request
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from yarl import URL
 
 
-class EnvProxies:
-    """HTTP(S)_PROXY / ALL_PROXY with NO_PROXY, as curl and requests honour them."""
+class Route(NamedTuple):
+    """The proxy to use (None: connect directly) and headers meant for the proxy only."""
 
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
-        if environ is None:
-            self._proxies = urllib.request.getproxies_environment()
-        else:
-            self._proxies = {
-                key.lower().removesuffix("_proxy"): value
-                for key, value in environ.items()
-                if key.lower().endswith("_proxy") and value
-            }
+    proxy: URL | None
+    headers: Mapping[str, str] | None
+
+
+DIRECT = Route(None, None)
+
+
+class Proxies:
+    """HTTP(S)_PROXY / ALL_PROXY with NO_PROXY, as curl honours them."""
+
+    def __init__(self, proxies: Mapping[str, str]) -> None:
+        self._proxies = {key: value for key, value in proxies.items() if value}
         self._lookup = functools.lru_cache(maxsize=4096)(self._resolve)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Proxies:
+        """``*_proxy`` variables, either case (lower case wins, as in curl)."""
+        if environ is None:
+            return cls(urllib.request.getproxies_environment())
+        found: dict[str, str] = {}
+        for key in sorted(environ, key=lambda k: k.islower()):  # lower case last: it wins
+            if key.lower().endswith("_proxy"):
+                found[key.lower().removesuffix("_proxy")] = environ[key]
+        return cls(found)
+
+    @classmethod
+    def from_option(cls, option: str | None) -> Proxies:
+        """``--proxy URL`` for every URL (NO_PROXY still applies); ``''`` for none."""
+        if option is None:
+            return cls.from_environment()
+        if option == "":
+            return cls({})
+        no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+        return cls({"all": option, "no": no_proxy})
 
     def __bool__(self) -> bool:
         return any(key != "no" for key in self._proxies)
 
-    def for_url(self, url: URL) -> URL | None:
-        """The proxy for this URL, or None to connect directly."""
+    def for_url(self, url: URL) -> Route:
+        """Where a request for this URL goes."""
         return self._lookup(url.scheme, url.host or "", url.port)
 
-    def _resolve(self, scheme: str, host: str, port: int | None) -> URL | None:
+    def _resolve(self, scheme: str, host: str, port: int | None) -> Route:
         proxy = self._proxies.get(scheme) or self._proxies.get("all")
-        if not proxy:
-            return None
-        if bypasses(self._proxies.get("no", ""), host, port):
-            return None
-        return URL(proxy if "://" in proxy else f"http://{proxy}")
+        if not proxy or bypasses(self._proxies.get("no", ""), host, port):
+            return DIRECT
+        url = URL(proxy if "://" in proxy else f"http://{proxy}")
+        if url.user is None:
+            return Route(url, None)
+        # Credentials go to the proxy as a header (in CONNECT for HTTPS), never to the origin.
+        token = base64.b64encode(f"{url.user}:{url.password or ''}".encode()).decode("ascii")
+        return Route(url.with_user(None), {"Proxy-Authorization": f"Basic {token}"})
 
 
 def bypasses(no_proxy: str, host: str, port: int | None) -> bool:
