@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from afetch import __version__
+from afetch import __version__, timing
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
 from afetch.fetch import Client, fetch_one
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
@@ -52,6 +52,7 @@ def open_session(config: Config) -> aiohttp.ClientSession:
         limit_per_host=0,
         ttl_dns_cache=300,
         ssl=config.tls if config.tls is not None else True,
+        socket_factory=timing.socket_factory,
     )
     return aiohttp.ClientSession(
         connector=connector,
@@ -66,6 +67,7 @@ def open_session(config: Config) -> aiohttp.ClientSession:
         max_line_size=MAX_HEADER_LINE,
         max_field_size=MAX_HEADER_LINE,
         max_headers=MAX_HEADER_COUNT,
+        trace_configs=[timing.trace_config()],
     )
 
 

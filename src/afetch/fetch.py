@@ -24,6 +24,7 @@ from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
 from afetch.models import FetchResult, FetchSpec
 from afetch.proxy import DIRECT, Proxies
 from afetch.retry import retry_delay
+from afetch.timing import HopTiming, begin_hop
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Headers that carry credentials: never sent to another origin after a redirect.
@@ -58,6 +59,8 @@ class _Attempt:
     body: bytes | None = None
     charset: str | None = None
     sha256: str | None = None
+    hop: HopTiming | None = None  # the exchange that produced the recorded outcome
+    tls: bool = False
 
 
 async def fetch_one(
@@ -110,7 +113,11 @@ def _result(spec: FetchSpec, attempt: _Attempt, attempts: int, elapsed_ms: float
         content_type=attempt.content_type,
         size=attempt.size,
         truncated=attempt.truncated,
-        timing={"total_ms": round(attempt.total_ms, 3)},
+        timing=(
+            attempt.hop.phases(attempt.total_ms, attempt.tls)
+            if attempt.hop
+            else {"total_ms": round(attempt.total_ms, 3)}
+        ),
         headers=attempt.headers,
         body=attempt.body,
         charset=attempt.charset,
@@ -140,6 +147,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
     body = spec.body if spec.body is not None else config.body
     headers = request_headers(config, spec)
     while True:
+        attempt.hop, attempt.tls = begin_hop(), url.scheme == "https"
         route = client.proxies.for_url(url) if client.proxies else DIRECT
         async with client.session.request(
             method,
@@ -150,6 +158,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
             proxy=route.proxy,
             proxy_headers=route.headers,
         ) as response:
+            attempt.hop.headers = time.perf_counter()
             location = response.headers.get("Location")
             if config.follow and response.status in REDIRECT_STATUSES and location:
                 if len(attempt.redirects) >= config.max_redirects:

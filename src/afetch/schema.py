@@ -72,7 +72,7 @@ RECORD_SCHEMA: dict[str, Any] = {
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "timing": {
             "type": "object",
-            "required": ["total_ms"],
+            "required": ["dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms"],
             "additionalProperties": False,
             "properties": {
                 "dns_ms": _NULLABLE_MS,
