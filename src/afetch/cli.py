@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -206,6 +207,12 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     is_flag=True,
     help="Add the body to records: text if it decodes with its charset, else base64.",
 )
+@click.option(
+    "--output-dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Save each body to a file in DIR (created if missing); see saved_to.",
+)
 @click.option("--hash", "hash_body", is_flag=True, help="Add the sha256 of the body to records.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok.")
 @click.option(
@@ -250,6 +257,7 @@ def command(
     max_redirects: int,
     capture_headers: bool,
     capture_body: bool,
+    output_dir: Path | None,
     hash_body: bool,
     exit_zero: bool,
     progress: bool | None,
@@ -297,6 +305,7 @@ def command(
             capture_headers=capture_headers,
             capture_body=capture_body,
             hash_body=hash_body,
+            output_dir=_make_dir(output_dir),
         )
     except (ValueError, ssl.SSLError) as exc:
         raise click.UsageError(str(exc)) from exc
@@ -316,6 +325,16 @@ def command(
     from afetch.runner import run
 
     sys.exit(int(run(config, ui, urls, inputs, out)))
+
+
+def _make_dir(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--output-dir {path}: {exc.strerror}") from exc
+    return path
 
 
 def _open_output(path: str | None) -> IO[bytes]:

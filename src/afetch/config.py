@@ -10,6 +10,7 @@ import base64
 import re
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_CONCURRENCY = 50
 DEFAULT_TIMEOUT = 10.0
@@ -44,6 +45,8 @@ class Config:
     proxy: str | None = None
     #: TLS settings (``--cacert``, ``-k``, ``--cert``); None is aiohttp's verified default.
     tls: ssl.SSLContext | None = None
+    #: ``--output-dir``: save each body there (must exist).
+    output_dir: Path | None = None
     capture_headers: bool = False
     capture_body: bool = False
     hash_body: bool = False

@@ -24,6 +24,7 @@ from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
 from afetch.models import FetchResult, FetchSpec
 from afetch.proxy import DIRECT, Proxies
 from afetch.retry import retry_delay
+from afetch.saving import BodyFile
 from afetch.timing import HopTiming, begin_hop
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -59,6 +60,7 @@ class _Attempt:
     body: bytes | None = None
     charset: str | None = None
     sha256: str | None = None
+    saved_to: str | None = None
     hop: HopTiming | None = None  # the exchange that produced the recorded outcome
     tls: bool = False
 
@@ -122,6 +124,7 @@ def _result(spec: FetchSpec, attempt: _Attempt, attempts: int, elapsed_ms: float
         body=attempt.body,
         charset=attempt.charset,
         sha256=attempt.sha256,
+        saved_to=attempt.saved_to,
     )
 
 
@@ -175,7 +178,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
                 url = next_url
                 continue
             _record_response(attempt, response, config)
-            await _drain(response, config, attempt)
+            await _drain(response, spec, config, attempt)
             return
 
 
@@ -213,27 +216,38 @@ def header_record(headers: Mapping[str, str]) -> dict[str, str | list[str]]:
     return record
 
 
-async def _drain(response: aiohttp.ClientResponse, config: Config, attempt: _Attempt) -> None:
+async def _drain(
+    response: aiohttp.ClientResponse, spec: FetchSpec, config: Config, attempt: _Attempt
+) -> None:
     """Read the body up to ``--max-body`` bytes (after decoding), keeping only what was asked."""
     cap = config.max_body
     size = 0
     digest = hashlib.sha256() if config.hash_body else None
     kept: list[bytes] | None = [] if config.capture_body else None
-    content = response.content
-    while chunk := await content.readany():
-        if size + len(chunk) > cap:
-            # Leaving the rest unread makes aiohttp close, not reuse, the connection.
-            chunk = chunk[: cap - size]
-            attempt.truncated = True
-        size += len(chunk)
-        if digest is not None:
-            digest.update(chunk)
-        if kept is not None:
-            kept.append(chunk)
-        if attempt.truncated:
-            break
+    saved = BodyFile(config.output_dir, spec.index, spec.target) if config.output_dir else None
+    try:
+        content = response.content
+        while chunk := await content.readany():
+            if size + len(chunk) > cap:
+                # Leaving the rest unread makes aiohttp close, not reuse, the connection.
+                chunk = chunk[: cap - size]
+                attempt.truncated = True
+            size += len(chunk)
+            if digest is not None:
+                digest.update(chunk)
+            if kept is not None:
+                kept.append(chunk)
+            if saved is not None:
+                saved.write(chunk)
+            if attempt.truncated:
+                break
+    except BaseException:
+        if saved is not None:
+            saved.discard()
+        raise
     attempt.size = size
     attempt.sha256 = digest.hexdigest() if digest is not None else None
+    attempt.saved_to = saved.commit() if saved is not None else None
     if kept is not None:
         attempt.body = b"".join(kept)
         attempt.charset = response.charset

@@ -57,6 +57,7 @@ class FetchResult:
     body: bytes | None = None
     charset: str | None = None  # declared charset of ``body``
     sha256: str | None = None
+    saved_to: str | None = None
 
     @property
     def error_kind(self) -> ErrorKind | None:
@@ -98,6 +99,8 @@ class FetchResult:
             record.update(body_fields(self.body, self.charset))
         if self.sha256 is not None:
             record["sha256"] = self.sha256
+        if self.saved_to is not None:
+            record["saved_to"] = self.saved_to
         return record
 
 

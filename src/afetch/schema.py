@@ -69,6 +69,7 @@ RECORD_SCHEMA: dict[str, Any] = {
         },
         "body": {"type": "string"},
         "body_encoding": {"const": "base64"},
+        "saved_to": {"type": "string", "description": "path of the saved body"},
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "timing": {
             "type": "object",
