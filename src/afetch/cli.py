@@ -21,6 +21,7 @@ from afetch.config import (
     UiOptions,
     parse_duration,
     parse_header,
+    parse_rate,
     parse_size,
     request_shape,
 )
@@ -86,6 +87,20 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     default=DEFAULT_CONCURRENCY,
     show_default=True,
     help="Requests in flight at once.",
+)
+@click.option(
+    "--per-host",
+    type=click.IntRange(0, 100_000),
+    default=0,
+    metavar="N",
+    help="At most N requests in flight to one host (name and port); 0 = no cap.  [default: 0]",
+)
+@click.option(
+    "--rate",
+    default=None,
+    metavar="RATE",
+    callback=_parsed(parse_rate),
+    help="Start at most RATE requests (N/s, N/m, N/h), evenly spaced, across the run.",
 )
 @click.option(
     "-t",
@@ -234,6 +249,8 @@ def command(
     inputs: tuple[str, ...],
     output: str | None,
     concurrency: int,
+    per_host: int,
+    rate: float | None,
     timeout: float,
     connect_timeout: float | None,
     retries: int,
@@ -287,6 +304,8 @@ def command(
         )
         config = Config(
             concurrency=concurrency,
+            per_host=per_host,
+            rate=rate,
             timeout=timeout,
             connect_timeout=connect_timeout,
             retries=retries,

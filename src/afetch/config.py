@@ -27,6 +27,10 @@ class Config:
     """Everything the engine and fetch stages need to know about a run."""
 
     concurrency: int = DEFAULT_CONCURRENCY
+    #: At most this many requests in flight to one host (name and port); 0: no cap.
+    per_host: int = 0
+    #: Attempt starts per second across the run; None: as fast as concurrency allows.
+    rate: float | None = None
     timeout: float = DEFAULT_TIMEOUT
     connect_timeout: float | None = None
     retries: int = 2
@@ -57,6 +61,10 @@ class Config:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if self.per_host < 0:
+            raise ValueError("per-host must be 0 or more")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
         if self.retries < 0:

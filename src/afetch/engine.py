@@ -20,9 +20,13 @@ from afetch import __version__, timing
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
 from afetch.fetch import Client, fetch_one
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
+from afetch.pacing import HostSlots, Pacer, host_key
 from afetch.proxy import Proxies
 
 _DONE = object()
+#: With --per-host, how many requests may wait behind busy hosts while the input
+#: is searched for requests to other hosts.
+PARKED_LOOKAHEAD = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +38,18 @@ class _Crash:
 
 @dataclass(slots=True)
 class _Ticket:
-    """A request in flight: enough to write its ``cancelled`` record if the run stops."""
+    """A request taken from the input: enough to write its ``cancelled`` record."""
 
     spec: FetchSpec
-    started: float
+    started: float | None = None  # None while it waits for a worker or its host
     attempts: int = 0
 
     def count_attempt(self) -> None:
         self.attempts += 1
+
+    def cancelled(self, now: float) -> FetchResult:
+        elapsed = 0.0 if self.started is None else round((now - self.started) * 1000, 3)
+        return cancelled(self.spec, elapsed, self.attempts)
 
 
 def open_session(config: Config) -> aiohttp.ClientSession:
@@ -77,17 +85,22 @@ class Engine:
     def __init__(self, config: Config, *, emit_cancelled: bool = True) -> None:
         self.config = config
         self.emit_cancelled = emit_cancelled
-        self._inflight: dict[int, _Ticket] = {}
+        self._admitted: dict[int, _Ticket] = {}  # taken from the input, not yet delivered
         self._finished: list[FetchResult] = []  # done, but the stop came before delivery
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._hosts = HostSlots(config.per_host)
+        # Requests taken from the input but not yet delivered: those in flight, a
+        # queue's worth waiting for a worker, and (with --per-host) a look-ahead of
+        # parked requests so other hosts are found behind a slow one.
+        self._window_size = 2 * config.concurrency + (PARKED_LOOKAHEAD if config.per_host else 0)
 
     @property
     def stopping(self) -> bool:
         return self._stopping
 
     def stop(self) -> None:
-        """Start no more requests; in-flight ones end as ``cancelled`` records."""
+        """Start no more requests; unfinished ones end as ``cancelled`` records."""
         if self._stopping:
             return
         self._stopping = True
@@ -100,7 +113,7 @@ class Engine:
         """Yield one result per request, in completion order."""
         out: asyncio.Queue[FetchResult | object] = asyncio.Queue(maxsize=self.config.concurrency)
         async with open_session(self.config) as session:
-            client = Client(session, Proxies.from_option(self.config.proxy))
+            client = Client(session, Proxies.from_option(self.config.proxy), Pacer(self.config))
             supervisor = asyncio.create_task(self._supervise(client, _aiter(requests), out))
             try:
                 while (item := await out.get()) is not _DONE:
@@ -120,12 +133,13 @@ class Engine:
         requests: AsyncGenerator[FetchSpec | FetchResult, None],
         out: asyncio.Queue[FetchResult | object],
     ) -> None:
-        todo: asyncio.Queue[FetchSpec | None] = asyncio.Queue(maxsize=self.config.concurrency)
+        ready: asyncio.Queue[FetchSpec | None] = asyncio.Queue()  # bounded by the window
+        window = asyncio.Semaphore(self._window_size)
         self._tasks = [
-            asyncio.create_task(self._work(client, todo, out))
+            asyncio.create_task(self._work(client, ready, window, out))
             for _ in range(self.config.concurrency)
         ]
-        self._tasks.append(asyncio.create_task(self._feed(requests, todo, out)))
+        self._tasks.append(asyncio.create_task(self._feed(requests, ready, window, out)))
         if self._stopping:  # stopped before the tasks existed
             for task in self._tasks:
                 task.cancel()
@@ -134,9 +148,8 @@ class Engine:
             await out.put(result)
         if self.emit_cancelled:
             now = time.perf_counter()
-            for ticket in sorted(self._inflight.values(), key=lambda t: t.spec.index):
-                elapsed = round((now - ticket.started) * 1000, 3)
-                await out.put(cancelled(ticket.spec, elapsed, ticket.attempts))
+            for ticket in sorted(self._admitted.values(), key=lambda t: t.spec.index):
+                await out.put(ticket.cancelled(now))
         # A failure of afetch's own input stage is a bug or an I/O fault the caller must see.
         crash = next((o for o in outcomes if isinstance(o, Exception)), None)
         await out.put(_Crash(crash) if crash else _DONE)
@@ -144,39 +157,58 @@ class Engine:
     async def _feed(
         self,
         requests: AsyncGenerator[FetchSpec | FetchResult, None],
-        todo: asyncio.Queue[FetchSpec | None],
+        ready: asyncio.Queue[FetchSpec | None],
+        window: asyncio.Semaphore,
         out: asyncio.Queue[FetchResult | object],
     ) -> None:
         try:
-            async for item in requests:
+            while True:
+                await window.acquire()  # before reading: input is pulled only as room frees
+                item = await anext(requests, None)
+                if item is None:
+                    break
                 if isinstance(item, FetchResult):
+                    window.release()
                     await out.put(item)
-                else:
-                    await todo.put(item)
+                    continue
+                self._admitted[item.index] = _Ticket(item)
+                if self._hosts.admit(item):
+                    ready.put_nowait(item)
         finally:
             await requests.aclose()
+        for _ in range(self._window_size - 1):  # the whole window back: all delivered
+            await window.acquire()
         for _ in range(self.config.concurrency):
-            await todo.put(None)
+            ready.put_nowait(None)
 
     async def _work(
         self,
         client: Client,
-        todo: asyncio.Queue[FetchSpec | None],
+        ready: asyncio.Queue[FetchSpec | None],
+        window: asyncio.Semaphore,
         out: asyncio.Queue[FetchResult | object],
     ) -> None:
-        while (spec := await todo.get()) is not None:
-            ticket = _Ticket(spec, time.perf_counter())
-            self._inflight[spec.index] = ticket
+        loop = asyncio.get_running_loop()
+        while (spec := await ready.get()) is not None:
+            # A paused host's requests wait off the workers, which go on with other hosts.
+            if (pause := client.pacer.pauses.remaining(host_key(spec.target))) > 0:
+                loop.call_later(pause, ready.put_nowait, spec)
+                continue
+            ticket = self._admitted[spec.index]
+            ticket.started = time.perf_counter()
             try:
                 result = await fetch_one(client, spec, self.config, ticket.count_attempt)
             except Exception as exc:  # a bug in afetch: still one record for this index
                 result = internal_error(spec, exc, ticket.attempts)
-            del self._inflight[spec.index]
+            if (following := self._hosts.release(spec)) is not None:
+                ready.put_nowait(following)
+            del self._admitted[spec.index]
             try:
                 await out.put(result)
             except asyncio.CancelledError:
                 self._finished.append(result)
                 raise
+            window.release()
 
 
 async def _aiter(

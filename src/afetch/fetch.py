@@ -22,6 +22,7 @@ from yarl import URL
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
 from afetch.models import FetchResult, FetchSpec
+from afetch.pacing import Pacer
 from afetch.proxy import DIRECT, Proxies
 from afetch.retry import retry_delay
 from afetch.saving import BodyFile
@@ -40,6 +41,7 @@ class Client:
 
     session: aiohttp.ClientSession
     proxies: Proxies
+    pacer: Pacer
 
 
 @dataclass(slots=True)
@@ -78,7 +80,9 @@ async def fetch_one(
         attempts += 1
         if on_attempt is not None:
             on_attempt()
+        await client.pacer.before_attempt(spec.target)
         attempt = await _attempt(client, spec, config)
+        client.pacer.after_attempt(spec.target, attempt.status, attempt.retry_after)
         delay = retry_delay(
             retries_used=attempts - 1,
             method=spec.method,

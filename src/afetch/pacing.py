@@ -1,0 +1,146 @@
+"""Pacing: the global rate, per-host caps, and per-host pauses a server asks for.
+
+- ``RateLimiter`` spaces attempt starts at least 1/rate apart across the run:
+  each start reserves the next free slot, so there are no bursts, even after
+  an idle spell.
+- ``HostSlots`` admits at most ``per_host`` requests per host (name and port)
+  into flight and parks the rest, so requests for other hosts go ahead: a
+  slow host holds back only its own requests.
+- ``HostPauses`` remembers a ``Retry-After`` from a 429 or 503 and holds back
+  further attempts to that host (not the run) until then.
+
+The arithmetic takes the clock as a parameter and is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+from yarl import URL
+
+from afetch.config import Config
+from afetch.models import FetchSpec
+from afetch.retry import parse_retry_after
+
+Clock = Callable[[], float]
+HostKey = tuple[str, int | None]
+_PAUSING_STATUSES = frozenset({429, 503})
+
+
+def host_key(url: URL) -> HostKey:
+    return (url.host or "", url.port)
+
+
+class RateLimiter:
+    """At most ``per_second`` starts per second, evenly spaced."""
+
+    def __init__(self, per_second: float, clock: Clock = time.monotonic) -> None:
+        self._interval = 1.0 / per_second
+        self._clock = clock
+        self._next = float("-inf")
+
+    def reserve(self) -> float:
+        """Take the next start slot; return how long to wait for it."""
+        now = self._clock()
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        return slot - now
+
+    async def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class HostPauses:
+    """Per-host "not before" times from Retry-After."""
+
+    def __init__(self, max_wait: float, clock: Clock = time.monotonic) -> None:
+        self._max_wait = max_wait
+        self._clock = clock
+        self._until: dict[HostKey, float] = {}
+
+    def observe(self, host: HostKey, status: int | None, retry_after: str | None) -> None:
+        """A 429/503 with an acceptable Retry-After pauses its host."""
+        if status not in _PAUSING_STATUSES:
+            return
+        seconds = parse_retry_after(retry_after, time.time())
+        if seconds is None or seconds > self._max_wait:
+            return
+        until = self._clock() + seconds
+        if until > self._until.get(host, 0.0):
+            self._until[host] = until
+
+    def remaining(self, host: HostKey) -> float:
+        until = self._until.get(host)
+        if until is None:
+            return 0.0
+        left = until - self._clock()
+        if left <= 0:
+            del self._until[host]  # keeps the table as small as the paused hosts
+            return 0.0
+        return left
+
+
+class Pacer:
+    """What every attempt waits for before it starts."""
+
+    def __init__(self, config: Config, clock: Clock = time.monotonic) -> None:
+        self._rate = RateLimiter(config.rate, clock) if config.rate else None
+        self.pauses = HostPauses(config.retry_max_wait, clock)
+
+    async def before_attempt(self, url: URL) -> None:
+        host = host_key(url)
+        # A loop, not one sleep: another 429 may extend the pause while we wait.
+        while (left := self.pauses.remaining(host)) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(left)
+        if self._rate is not None:
+            await self._rate.wait()
+
+    def after_attempt(self, url: URL, status: int | None, retry_after: str | None) -> None:
+        self.pauses.observe(host_key(url), status, retry_after)
+
+
+class HostSlots:
+    """Per-host admission: at most ``limit`` in flight per host, the rest parked in order."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._busy: dict[HostKey, int] = {}
+        self._parked: dict[HostKey, deque[FetchSpec]] = {}
+
+    def admit(self, spec: FetchSpec) -> bool:
+        """True if the spec may start now (its slot is taken); False if it was parked."""
+        if not self._limit:
+            return True
+        host = host_key(spec.target)
+        busy = self._busy.get(host, 0)
+        if busy < self._limit:
+            self._busy[host] = busy + 1
+            return True
+        self._parked.setdefault(host, deque()).append(spec)
+        return False
+
+    def release(self, spec: FetchSpec) -> FetchSpec | None:
+        """The spec finished: hand its slot to the next parked spec of that host, if any."""
+        if not self._limit:
+            return None
+        host = host_key(spec.target)
+        parked = self._parked.get(host)
+        if parked:
+            following = parked.popleft()
+            if not parked:
+                del self._parked[host]
+            return following
+        busy = self._busy[host] - 1
+        if busy:
+            self._busy[host] = busy
+        else:
+            del self._busy[host]
+        return None
+
+    def parked(self) -> list[FetchSpec]:
+        return [spec for queue in self._parked.values() for spec in queue]
