@@ -73,6 +73,8 @@ def build_app(state: State) -> web.Application:
 
     @routes.route("*", "/redirect-to")
     async def redirect_to(request: web.Request) -> web.Response:
+        if "key" in request.query:
+            state.echoes[request.query["key"]].append({"headers": dict(request.headers)})
         code = int(request.query.get("code", "302"))
         return web.Response(status=code, headers={"Location": request.query["url"]})
 
@@ -139,6 +141,11 @@ def build_app(state: State) -> web.Application:
         response.headers.add("Set-Cookie", "b=2")
         response.headers["X-Mixed-Case"] = "yes"
         return response
+
+    @routes.get("/binary")
+    async def binary(request: web.Request) -> web.Response:
+        size = int(request.query.get("n", "100"))
+        return web.Response(body=b"\xff" * size, content_type="application/octet-stream")
 
     @routes.get("/latin1")
     async def latin1(request: web.Request) -> web.Response:

@@ -96,9 +96,12 @@ def test_json_lines_override_the_command_line(servers: ServerThread) -> None:
 def test_user_and_cookie_do_not_follow_a_redirect_to_another_port(servers: ServerThread) -> None:
     """-u and -b reach the first origin and are dropped when the port changes."""
     other = f"http://127.0.0.1:{servers.ports['other']}/echo?key=other-port"
-    first = f"{servers.base}/redirect-to?code=307&url={quote(other)}"
-    run = run_cli(first, "-u", "ann:pw", "-b", "s=1", "-H", "Authorization: Bearer t")
+    first = f"{servers.base}/redirect-to?key=first-port&code=307&url={quote(other)}"
+    run = run_cli(first, "-u", "ann:pw", "-b", "s=1")
     assert run.returncode == 0, run.stderr
+    (at_first,) = servers.state.echoes["first-port"]
+    assert at_first["headers"]["Authorization"].startswith("Basic ")
+    assert at_first["headers"]["Cookie"] == "s=1"
     (got,) = servers.state.echoes["other-port"]
     assert "Authorization" not in got["headers"]
     assert "Cookie" not in got["headers"]
