@@ -6,6 +6,7 @@ Only click lives here; the HTTP machinery is imported inside the command so
 
 from __future__ import annotations
 
+import re
 import ssl
 import sys
 from collections.abc import Callable
@@ -24,6 +25,13 @@ from afetch.config import (
     parse_rate,
     parse_size,
     request_shape,
+)
+from afetch.expect import (
+    DEFAULT_STATUSES,
+    Expectation,
+    StatusSet,
+    compile_regex,
+    parse_statuses,
 )
 from afetch.tls import build_context
 
@@ -229,6 +237,24 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     help="Save each body to a file in DIR (created if missing); see saved_to.",
 )
 @click.option("--hash", "hash_body", is_flag=True, help="Add the sha256 of the body to records.")
+@click.option(
+    "--expect-status",
+    metavar="LIST",
+    callback=_parsed(parse_statuses),
+    help="Statuses that are ok: codes, classes, ranges (200,204,3xx,200-299).  [default: 200-399]",
+)
+@click.option(
+    "--expect-body",
+    metavar="REGEX",
+    callback=_parsed(lambda text: compile_regex(text, "--expect-body")),
+    help="The body (up to --max-body) must match REGEX (Python syntax, searched).",
+)
+@click.option(
+    "--max-latency",
+    metavar="DURATION",
+    callback=_parsed(parse_duration),
+    help="A request taking longer (elapsed_ms) is not ok.",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok.")
 @click.option(
     "--progress/--no-progress",
@@ -276,6 +302,9 @@ def command(
     capture_body: bool,
     output_dir: Path | None,
     hash_body: bool,
+    expect_status: StatusSet | None,
+    expect_body: re.Pattern[str] | None,
+    max_latency: float | None,
     exit_zero: bool,
     progress: bool | None,
     summary: bool | None,
@@ -325,6 +354,11 @@ def command(
             capture_body=capture_body,
             hash_body=hash_body,
             output_dir=_make_dir(output_dir),
+            expect=Expectation(
+                statuses=expect_status or DEFAULT_STATUSES,
+                body=expect_body,
+                max_latency_ms=None if max_latency is None else max_latency * 1000,
+            ),
         )
     except (ValueError, ssl.SSLError) as exc:
         raise click.UsageError(str(exc)) from exc

@@ -12,6 +12,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from afetch.expect import DEFAULT_EXPECTATION, Expectation
+
 DEFAULT_CONCURRENCY = 50
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -51,6 +53,8 @@ class Config:
     tls: ssl.SSLContext | None = None
     #: ``--output-dir``: save each body there (must exist).
     output_dir: Path | None = None
+    #: What a response must satisfy to be ok (default: status 200-399).
+    expect: Expectation = DEFAULT_EXPECTATION
     capture_headers: bool = False
     capture_body: bool = False
     hash_body: bool = False

@@ -21,6 +21,7 @@ from yarl import URL
 
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
+from afetch.expect import check
 from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import Pacer
 from afetch.proxy import DIRECT, Proxies
@@ -63,6 +64,7 @@ class _Attempt:
     charset: str | None = None
     sha256: str | None = None
     saved_to: str | None = None
+    header_values: dict[str, str] = field(default_factory=dict)  # for header expectations
     hop: HopTiming | None = None  # the exchange that produced the recorded outcome
     tls: bool = False
 
@@ -95,14 +97,25 @@ async def fetch_one(
         if delay is None:
             break
         await asyncio.sleep(delay)
-    return _result(spec, attempt, attempts, (time.perf_counter() - started) * 1000)
+    return _result(spec, config, attempt, attempts, (time.perf_counter() - started) * 1000)
 
 
-def _result(spec: FetchSpec, attempt: _Attempt, attempts: int, elapsed_ms: float) -> FetchResult:
+def _result(
+    spec: FetchSpec, config: Config, attempt: _Attempt, attempts: int, elapsed_ms: float
+) -> FetchResult:
     status = attempt.status
     error = attempt.error
-    if error is None and status is not None and not 200 <= status <= 399:
-        error = ErrorInfo(ErrorKind.HTTP, f"status {status} {attempt.reason or ''}".rstrip())
+    failed: list[str] = []
+    if error is None and status is not None:
+        failed = check(
+            spec.expect or config.expect,
+            status=status,
+            body=_text(attempt.body, attempt.charset),
+            elapsed_ms=elapsed_ms,
+            headers=attempt.header_values,
+        )
+        if failed:
+            error = ErrorInfo(ErrorKind.HTTP, "; ".join(failed))
     return FetchResult(
         index=spec.index,
         url=spec.url,
@@ -125,8 +138,9 @@ def _result(spec: FetchSpec, attempt: _Attempt, attempts: int, elapsed_ms: float
             else {"total_ms": round(attempt.total_ms, 3)}
         ),
         headers=attempt.headers,
-        body=attempt.body,
+        body=attempt.body if config.capture_body else None,
         charset=attempt.charset,
+        failed=tuple(failed),
         sha256=attempt.sha256,
         saved_to=attempt.saved_to,
     )
@@ -181,7 +195,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
                 )
                 url = next_url
                 continue
-            _record_response(attempt, response, config)
+            _record_response(attempt, response, spec, config)
             await _drain(response, spec, config, attempt)
             return
 
@@ -195,7 +209,19 @@ def request_headers(config: Config, spec: FetchSpec) -> CIMultiDict[str]:
     return headers
 
 
-def _record_response(attempt: _Attempt, response: aiohttp.ClientResponse, config: Config) -> None:
+def _text(body: bytes | None, charset: str | None) -> str | None:
+    """The body as text for a body expectation; undecodable bytes never match."""
+    if body is None:
+        return None
+    try:
+        return body.decode(charset or "utf-8", "replace")
+    except LookupError:
+        return body.decode("utf-8", "replace")
+
+
+def _record_response(
+    attempt: _Attempt, response: aiohttp.ClientResponse, spec: FetchSpec, config: Config
+) -> None:
     attempt.status = response.status
     attempt.reason = response.reason
     attempt.content_type = response.headers.get("Content-Type")
@@ -203,6 +229,9 @@ def _record_response(attempt: _Attempt, response: aiohttp.ClientResponse, config
     attempt.retry_after = response.headers.get("Retry-After")
     if config.capture_headers:
         attempt.headers = header_record(response.headers)
+    if (spec.expect or config.expect).headers:
+        for name, value in response.headers.items():
+            attempt.header_values.setdefault(name.lower(), value)
 
 
 def header_record(headers: Mapping[str, str]) -> dict[str, str | list[str]]:
@@ -227,7 +256,8 @@ async def _drain(
     cap = config.max_body
     size = 0
     digest = hashlib.sha256() if config.hash_body else None
-    kept: list[bytes] | None = [] if config.capture_body else None
+    keep = config.capture_body or (spec.expect or config.expect).needs_body
+    kept: list[bytes] | None = [] if keep else None
     saved = BodyFile(config.output_dir, spec.index, spec.target) if config.output_dir else None
     try:
         content = response.content

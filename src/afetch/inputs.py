@@ -22,6 +22,7 @@ import orjson
 from yarl import URL
 
 from afetch.config import Config, parse_duration
+from afetch.expect import Expectation
 from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input
 
 MAX_LINE = 64 * 1024
@@ -261,7 +262,7 @@ class RequestParser:
             return invalid_input(
                 self._take_index(), shown, method or self._config.method, str(exc), id_
             )
-        target, method, headers, body, timeout = fields
+        target, method, headers, body, timeout, expectation = fields
         return FetchSpec(
             index=self._take_index(),
             url=str(target),
@@ -271,7 +272,7 @@ class RequestParser:
             body=body,
             id=id_,
             timeout=timeout,
-            expect=obj.get("expect"),
+            expect=expectation,
         )
 
 
@@ -308,7 +309,7 @@ def _with_root_path(text: str) -> str:
 
 def _json_fields(
     obj: dict[str, Any], config: Config
-) -> tuple[URL, str, tuple[tuple[str, str], ...], bytes | None, float | None]:
+) -> tuple[URL, str, tuple[tuple[str, str], ...], bytes | None, float | None, Expectation | None]:
     unknown = sorted(set(obj) - _JSON_KEYS)
     if unknown:
         raise ValueError(f"unknown key(s): {', '.join(unknown)}")
@@ -323,7 +324,12 @@ def _json_fields(
     body = _json_body(obj)
     if "json" in obj:
         headers = _with_default(headers, "Content-Type", "application/json")
-    return target, method.upper(), headers, body, _json_timeout(obj.get("timeout"))
+    expectation = None
+    if "expect" in obj:
+        if not isinstance(obj["expect"], dict):
+            raise ValueError("'expect' must be an object")
+        expectation = config.expect.override(obj["expect"])
+    return target, method.upper(), headers, body, _json_timeout(obj.get("timeout")), expectation
 
 
 def _json_headers(value: Any) -> tuple[tuple[str, str], ...]:

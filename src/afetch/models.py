@@ -13,6 +13,7 @@ from typing import Any
 from yarl import URL
 
 from afetch.errors import ErrorInfo, ErrorKind
+from afetch.expect import Expectation
 
 #: Marks a spec whose input line had no ``id`` (``None`` is a valid JSON id).
 NO_ID: Any = type("NoId", (), {"__repr__": lambda self: "NO_ID"})()
@@ -30,7 +31,7 @@ class FetchSpec:
     body: bytes | None = None
     id: Any = NO_ID
     timeout: float | None = None
-    expect: dict[str, Any] | None = None
+    expect: Expectation | None = None  # the line's own, merged over the command line's
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class FetchResult:
     charset: str | None = None  # declared charset of ``body``
     sha256: str | None = None
     saved_to: str | None = None
+    failed: tuple[str, ...] = ()
 
     @property
     def error_kind(self) -> ErrorKind | None:
@@ -101,6 +103,8 @@ class FetchResult:
             record["sha256"] = self.sha256
         if self.saved_to is not None:
             record["saved_to"] = self.saved_to
+        if self.failed:
+            record["failed"] = list(self.failed)
         return record
 
 

@@ -69,6 +69,12 @@ RECORD_SCHEMA: dict[str, Any] = {
         },
         "body": {"type": "string"},
         "body_encoding": {"const": "base64"},
+        "failed": {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 1,
+            "description": "the expectations the response did not meet",
+        },
         "saved_to": {"type": "string", "description": "path of the saved body"},
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "timing": {

@@ -1,0 +1,134 @@
+"""Expectations (CI checks): what a response must look like to be ``ok``.
+
+Built once from the command line (``--expect-status``, ``--expect-body``,
+``--max-latency``) and, per request, from a JSON line's ``expect`` object,
+whose keys replace the command line's expectation of the same kind.
+``check`` turns a response into the list of human-readable failures that
+becomes the record's ``failed`` field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+_STATUS_ITEM = re.compile(r"^\s*(?:([1-5])xx|(\d{3})\s*-\s*(\d{3})|(\d{3}))\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSet:
+    """Codes, classes (``2xx``) and ranges (``200-299``); ``text`` is how the user wrote it."""
+
+    ranges: tuple[tuple[int, int], ...]
+    text: str
+
+    def __contains__(self, status: int) -> bool:
+        return any(low <= status <= high for low, high in self.ranges)
+
+
+DEFAULT_STATUSES = StatusSet(((200, 399),), "200-399")
+
+
+def parse_statuses(value: str | list[Any]) -> StatusSet:
+    """``"200,204,3xx"``, ``"200-299"`` or a JSON list like ``[200, "2xx"]``."""
+    items = value.split(",") if isinstance(value, str) else [str(item) for item in value]
+    ranges = []
+    for item in items:
+        match = _STATUS_ITEM.match(item)
+        if not match:
+            raise ValueError(f"{item.strip()!r} is not a status, class (2xx) or range (200-299)")
+        klass, low, high, code = match.groups()
+        if klass:
+            ranges.append((int(klass) * 100, int(klass) * 100 + 99))
+        elif code:
+            ranges.append((int(code), int(code)))
+        elif int(low) <= int(high):
+            ranges.append((int(low), int(high)))
+        else:
+            raise ValueError(f"{item.strip()!r}: the range is empty")
+    if not ranges:
+        raise ValueError("no status given")
+    return StatusSet(tuple(ranges), ", ".join(item.strip() for item in items))
+
+
+def compile_regex(pattern: str, what: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{what}: bad regular expression {pattern!r}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """Everything a response is checked against; ``None`` means "not checked"."""
+
+    statuses: StatusSet = DEFAULT_STATUSES
+    body: re.Pattern[str] | None = None
+    max_latency_ms: float | None = None
+    headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    @property
+    def needs_body(self) -> bool:
+        return self.body is not None
+
+    def override(self, line: dict[str, Any]) -> Expectation:
+        """This expectation with a JSON line's ``expect`` keys put in place."""
+        unknown = sorted(set(line) - {"status", "body", "max_latency_ms", "headers"})
+        if unknown:
+            raise ValueError(f"unknown expect key(s): {', '.join(unknown)}")
+        changes: dict[str, Any] = {}
+        if "status" in line:
+            if not isinstance(line["status"], str | list | int):
+                raise ValueError("expect.status must be a list, a string or a number")
+            status = line["status"]
+            changes["statuses"] = parse_statuses([status] if isinstance(status, int) else status)
+        if "body" in line:
+            if not isinstance(line["body"], str):
+                raise ValueError("expect.body must be a regular expression string")
+            changes["body"] = compile_regex(line["body"], "expect.body")
+        if "max_latency_ms" in line:
+            latency = line["max_latency_ms"]
+            if isinstance(latency, bool) or not isinstance(latency, int | float) or latency <= 0:
+                raise ValueError("expect.max_latency_ms must be a positive number")
+            changes["max_latency_ms"] = float(latency)
+        if "headers" in line:
+            changes["headers"] = _header_patterns(line["headers"])
+        return replace(self, **changes)
+
+
+def _header_patterns(value: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("expect.headers must map header names to regular expressions")
+    return tuple(
+        (name.lower(), compile_regex(pattern, f"expect.headers.{name}"))
+        for name, pattern in value.items()
+    )
+
+
+def check(
+    expectation: Expectation,
+    *,
+    status: int,
+    body: str | None,
+    elapsed_ms: float,
+    headers: dict[str, str],
+) -> list[str]:
+    """The failed expectations of one response, in a fixed order; empty when all hold."""
+    failed = []
+    if status not in expectation.statuses:
+        failed.append(f"status {status} not in [{expectation.statuses.text}]")
+    if expectation.body is not None and not expectation.body.search(body or ""):
+        failed.append(f"body did not match {expectation.body.pattern!r}")
+    if expectation.max_latency_ms is not None and elapsed_ms > expectation.max_latency_ms:
+        failed.append(f"latency {elapsed_ms:.0f} ms > {expectation.max_latency_ms:.0f} ms")
+    for name, pattern in expectation.headers:
+        value = headers.get(name)
+        if value is None:
+            failed.append(f"header {name} missing")
+        elif not pattern.search(value):
+            failed.append(f"header {name}: {value!r} did not match {pattern.pattern!r}")
+    return failed
+
+
+DEFAULT_EXPECTATION = Expectation()
