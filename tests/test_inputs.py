@@ -175,7 +175,10 @@ async def test_files_are_read_in_order_with_gzip_and_no_trailing_newline(tmp_pat
     packed = tmp_path / "b.txt.gz"
     packed.write_bytes(gzip.compress(b"c.com\nd.com\n"))
     urls = [
-        item.url async for item in read_requests(["arg.com"], [str(plain), str(packed)], CONFIG)
+        item.url
+        async for item in read_requests(
+            ["arg.com"], [str(plain), str(packed)], RequestParser(CONFIG)
+        )
     ]
     assert urls == [
         "https://arg.com/",
@@ -193,7 +196,12 @@ async def test_a_broken_gzip_input_is_reported_and_the_run_goes_on(tmp_path: Pat
     good = tmp_path / "good.txt"
     good.write_text("z.com\n")
     errors: list[str] = []
-    items = [item async for item in read_requests([], [str(bad), str(good)], CONFIG, errors.append)]
+    items = [
+        item
+        async for item in read_requests(
+            [], [str(bad), str(good)], RequestParser(CONFIG), on_error=errors.append
+        )
+    ]
     assert errors
     assert "bad.gz" in str(errors[0])
     assert items[-1].url == "https://z.com/"

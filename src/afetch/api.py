@@ -40,13 +40,15 @@ async def _specs(
 ) -> AsyncIterator[FetchSpec | FetchResult]:
     if isinstance(requests, AsyncIterable):
         async for request in requests:
-            yield _one(request, parser)
+            if (item := _one(request, parser)) is not None:
+                yield item
     else:
         for request in requests:
-            yield _one(request, parser)
+            if (item := _one(request, parser)) is not None:
+                yield item
 
 
-def _one(request: Request, parser: RequestParser) -> FetchSpec | FetchResult:
+def _one(request: Request, parser: RequestParser) -> FetchSpec | FetchResult | None:
     if isinstance(request, FetchSpec):
         return request
     return parser.parse_argument(request)

@@ -19,10 +19,12 @@ from afetch._version import __version__
 from afetch.config import (
     DEFAULT_CONCURRENCY,
     Config,
+    RunControl,
     UiOptions,
     parse_duration,
     parse_header,
     parse_rate,
+    parse_shard,
     parse_size,
     request_shape,
 )
@@ -33,6 +35,7 @@ from afetch.expect import (
     compile_regex,
     parse_statuses,
 )
+from afetch.resume import IndexBitmap, recorded_indices
 from afetch.tls import build_context
 
 _TTY_HINT = (
@@ -255,6 +258,36 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     callback=_parsed(parse_duration),
     help="A request taking longer (elapsed_ms) is not ok.",
 )
+@click.option(
+    "--max-failures",
+    type=click.IntRange(1, None),
+    metavar="N",
+    help="Stop starting requests after N records are not ok; cancel the rest; exit 1.",
+)
+@click.option("--junit", metavar="PATH", help="Write a JUnit XML report to PATH.")
+@click.option(
+    "--ordered", is_flag=True, help="Write records in input order (bounded reorder window)."
+)
+@click.option(
+    "--dedupe", is_flag=True, help="Skip requests whose method and URL were already seen."
+)
+@click.option(
+    "--deadline",
+    metavar="DURATION",
+    callback=_parsed(parse_duration),
+    help="Budget for the whole run; unfinished requests are then cancelled.",
+)
+@click.option(
+    "--shard",
+    metavar="K/N",
+    callback=_parsed(parse_shard),
+    help="Fetch only indices i with i mod N = K-1 (one of N parallel runs).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="With -o FILE: skip indices already in FILE, append the rest.",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok.")
 @click.option(
     "--progress/--no-progress",
@@ -305,6 +338,13 @@ def command(
     expect_status: StatusSet | None,
     expect_body: re.Pattern[str] | None,
     max_latency: float | None,
+    max_failures: int | None,
+    junit: str | None,
+    ordered: bool,
+    dedupe: bool,
+    deadline: float | None,
+    shard: tuple[int, int] | None,
+    resume: bool,
     exit_zero: bool,
     progress: bool | None,
     summary: bool | None,
@@ -374,10 +414,24 @@ def command(
         verbose=verbose and not quiet,
         exit_zero=exit_zero,
     )
-    out = _open_output(output)
+    control = RunControl(
+        ordered=ordered,
+        dedupe=dedupe,
+        deadline=deadline,
+        max_failures=max_failures,
+        shard=shard,
+        resume=resume,
+        junit=junit,
+    )
+    done = None
+    if resume:
+        if output in (None, "-"):
+            raise click.UsageError("--resume needs -o FILE: the records to resume from")
+        done = _recorded(output)
+    out = _open_output(output, append=resume)
     from afetch.runner import run
 
-    sys.exit(int(run(config, ui, urls, inputs, out)))
+    sys.exit(int(run(config, ui, control, (urls, inputs), out, done)))
 
 
 def _make_dir(path: Path | None) -> Path | None:
@@ -390,11 +444,18 @@ def _make_dir(path: Path | None) -> Path | None:
     return path
 
 
-def _open_output(path: str | None) -> IO[bytes]:
+def _recorded(path: str) -> IndexBitmap:
+    try:
+        return recorded_indices(path)
+    except OSError as exc:
+        raise click.UsageError(f"cannot resume from {path}: {exc.strerror}") from exc
+
+
+def _open_output(path: str | None, *, append: bool = False) -> IO[bytes]:
     if path is None or path == "-":
         return sys.stdout.buffer
     try:
-        return open(path, "wb")
+        return open(path, "ab" if append else "wb")
     except OSError as exc:
         raise click.UsageError(f"cannot write {path}: {exc.strerror}") from exc
 

@@ -91,6 +91,27 @@ class UiOptions:
     exit_zero: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class RunControl:
+    """How the run as a whole is steered: order, skipping, limits, reports."""
+
+    ordered: bool = False
+    dedupe: bool = False
+    deadline: float | None = None
+    max_failures: int | None = None
+    shard: tuple[int, int] | None = None  # (K, N): indices ≡ K-1 (mod N)
+    resume: bool = False
+    junit: str | None = None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` with 1 ≤ K ≤ N."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise ValueError(f"{text!r} is not K/N with 1 <= K <= N (e.g. 2/8)")
+    return int(match.group(1)), int(match.group(2))
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 

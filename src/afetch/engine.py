@@ -41,6 +41,7 @@ class _Ticket:
     """A request taken from the input: enough to write its ``cancelled`` record."""
 
     spec: FetchSpec
+    seq: int  # position among everything read, for --ordered
     started: float | None = None  # None while it waits for a worker or its host
     attempts: int = 0
 
@@ -82,9 +83,16 @@ def open_session(config: Config) -> aiohttp.ClientSession:
 class Engine:
     """Runs one stream of requests; ``stop()`` ends it early and cleanly."""
 
-    def __init__(self, config: Config, *, emit_cancelled: bool = True) -> None:
+    def __init__(
+        self, config: Config, *, emit_cancelled: bool = True, ordered: bool = False
+    ) -> None:
         self.config = config
         self.emit_cancelled = emit_cancelled
+        self.ordered = ordered
+        self._held: dict[int, FetchResult] = {}  # --ordered: finished, waiting for their turn
+        self._next_seq = 0
+        self._seq = 0
+        self._flush = asyncio.Lock()
         self._admitted: dict[int, _Ticket] = {}  # taken from the input, not yet delivered
         self._finished: list[FetchResult] = []  # done, but the stop came before delivery
         self._tasks: list[asyncio.Task[None]] = []
@@ -93,7 +101,11 @@ class Engine:
         # Requests taken from the input but not yet delivered: those in flight, a
         # queue's worth waiting for a worker, and (with --per-host) a look-ahead of
         # parked requests so other hosts are found behind a slow one.
-        self._window_size = 2 * config.concurrency + (PARKED_LOOKAHEAD if config.per_host else 0)
+        # With --ordered, finished records also wait there behind the oldest
+        # unfinished one, so the window (and memory) stays bounded.
+        self._window_size = (4 if ordered else 2) * config.concurrency + (
+            PARKED_LOOKAHEAD if config.per_host else 0
+        )
 
     @property
     def stopping(self) -> bool:
@@ -144,7 +156,7 @@ class Engine:
             for task in self._tasks:
                 task.cancel()
         outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
-        for result in self._finished:
+        for result in [*self._finished, *(self._held[seq] for seq in sorted(self._held))]:
             await out.put(result)
         if self.emit_cancelled:
             now = time.perf_counter()
@@ -167,11 +179,11 @@ class Engine:
                 item = await anext(requests, None)
                 if item is None:
                     break
+                seq, self._seq = self._seq, self._seq + 1
                 if isinstance(item, FetchResult):
-                    window.release()
-                    await out.put(item)
+                    await self._deliver(seq, item, out, window)
                     continue
-                self._admitted[item.index] = _Ticket(item)
+                self._admitted[item.index] = _Ticket(item, seq)
                 if self._hosts.admit(item):
                     ready.put_nowait(item)
         finally:
@@ -203,12 +215,31 @@ class Engine:
             if (following := self._hosts.release(spec)) is not None:
                 ready.put_nowait(following)
             del self._admitted[spec.index]
+            await self._deliver(ticket.seq, result, out, window)
+
+    async def _deliver(
+        self,
+        seq: int,
+        result: FetchResult,
+        out: asyncio.Queue[FetchResult | object],
+        window: asyncio.Semaphore,
+    ) -> None:
+        """Pass a result on (with --ordered, once all before it have gone); free its room."""
+        if not self.ordered:
             try:
                 await out.put(result)
             except asyncio.CancelledError:
                 self._finished.append(result)
                 raise
             window.release()
+            return
+        self._held[seq] = result
+        async with self._flush:  # one flusher at a time keeps the order
+            while self._next_seq in self._held:
+                await out.put(self._held[self._next_seq])
+                del self._held[self._next_seq]
+                self._next_seq += 1
+                window.release()
 
 
 async def _aiter(

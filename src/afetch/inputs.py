@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import hashlib
 import re
 import sys
 import threading
@@ -202,9 +203,24 @@ async def read_raw_lines(
 class RequestParser:
     """Turns raw lines into specs or invalid_input results, numbering them."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, dedupe: bool = False) -> None:
         self._config = config
         self.next_index = 0
+        # --dedupe keeps 64-bit digests of "METHOD URL", not the strings: about
+        # 60 bytes per distinct request, and a collision chance near 1e-7 at 10⁶.
+        self._seen: set[int] | None = set() if dedupe else None
+        self.duplicates = 0
+
+    def _is_duplicate(self, method: str, url: str) -> bool:
+        if self._seen is None:
+            return False
+        digest = hashlib.blake2b(f"{method} {url}".encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "little")
+        if key in self._seen:
+            self.duplicates += 1
+            return True
+        self._seen.add(key)
+        return False
 
     def parse(self, raw: RawLine) -> FetchSpec | FetchResult | None:
         """None for a skipped line (blank or comment); it takes no index."""
@@ -223,8 +239,8 @@ class RequestParser:
             return self._parse_json(text)
         return self._parse_url(text)
 
-    def parse_argument(self, text: str) -> FetchSpec | FetchResult:
-        """A positional URL: never skipped, never JSON."""
+    def parse_argument(self, text: str) -> FetchSpec | FetchResult | None:
+        """A positional URL: never JSON; skipped only as a --dedupe duplicate."""
         text = text.strip()
         if not text:
             return self._invalid(text, "empty URL")
@@ -238,14 +254,17 @@ class RequestParser:
     def _invalid(self, text: str, message: str, id: Any = NO_ID) -> FetchResult:
         return invalid_input(self._take_index(), text, self._config.method, message, id)
 
-    def _parse_url(self, text: str) -> FetchSpec | FetchResult:
+    def _parse_url(self, text: str) -> FetchSpec | FetchResult | None:
         try:
             target = make_url(text, self._config.default_scheme)
         except ValueError as exc:
             return self._invalid(text, str(exc))
-        return FetchSpec(self._take_index(), str(target), target, self._config.method)
+        url, method = str(target), self._config.method
+        if self._is_duplicate(method, url):
+            return None
+        return FetchSpec(self._take_index(), url, target, method)
 
-    def _parse_json(self, text: str) -> FetchSpec | FetchResult:
+    def _parse_json(self, text: str) -> FetchSpec | FetchResult | None:
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
@@ -263,6 +282,8 @@ class RequestParser:
                 self._take_index(), shown, method or self._config.method, str(exc), id_
             )
         target, method, headers, body, timeout, expectation = fields
+        if self._is_duplicate(method, str(target)):
+            return None
         return FetchSpec(
             index=self._take_index(),
             url=str(target),
@@ -380,15 +401,22 @@ def _with_default(
 async def read_requests(
     urls: Iterable[str],
     paths: Sequence[str],
-    config: Config,
+    parser: RequestParser,
+    *,
+    select: Callable[[int], bool] | None = None,
     on_error: Callable[[InputError], None] | None = None,
 ) -> AsyncIterator[FetchSpec | FetchResult]:
-    """Every request of the run in index order: positional URLs, then each input."""
-    parser = RequestParser(config)
+    """The run's requests in index order: positional URLs, then each input.
+
+    ``select`` keeps only some indices (``--shard``, ``--resume``); the others
+    still take their index, so every shard and every resumed run agree on it.
+    """
     for url in urls:
-        yield parser.parse_argument(url)
+        item = parser.parse_argument(url)
+        if item is not None and (select is None or select(item.index)):
+            yield item
     async for batch in read_raw_lines(paths, on_error):
         for raw in batch:
             item = parser.parse(raw)
-            if item is not None:
+            if item is not None and (select is None or select(item.index)):
                 yield item

@@ -1,4 +1,4 @@
-"""One CLI run: inputs → engine → writer, progress and tally; signals; exit status.
+"""One CLI run: inputs → engine → writer, report, progress and tally; signals; exit status.
 
 Kept apart from cli.py so the command module imports no HTTP machinery.
 """
@@ -11,25 +11,35 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO
 
-from afetch.config import Config, UiOptions
+from afetch.config import Config, RunControl, UiOptions
 from afetch.engine import Engine
-from afetch.inputs import InputError, read_requests
+from afetch.inputs import InputError, RequestParser, read_requests
 from afetch.models import FetchResult
-from afetch.output import RecordWriter
+from afetch.output import JUnitReport, RecordWriter
 from afetch.progress import Progress
+from afetch.resume import IndexBitmap
 from afetch.summary import ExitStatus, Tally, exit_status
 
 
 def run(
-    config: Config, ui: UiOptions, urls: Sequence[str], paths: Sequence[str], out: IO[bytes]
+    config: Config,
+    ui: UiOptions,
+    control: RunControl,
+    sources: tuple[Sequence[str], Sequence[str]],
+    out: IO[bytes],
+    done: IndexBitmap | None = None,
 ) -> ExitStatus:
-    """Run to completion (or interruption) and return the exit status."""
+    """Run to completion (or interruption) and return the exit status.
+
+    ``sources`` is (positional URLs, input paths); ``done`` holds the indices
+    an earlier run recorded (``--resume``).
+    """
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            return runner.run(_run(config, ui, urls, paths, out))
+            return runner.run(_Run(config, ui, control, out).main(sources, done))
     finally:
         if out is not sys.stdout.buffer:
             with contextlib.suppress(OSError):
@@ -46,12 +56,28 @@ def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
     return loop_class
 
 
-class _Run:
-    """The mutable state of one run that signal and pipe callbacks touch."""
+def index_filter(
+    shard: tuple[int, int] | None, done: IndexBitmap | None
+) -> Callable[[int], bool] | None:
+    """Which indices this run fetches: its shard, minus those already recorded."""
+    if shard is None and done is None:
+        return None
+    k, n = shard or (1, 1)
+    if done is None:
+        return lambda index: index % n == k - 1
+    return lambda index: index % n == k - 1 and index not in done
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+
+class _Run:
+    """The state of one run that signal, deadline and pipe callbacks touch."""
+
+    def __init__(self, config: Config, ui: UiOptions, control: RunControl, out: IO[bytes]) -> None:
+        self.config, self.ui, self.control, self.out = config, ui, control, out
+        # With --resume an interrupted request leaves no record: the next run fetches it.
+        self.engine = Engine(config, emit_cancelled=not control.resume, ordered=control.ordered)
+        self.tally = Tally()
         self.signal_status: ExitStatus | None = None
+        self.deadline_hit = False
 
     def on_signal(self, status: ExitStatus) -> None:
         if self.signal_status is not None:
@@ -59,50 +85,73 @@ class _Run:
         self.signal_status = status
         self.engine.stop()
 
-    def on_output_failed(self) -> None:
+    def on_deadline(self) -> None:
+        self.deadline_hit = True
         self.engine.stop()
 
-
-async def _run(
-    config: Config, ui: UiOptions, urls: Sequence[str], paths: Sequence[str], out: IO[bytes]
-) -> ExitStatus:
-    engine = Engine(config)
-    state = _Run(engine)
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, state.on_signal, ExitStatus.SIGINT)
-    loop.add_signal_handler(signal.SIGTERM, state.on_signal, ExitStatus.SIGTERM)
-    tally = Tally()
-    progress = Progress(sys.stderr, enabled=ui.progress)
-    writer = RecordWriter(out, on_broken=state.on_output_failed)
-
-    def on_input_error(error: InputError) -> None:
-        tally.input_errors += 1
+    def on_input_error(self, error: InputError) -> None:
+        self.tally.input_errors += 1
         _warn(f"afetch: error: {error}")
 
-    try:
-        requests = read_requests(urls, paths, config, on_error=on_input_error)
-        async for result in engine.results(requests):
-            await writer.write(result.to_record())
-            tally.add(result)
-            progress.update(result)
-            if ui.verbose and not result.ok:
-                _log_failure(result)
-    finally:
-        progress.close()
-        await writer.close()
-    if isinstance(writer.error, BrokenPipeError):
-        _silence_stdout(out)  # the reader left (| head): end quietly, like cat does
-    elif writer.error is not None:
-        _warn(f"afetch: error: cannot write records: {writer.error}")
-    elif ui.summary:
-        _warn(tally.render())
-    return exit_status(
-        tally,
-        signal_status=state.signal_status,
-        broken_pipe=isinstance(writer.error, BrokenPipeError),
-        output_failed=writer.error is not None,
-        exit_zero=ui.exit_zero,
-    )
+    async def main(
+        self, sources: tuple[Sequence[str], Sequence[str]], done: IndexBitmap | None
+    ) -> ExitStatus:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)
+        loop.add_signal_handler(signal.SIGTERM, self.on_signal, ExitStatus.SIGTERM)
+        if self.control.deadline is not None:
+            loop.call_later(self.control.deadline, self.on_deadline)
+        parser = RequestParser(self.config, dedupe=self.control.dedupe)
+        requests = read_requests(
+            *sources,
+            parser,
+            select=index_filter(self.control.shard, done),
+            on_error=self.on_input_error,
+        )
+        writer = RecordWriter(self.out, on_broken=self.engine.stop)
+        report = JUnitReport(self.control.junit) if self.control.junit else None
+        progress = Progress(sys.stderr, enabled=self.ui.progress)
+        try:
+            async for result in self.engine.results(requests):
+                await writer.write(result.to_record())
+                self._count(result, progress, report)
+        finally:
+            progress.close()
+            await writer.close()
+            if report is not None:
+                report.close()
+        self.tally.duplicates = parser.duplicates
+        return self._finish(writer.error)
+
+    def _count(self, result: FetchResult, progress: Progress, report: JUnitReport | None) -> None:
+        self.tally.add(result)
+        progress.update(result)
+        if report is not None:
+            report.add(result)
+        if self.ui.verbose and not result.ok:
+            _log_failure(result)
+        limit = self.control.max_failures
+        if limit is not None and self.tally.not_ok >= limit and not self.engine.stopping:
+            _warn(f"afetch: {self.tally.not_ok} requests not ok: --max-failures reached, stopping")
+            self.engine.stop()
+
+    def _finish(self, output_error: OSError | None) -> ExitStatus:
+        if isinstance(output_error, BrokenPipeError):
+            _silence_stdout(self.out)  # the reader left (| head): end quietly, like cat does
+        elif output_error is not None:
+            _warn(f"afetch: error: cannot write records: {output_error}")
+        elif self.ui.summary:
+            if self.deadline_hit:
+                _warn("afetch: --deadline reached: unfinished requests were cancelled")
+            _warn(self.tally.render())
+        return exit_status(
+            self.tally,
+            signal_status=self.signal_status,
+            broken_pipe=isinstance(output_error, BrokenPipeError),
+            output_failed=output_error is not None,
+            exit_zero=self.ui.exit_zero,
+            deadline_hit=self.deadline_hit,
+        )
 
 
 def _log_failure(result: FetchResult) -> None:

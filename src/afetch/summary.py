@@ -64,6 +64,7 @@ class Tally:
         self.failed: list[str] = []
         self.latency = LatencyHistogram()
         self.input_errors = 0
+        self.duplicates = 0
 
     @property
     def not_ok(self) -> int:
@@ -105,6 +106,8 @@ class Tally:
             lines.append(
                 "  failed: " + ", ".join(self.failed) + (f" (+{more} more)" if more else "")
             )
+        if self.duplicates:
+            lines.append(f"  duplicates skipped: {self.duplicates}")
         if self.input_errors:
             lines.append(f"  input errors: {self.input_errors} (see messages above)")
         return "\n".join(lines)
@@ -124,6 +127,7 @@ def exit_status(
     broken_pipe: bool = False,
     output_failed: bool = False,
     exit_zero: bool = False,
+    deadline_hit: bool = False,
 ) -> ExitStatus:
     """The one place the process exit code is decided."""
     if signal_status is not None:
@@ -132,6 +136,9 @@ def exit_status(
         return ExitStatus.SIGPIPE
     if output_failed:
         return ExitStatus.FAILURES
-    if (tally.not_ok or tally.input_errors) and not exit_zero:
+    not_ok = tally.not_ok
+    if deadline_hit:  # what the deadline cut short did not fail: judge what finished
+        not_ok -= tally.by_error[ErrorKind.CANCELLED.value]
+    if (not_ok or tally.input_errors) and not exit_zero:
         return ExitStatus.FAILURES
     return ExitStatus.OK
