@@ -1,0 +1,130 @@
+"""--resume: exactly once across kills, torn lines repaired, the existing file read leanly."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+
+from afetch.cli import command
+from afetch.resume import IndexBitmap, recorded_indices, repair_torn_tail
+from tests.conftest import AFETCH, check_record, lines, run_cli
+from tests.server import ServerThread
+
+
+def test_bitmap_holds_sparse_and_dense_indices() -> None:
+    """One bit per index, growing as needed; count ignores repeats."""
+    bitmap = IndexBitmap()
+    for index in (0, 7, 8, 1_000_003, 7):
+        bitmap.add(index)
+    assert bitmap.count == 4
+    assert 1_000_003 in bitmap
+    assert 8 in bitmap
+    assert 9 not in bitmap
+    assert 5_000_000 not in bitmap
+
+
+def test_a_torn_last_line_is_cut_off(tmp_path: Path) -> None:
+    """A record cut by a kill is removed so its index is fetched again."""
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b'{"index":0,"a":1}\n{"index":1,"a":1}\n{"index":2,"a"')
+    assert repair_torn_tail(str(path)) == len(b'{"index":2,"a"')
+    assert path.read_bytes() == b'{"index":0,"a":1}\n{"index":1,"a":1}\n'
+    assert repair_torn_tail(str(path)) == 0
+    whole_torn = tmp_path / "torn.jsonl"
+    whole_torn.write_bytes(b'{"index":0')
+    repair_torn_tail(str(whole_torn))
+    assert whole_torn.read_bytes() == b""
+
+
+def test_recorded_indices_reads_a_large_file_quickly(tmp_path: Path) -> None:
+    """200 000 records are scanned without parsing JSON (the bench note has 10⁶)."""
+    path = tmp_path / "big.jsonl"
+    record = b',"url":"http://h/x","method":"GET","ok":true,"status":200}\n'
+    with path.open("wb") as handle:
+        for index in range(0, 400_000, 2):
+            handle.write(b'{"index":%d' % index + record)
+    started = time.monotonic()
+    done = recorded_indices(str(path))
+    assert time.monotonic() - started < 5
+    assert done.count == 200_000
+    assert 399_998 in done
+    assert 1 not in done
+
+
+def test_resume_needs_an_output_file() -> None:
+    """--resume without -o FILE is a usage error."""
+    result = CliRunner().invoke(command, ["--resume", "http://127.0.0.1:1/"])
+    assert result.exit_code == 2
+    assert "-o FILE" in result.stderr
+
+
+def test_resume_skips_recorded_indices_and_appends(servers: ServerThread, tmp_path: Path) -> None:
+    """Indices already in FILE are not fetched again; the rest are appended."""
+    out = tmp_path / "out.jsonl"
+    urls = lines(*[f"{servers.base}/count/resume-skip?s=0&i={i}" for i in range(6)])
+    out.write_bytes(b'{"index":1,"x":0}\n{"index":4,"x":0}\n')
+    run = run_cli("-o", str(out), "--resume", stdin=urls)
+    assert run.returncode == 0, run.stderr
+    indices = sorted(orjson.loads(line)["index"] for line in out.read_bytes().splitlines())
+    assert indices == [0, 1, 2, 3, 4, 5]
+    assert servers.state.hits["resume-skip"] == 4
+
+
+def test_kill_9_at_random_moments_then_resume_gives_every_index_once(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """SIGKILL mid-run, any number of times, then --resume: exactly once per index."""
+    total = 300
+    source = tmp_path / "urls.txt"
+    source.write_text("".join(f"{servers.base}/slow?s=0.0{i % 10}&i={i}\n" for i in range(total)))
+    out = tmp_path / "out.jsonl"
+    rng = random.Random(7)
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [AFETCH, "-i", str(source), "-o", str(out), "--resume", "-c", "20"],
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.4, 1.2))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    final = subprocess.run(
+        [AFETCH, "-i", str(source), "-o", str(out), "--resume"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert final.returncode == 0, final.stderr
+    records = [check_record(orjson.loads(line)) for line in out.read_bytes().splitlines()]
+    assert sorted(r["index"] for r in records) == list(range(total))
+    assert all(r["ok"] for r in records)
+
+
+def test_interrupted_requests_leave_no_record_with_resume(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """With --resume, SIGINT leaves no cancelled records: the next run fetches those."""
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen(
+        [AFETCH, "-o", str(out), "--resume"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(lines(f"{servers.base}/ok", *[f"{servers.base}/hang"] * 3))
+    proc.stdin.flush()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (out.exists() and out.read_bytes()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    (record,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert record["ok"] is True
+    assert os.path.getsize(out) > 0

@@ -1,0 +1,132 @@
+"""--shard, --dedupe, --ordered, --deadline, --max-failures and --junit, run as a user would."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import orjson
+
+from tests.conftest import AFETCH, lines, run_cli
+from tests.server import ServerThread
+
+
+def test_shards_split_indices_and_their_union_is_everything(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """--shard K/N keeps global indices ≡ K-1 (mod N); all N shards cover each index once."""
+    source = tmp_path / "urls.txt"
+    source.write_text(
+        "# header comment\n" + "".join(f"{servers.base}/ok?i={i}\n" for i in range(20))
+    )
+    seen: list[int] = []
+    for k in (1, 2, 3):
+        run = run_cli("-i", str(source), "--shard", f"{k}/3")
+        indices = [record["index"] for record in run.records]
+        assert all(index % 3 == k - 1 for index in indices)
+        seen += indices
+    assert sorted(seen) == list(range(20))
+
+
+def test_dedupe_skips_repeats_without_taking_an_index(servers: ServerThread) -> None:
+    """--dedupe: a repeated method+URL emits nothing, takes no index, and is counted."""
+    ok, other = f"{servers.base}/ok", f"{servers.base}/ok?b=1"
+    stdin = lines(ok, other, ok, f"{servers.base}/ok#frag", f'{{"url": "{ok}", "method": "HEAD"}}')
+    run = run_cli("--dedupe", "--summary", stdin=stdin)
+    records = sorted(run.records, key=lambda r: r["index"])
+    assert [(r["index"], r["method"], r["url"]) for r in records] == [
+        (0, "GET", ok),
+        (1, "GET", other),
+        (2, "HEAD", ok),
+    ]
+    assert "duplicates skipped: 2" in run.stderr
+
+
+def test_ordered_writes_records_in_input_order(servers: ServerThread) -> None:
+    """--ordered: a slow first request holds the others back; output follows the input."""
+    urls = [f"{servers.base}/slow?s=0.4"] + [f"{servers.base}/ok?i={i}" for i in range(30)]
+    run = run_cli(
+        *urls, "--ordered", "-c", "4", "--retries", "0", "-i", "-", stdin=lines("ftp://bad/")
+    )
+    assert [record["index"] for record in run.records] == list(range(32))
+
+
+def test_deadline_cancels_the_rest_and_judges_what_finished(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """--deadline: unfinished requests are cancelled records, the JUnit report is still written,
+    and the exit status reflects the finished (all ok) records."""
+    report = tmp_path / "report.xml"
+    started = time.monotonic()
+    run = run_cli(
+        f"{servers.base}/ok", f"{servers.base}/hang", f"{servers.base}/hang",
+        "--deadline", "500ms", "--junit", str(report), "--summary",
+    )  # fmt: skip
+    assert time.monotonic() - started < 5
+    assert run.returncode == 0, run.stderr
+    kinds = sorted((r["error"] or {}).get("type", "ok") for r in run.records)
+    assert kinds == ["cancelled", "cancelled", "ok"]
+    assert "--deadline reached" in run.stderr
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == "3"
+
+
+def test_max_failures_stops_early_and_exits_1(servers: ServerThread) -> None:
+    """--max-failures 2: after two failures no new requests start."""
+    urls = [f"{servers.base}/status/500?i={i}" for i in range(40)]
+    run = run_cli(*urls, "--max-failures", "2", "-c", "1", "--retries", "0")
+    assert run.returncode == 1
+    assert 2 <= len(run.records) < 10
+    assert "--max-failures reached" in run.stderr
+
+
+def test_junit_report_is_valid_and_counts_failures(servers: ServerThread, tmp_path: Path) -> None:
+    """One testcase per record; failures carry the error kind and the failed expectations."""
+    report = tmp_path / "junit.xml"
+    line = f'{{"url": "{servers.base}/status/404", "id": "api-health"}}'
+    run = run_cli(
+        f"{servers.base}/ok", "--junit", str(report), "--expect-status", "200", "-i", "-",
+        stdin=lines(line, "ftp://nope/\x01"),
+    )  # fmt: skip
+    assert run.returncode == 1
+    root = ET.parse(report).getroot()
+    assert root.tag == "testsuites"
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "2")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert cases[f"{servers.base}/ok"].find("failure") is None
+    assert cases[f"{servers.base}/ok"].get("classname") == "127.0.0.1"
+    failure = cases["api-health"].find("failure")
+    assert failure is not None
+    assert failure.get("type") == "http"
+    assert failure.text == "status 404 not in [200]"
+    assert not list(tmp_path.glob("*.cases"))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_junit_report_is_complete_after_sigint(servers: ServerThread, tmp_path: Path) -> None:
+    """Ctrl-C mid-run still leaves a well-formed report with every record in it."""
+    report = tmp_path / "junit.xml"
+    proc = subprocess.Popen(
+        [AFETCH, "--junit", str(report)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write(lines(f"{servers.base}/ok", f"{servers.base}/hang"))
+    proc.stdin.flush()
+    proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    assert orjson.loads(rest)["error"]["type"] == "cancelled"
