@@ -36,7 +36,7 @@ from afetch.expect import (
     parse_statuses,
 )
 from afetch.resume import IndexBitmap, recorded_indices
-from afetch.tls import build_context
+from afetch.tls import TlsOptions
 
 _TTY_HINT = (
     "afetch: no URLs given and standard input is a terminal.\n"
@@ -288,6 +288,14 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     is_flag=True,
     help="With -o FILE: skip indices already in FILE, append the rest.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    metavar="N",
+    show_default=True,
+    help="Fetch in N processes (concurrency is shared among them; --rate implies 1).",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok.")
 @click.option(
     "--progress/--no-progress",
@@ -345,6 +353,7 @@ def command(
     deadline: float | None,
     shard: tuple[int, int] | None,
     resume: bool,
+    workers: int,
     exit_zero: bool,
     progress: bool | None,
     summary: bool | None,
@@ -363,6 +372,7 @@ def command(
         _print_schema()
         return
     try:
+        tls_options = TlsOptions(insecure=insecure, cacert=cacert, cert=cert, key=key)
         method, headers, body = request_shape(
             method=method,
             headers=headers,
@@ -386,7 +396,8 @@ def command(
             headers=headers,
             body=body,
             proxy=proxy,
-            tls=build_context(insecure=insecure, cacert=cacert, cert=cert, key=key),
+            tls=tls_options.context(),
+            tls_options=tls_options,
             user_agent=user_agent,
             follow=follow,
             max_redirects=max_redirects,
@@ -422,6 +433,8 @@ def command(
         shard=shard,
         resume=resume,
         junit=junit,
+        # One process spaces starts exactly; a rate-limited run is never CPU-bound.
+        workers=1 if rate else min(workers, concurrency),
     )
     done = None
     if resume:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from afetch.expect import DEFAULT_EXPECTATION, Expectation
+from afetch.tls import TlsOptions
 
 DEFAULT_CONCURRENCY = 50
 DEFAULT_TIMEOUT = 10.0
@@ -51,6 +52,8 @@ class Config:
     proxy: str | None = None
     #: TLS settings (``--cacert``, ``-k``, ``--cert``); None is aiohttp's verified default.
     tls: ssl.SSLContext | None = None
+    #: The options ``tls`` was built from; worker processes rebuild it from these.
+    tls_options: TlsOptions | None = None
     #: ``--output-dir``: save each body there (must exist).
     output_dir: Path | None = None
     #: What a response must satisfy to be ok (default: status 200-399).
@@ -102,6 +105,7 @@ class RunControl:
     shard: tuple[int, int] | None = None  # (K, N): indices ≡ K-1 (mod N)
     resume: bool = False
     junit: str | None = None
+    workers: int = 1
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -16,7 +16,8 @@ import re
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import CancelledError as FutureCancelled
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -154,7 +155,8 @@ class _Reader(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        with contextlib.suppress(RuntimeError, asyncio.CancelledError):  # loop closed
+        # The loop may close (or cancel our put) while we wait: the run is over.
+        with contextlib.suppress(RuntimeError, asyncio.CancelledError, FutureCancelled):
             for path in self._paths:
                 try:
                     for batch in _read_lines(path):
@@ -235,16 +237,16 @@ class RequestParser:
         text = text.strip().lstrip("\ufeff").strip()
         if not text or text.startswith("#"):
             return None
-        if text.startswith("{"):
-            return self._parse_json(text)
-        return self._parse_url(text)
+        item = self._parse_json(text) if text.startswith("{") else self._parse_url(text)
+        return replace(item, source=(True, text)) if isinstance(item, FetchSpec) else item
 
     def parse_argument(self, text: str) -> FetchSpec | FetchResult | None:
         """A positional URL: never JSON; skipped only as a --dedupe duplicate."""
         text = text.strip()
         if not text:
             return self._invalid(text, "empty URL")
-        return self._parse_url(text)
+        item = self._parse_url(text)
+        return replace(item, source=(False, text)) if isinstance(item, FetchSpec) else item
 
     def _take_index(self) -> int:
         index = self.next_index

@@ -32,6 +32,8 @@ class FetchSpec:
     id: Any = NO_ID
     timeout: float | None = None
     expect: Expectation | None = None  # the line's own, merged over the command line's
+    #: (is an input line, text) as read, for handing the request to a worker process.
+    source: tuple[bool, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,26 @@ class FetchResult:
     sha256: str | None = None
     saved_to: str | None = None
     failed: tuple[str, ...] = ()
+    #: The record as a worker process wrote it (``--workers``): written out as is.
+    record: dict[str, Any] | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FetchResult:
+        """What the coordinator needs of a worker's record: tally and report fields."""
+        error = record["error"]
+        return cls(
+            index=record["index"],
+            url=record["url"],
+            method=record["method"],
+            ok=record["ok"],
+            status=record["status"],
+            error=ErrorInfo(ErrorKind(error["type"]), error["message"]) if error else None,
+            attempts=record["attempts"],
+            elapsed_ms=record["elapsed_ms"],
+            id=record.get("id", NO_ID),
+            failed=tuple(record.get("failed", ())),
+            record=record,
+        )
 
     @property
     def error_kind(self) -> ErrorKind | None:
@@ -67,6 +89,8 @@ class FetchResult:
 
     def to_record(self) -> dict[str, Any]:
         """The record as plain JSON-able data; optional fields only when they apply."""
+        if self.record is not None:
+            return self.record
         record: dict[str, Any] = {
             "index": self.index,
             "url": self.url,

@@ -22,6 +22,7 @@ from afetch.output import JUnitReport, RecordWriter
 from afetch.progress import Progress
 from afetch.resume import IndexBitmap
 from afetch.summary import ExitStatus, Tally, exit_status
+from afetch.workers import WorkerPool
 
 
 def run(
@@ -38,7 +39,7 @@ def run(
     an earlier run recorded (``--resume``).
     """
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(_Run(config, ui, control, out).main(sources, done))
     finally:
         if out is not sys.stdout.buffer:
@@ -46,7 +47,7 @@ def run(
                 out.close()
 
 
-def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
+def loop_factory() -> type[asyncio.AbstractEventLoop] | None:
     """uvloop when it is installed (``afetch-cli[speed]``), asyncio's own loop otherwise."""
     try:
         uvloop = importlib.import_module("uvloop")
@@ -74,7 +75,13 @@ class _Run:
     def __init__(self, config: Config, ui: UiOptions, control: RunControl, out: IO[bytes]) -> None:
         self.config, self.ui, self.control, self.out = config, ui, control, out
         # With --resume an interrupted request leaves no record: the next run fetches it.
-        self.engine = Engine(config, emit_cancelled=not control.resume, ordered=control.ordered)
+        self.engine: Engine | WorkerPool
+        if control.workers > 1:
+            self.engine = WorkerPool(
+                config, control.workers, emit_cancelled=not control.resume, ordered=control.ordered
+            )
+        else:
+            self.engine = Engine(config, emit_cancelled=not control.resume, ordered=control.ordered)
         self.tally = Tally()
         self.signal_status: ExitStatus | None = None
         self.deadline_hit = False

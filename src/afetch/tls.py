@@ -7,6 +7,22 @@ usage error, not a failure of every request.
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """The TLS options as given, so a worker process can build the same context."""
+
+    insecure: bool = False
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    def context(self) -> ssl.SSLContext | None:
+        return build_context(
+            insecure=self.insecure, cacert=self.cacert, cert=self.cert, key=self.key
+        )
 
 
 def build_context(

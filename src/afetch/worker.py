@@ -1,0 +1,88 @@
+"""A ``--workers`` fetch process: requests in on stdin, records out on stdout.
+
+Started by afetch.workers with ``python -m afetch.worker``. Stdin starts with
+the run's Config, pickled, after a line giving its length; then each line is
+one request, ``[index, is_line, text]`` in JSON, parsed exactly as the
+coordinator parsed it (an input line, or a positional URL).
+Records go out as JSON lines. SIGINT is ignored (a terminal's Ctrl-C reaches
+the whole process group; the coordinator decides); SIGTERM stops the engine,
+which writes ``cancelled`` records for what it interrupts (none with
+--resume), as in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import orjson
+
+from afetch.config import Config
+from afetch.engine import Engine
+from afetch.inputs import RequestParser, read_raw_lines
+from afetch.models import FetchResult, FetchSpec
+from afetch.output import RecordWriter
+from afetch.runner import loop_factory
+
+
+async def _requests(parser: RequestParser) -> AsyncIterator[FetchSpec | FetchResult]:
+    async for batch in read_raw_lines(["-"]):
+        for raw in batch:
+            if isinstance(raw, bytes) and raw:
+                index, is_line, text = orjson.loads(raw)
+                parser.next_index = index
+                item = parser.parse(text.encode()) if is_line else parser.parse_argument(text)
+                if item is not None:
+                    yield item
+
+
+async def _serve(config: Config, emit_cancelled: bool) -> None:
+    engine = Engine(config, emit_cancelled=emit_cancelled)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, engine.stop)
+    writer = RecordWriter(sys.stdout.buffer, on_broken=engine.stop)
+    try:
+        async for result in engine.results(_requests(RequestParser(config))):
+            await writer.write(result.to_record())
+    finally:
+        await writer.close()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    config, emit_cancelled = pickle.loads(_read_config(sys.stdin.fileno()))
+    if config.tls_options is not None:
+        config = _with_tls(config)
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(_serve(config, emit_cancelled))
+
+
+def _read_config(fd: int) -> bytes:
+    """The pickled Config, read straight from the descriptor (no read-ahead)."""
+    header = b""
+    while not header.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            raise SystemExit(0)  # the coordinator went away before sending anything
+        header += byte
+    size, blob = int(header), b""
+    while len(blob) < size:
+        chunk = os.read(fd, size - len(blob))
+        if not chunk:
+            raise SystemExit(0)
+        blob += chunk
+    return blob
+
+
+def _with_tls(config: Config) -> Config:
+    from dataclasses import replace
+
+    assert config.tls_options is not None
+    return replace(config, tls=config.tls_options.context())
+
+
+if __name__ == "__main__":
+    main()

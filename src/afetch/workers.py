@@ -1,0 +1,236 @@
+"""``--workers N``: the same engine in N processes, one coordinator keeping the guarantees.
+
+The coordinator (the afetch process itself) keeps every stage that must see
+the whole run: reading and numbering the input, --dedupe/--shard/--resume,
+ordering, the output file, the report, the tally, signals and the exit
+status. Workers (afetch.worker) only fetch: each gets its share of
+--concurrency (the shares add up to it exactly) and requests through a pipe,
+at most twice its share outstanding, to the least busy worker — or, with
+--per-host, always to the worker that owns the host, so the per-host cap
+and host pauses hold as in one process. Only the coordinator writes records,
+so lines are whole and a resumed run sees each index once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import signal
+import sys
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from dataclasses import dataclass, replace
+
+import orjson
+
+from afetch.config import Config
+from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
+from afetch.pacing import host_key
+
+_Item = tuple[int, FetchResult, int | None]  # (seq, result, worker that held it)
+
+
+def shares(total: int, workers: int) -> list[int]:
+    """Split ``total`` concurrency into ``workers`` parts that add up to it exactly."""
+    return [total // workers + (1 if i < total % workers else 0) for i in range(workers)]
+
+
+@dataclass(slots=True)
+class _Worker:
+    process: asyncio.subprocess.Process
+    slots: asyncio.Semaphore
+    outstanding: int = 0
+
+
+class WorkerPool:
+    """Engine's interface (``results``, ``stop``) over worker processes."""
+
+    def __init__(
+        self,
+        config: Config,
+        workers: int,
+        *,
+        emit_cancelled: bool = True,
+        ordered: bool = False,
+    ) -> None:
+        self.config = config
+        self.emit_cancelled = emit_cancelled
+        self.ordered = ordered
+        self._shares = [share for share in shares(config.concurrency, workers) if share]
+        self._workers: list[_Worker] = []
+        self._sent: dict[int, tuple[int, FetchSpec, int]] = {}  # index → (seq, spec, worker)
+        self._stopping = False
+        self._feeder: asyncio.Task[None] | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        """Start no more requests; workers stop theirs and report what finished."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._feeder is not None:
+            self._feeder.cancel()
+        for worker in self._workers:
+            _signal(worker.process, signal.SIGTERM)
+
+    async def results(
+        self, requests: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult]
+    ) -> AsyncIterator[FetchResult]:
+        """One result per request read, in completion order (or input order)."""
+        out: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._workers = [await self._spawn(share) for share in self._shares]
+        readers = [
+            asyncio.create_task(self._read(number, worker, out))
+            for number, worker in enumerate(self._workers)
+        ]
+        self._feeder = asyncio.create_task(self._feed(requests, out))
+        if self._stopping:
+            self._stopping = False
+            self.stop()
+        try:
+            async for result in self._deliver(out, len(readers)):
+                yield result
+        finally:
+            self.stop()
+            for task in readers:
+                task.cancel()
+            for worker in self._workers:
+                await _reap(worker.process)
+
+    async def _spawn(self, share: int) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "afetch.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=2 * self.config.max_body + (1 << 20),  # a record holds at most one body
+        )
+        blob = pickle.dumps(
+            (replace(self.config, concurrency=share, tls=None), self.emit_cancelled)
+        )
+        assert process.stdin is not None
+        process.stdin.write(b"%d\n" % len(blob) + blob)
+        return _Worker(process, asyncio.Semaphore(2 * share))
+
+    async def _feed(
+        self,
+        requests: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult],
+        out: asyncio.Queue[_Item | None],
+    ) -> None:
+        seq = 0
+        try:
+            async for item in _aiter(requests):
+                if isinstance(item, FetchResult):
+                    await out.put((seq, item, None))
+                else:
+                    await self._send(seq, item)
+                seq += 1
+        finally:
+            for worker in self._workers:
+                assert worker.process.stdin is not None
+                with contextlib.suppress(OSError):
+                    worker.process.stdin.close()  # no more work: the worker drains and exits
+
+    async def _send(self, seq: int, spec: FetchSpec) -> None:
+        number = self._choose(spec)
+        worker = self._workers[number]
+        await worker.slots.acquire()
+        worker.outstanding += 1
+        self._sent[spec.index] = (seq, spec, number)
+        assert worker.process.stdin is not None
+        assert spec.source is not None
+        is_line, text = spec.source
+        worker.process.stdin.write(orjson.dumps([spec.index, is_line, text]) + b"\n")
+        await worker.process.stdin.drain()
+
+    def _choose(self, spec: FetchSpec) -> int:
+        if self.config.per_host:
+            # One worker owns each host: per-host caps and pauses stay exact.
+            host, port = host_key(spec.target)
+            return zlib.crc32(f"{host}:{port}".encode()) % len(self._workers)
+        return min(range(len(self._workers)), key=lambda n: self._workers[n].outstanding)
+
+    async def _read(self, number: int, worker: _Worker, out: asyncio.Queue[_Item | None]) -> None:
+        assert worker.process.stdout is not None
+        try:
+            while line := await worker.process.stdout.readline():
+                result = FetchResult.from_record(orjson.loads(line))
+                seq, _, _ = self._sent.pop(result.index)
+                await out.put((seq, result, number))
+        finally:
+            await out.put(None)  # this worker is done
+
+    async def _deliver(
+        self, out: asyncio.Queue[_Item | None], readers: int
+    ) -> AsyncIterator[FetchResult]:
+        held: dict[int, _Item] = {}
+        next_seq = 0
+        while readers:
+            item = await out.get()
+            if item is None:
+                readers -= 1
+                continue
+            if not self.ordered:
+                self._release(item)
+                yield item[1]
+                continue
+            held[item[0]] = item
+            while next_seq in held:
+                ready = held.pop(next_seq)
+                next_seq += 1
+                self._release(ready)
+                yield ready[1]
+        for item in sorted(held.values(), key=lambda entry: entry[0]):
+            yield item[1]
+        for result in self._unfinished():
+            yield result
+
+    def _release(self, item: _Item) -> None:
+        if item[2] is not None:
+            worker = self._workers[item[2]]
+            worker.outstanding -= 1
+            worker.slots.release()
+
+    def _unfinished(self) -> list[FetchResult]:
+        """Records for requests sent to a worker that returned nothing for them."""
+        left = sorted(self._sent.values(), key=lambda entry: entry[0])
+        self._sent.clear()
+        if self._stopping:
+            return [cancelled(spec, 0.0, 0) for _, spec, _ in left] if self.emit_cancelled else []
+        # Not stopped, yet a worker went quiet: it died. Never expected.
+        crash = RuntimeError("worker process ended before finishing this request")
+        return [internal_error(spec, crash, 0) for _, spec, _ in left]
+
+
+def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
+    # os.kill, not Process.send_signal: that polls (and may reap) the child first,
+    # racing asyncio's child watcher, which then logs "Unknown child process".
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signum)
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Wait for a worker told to stop; kill it if it does not within 10 s."""
+    try:
+        await asyncio.wait_for(process.wait(), 10)
+    except TimeoutError:
+        _signal(process, signal.SIGKILL)
+        await process.wait()
+
+
+async def _aiter(
+    items: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult],
+) -> AsyncIterator[FetchSpec | FetchResult]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item

@@ -1,0 +1,116 @@
+"""--workers N: the guarantees of one process, kept across several."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+
+from afetch.workers import shares
+from tests.conftest import AFETCH, check_record, lines, run_cli
+from tests.server import ServerThread
+
+
+def test_concurrency_shares_add_up_exactly() -> None:
+    """-c 7 over 3 workers is 3+2+2; never more than asked in total."""
+    assert shares(7, 3) == [3, 2, 2]
+    assert shares(2, 4) == [1, 1, 0, 0]
+    assert sum(shares(1000, 7)) == 1000
+
+
+def test_one_record_per_index_with_json_lines_and_bad_input(servers: ServerThread) -> None:
+    """Every index exactly once, ids echoed, expectations applied, invalid lines kept."""
+    requests = [
+        json.dumps({"url": f"{servers.base}/ok?i={i}", "id": i, "expect": {"status": [200]}})
+        if i % 3
+        else f"{servers.base}/status/404?i={i}"
+        for i in range(90)
+    ]
+    run = run_cli("--workers", "3", "-c", "12", stdin=lines(*requests, "ftp://bad/"))
+    records = run.records
+    assert sorted(r["index"] for r in records) == list(range(91))
+    assert run.returncode == 1
+    by_index = run.by_index()
+    assert by_index[1]["id"] == 1
+    assert by_index[1]["ok"] is True
+    assert by_index[3]["failed"] == ["status 404 not in [200-399]"]
+    assert by_index[90]["error"]["type"] == "invalid_input"
+
+
+def test_global_concurrency_holds_across_workers(servers: ServerThread) -> None:
+    """-c 6 --workers 2: the server never sees more than 6 at once."""
+    urls = [f"{servers.base}/count/workers-cap?s=0.1"] * 40
+    run = run_cli(*urls, "-c", "6", "--workers", "2")
+    assert run.returncode == 0
+    assert servers.state.max_inflight["workers-cap"] == 6
+
+
+def test_per_host_cap_holds_across_workers(servers: ServerThread) -> None:
+    """--per-host 2 --workers 3: one worker owns each host, so the cap is exact."""
+    urls = [f"{servers.base}/count/workers-host?s=0.1"] * 20
+    run = run_cli(*urls, "-c", "12", "--workers", "3", "--per-host", "2")
+    assert run.returncode == 0
+    assert servers.state.max_inflight["workers-host"] == 2
+
+
+def test_ordered_across_workers(servers: ServerThread) -> None:
+    """--ordered with workers: input order, a slow first request included."""
+    urls = [f"{servers.base}/slow?s=0.3"] + [f"{servers.base}/ok?i={i}" for i in range(40)]
+    run = run_cli(*urls, "--ordered", "--workers", "2", "-c", "4")
+    assert [r["index"] for r in run.records] == list(range(41))
+
+
+def test_sigint_with_workers_flushes_cancelled_records(servers: ServerThread) -> None:
+    """Ctrl-C: workers stop theirs, each unfinished request is one cancelled record, exit 130."""
+    proc = subprocess.Popen(
+        [AFETCH, "--workers", "2", "-c", "4"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # like a terminal: the signal goes to the whole group
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write(lines(f"{servers.base}/ok", *[f"{servers.base}/hang"] * 4))
+    proc.stdin.flush()
+    assert orjson.loads(proc.stdout.readline())["ok"] is True
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    records = [check_record(orjson.loads(line)) for line in rest.splitlines()]
+    assert sorted(r["index"] for r in records) == [1, 2, 3, 4]
+    assert {r["error"]["type"] for r in records} == {"cancelled"}
+    assert {r["attempts"] for r in records} == {1}
+    assert stderr == b""
+
+
+def test_kill_9_and_resume_with_workers_is_exactly_once(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """Only the coordinator writes records, so --resume stays exactly-once with workers."""
+    total = 200
+    source = tmp_path / "urls.txt"
+    source.write_text("".join(f"{servers.base}/slow?s=0.0{i % 10}&w={i}\n" for i in range(total)))
+    out = tmp_path / "out.jsonl"
+    rng = random.Random(11)
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [AFETCH, "-i", str(source), "-o", str(out), "--resume", "--workers", "2", "-c", "10"],
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(rng.uniform(0.6, 1.2))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    final = run_cli("-i", str(source), "-o", str(out), "--resume", "--workers", "2")
+    assert final.returncode == 0, final.stderr
+    records = [check_record(orjson.loads(line)) for line in out.read_bytes().splitlines()]
+    assert sorted(r["index"] for r in records) == list(range(total))
