@@ -7,7 +7,6 @@ Only click lives here; the HTTP machinery is imported inside the command so
 from __future__ import annotations
 
 import re
-import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -411,7 +410,7 @@ def command(
                 max_latency_ms=None if max_latency is None else max_latency * 1000,
             ),
         )
-    except (ValueError, ssl.SSLError) as exc:
+    except (ValueError, OSError) as exc:  # OSError: ssl.SSLError from a bad certificate
         raise click.UsageError(str(exc)) from exc
     if not urls and not inputs:
         if sys.stdin is None or sys.stdin.isatty():

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import re
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from afetch.expect import DEFAULT_EXPECTATION, Expectation
 from afetch.tls import TlsOptions
+
+if TYPE_CHECKING:
+    import ssl
 
 DEFAULT_CONCURRENCY = 50
 DEFAULT_TIMEOUT = 10.0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import IO, Any
-
-from tqdm import tqdm
+from typing import IO, TYPE_CHECKING, Any
 
 from afetch.models import FetchResult
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class Progress:
@@ -16,6 +17,8 @@ class Progress:
         self._bar: tqdm[Any] | None = None
         self._failed = 0
         if enabled:
+            from tqdm import tqdm  # 10 ms of imports, paid only when the bar is shown
+
             self._bar = tqdm(
                 total=total,
                 file=stream,

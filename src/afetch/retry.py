@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 
 from afetch.config import Config
 from afetch.errors import ErrorKind
@@ -31,6 +30,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    from email.utils import parsedate_to_datetime  # rare; keeps email out of start-up
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -12,17 +12,20 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from afetch.config import Config, RunControl, UiOptions
 from afetch.engine import Engine
 from afetch.inputs import InputError, RequestParser, read_requests
 from afetch.models import FetchResult
-from afetch.output import JUnitReport, RecordWriter
+from afetch.output import RecordWriter
 from afetch.progress import Progress
 from afetch.resume import IndexBitmap
 from afetch.summary import ExitStatus, Tally, exit_status
 from afetch.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from afetch.report import JUnitReport
 
 
 def run(
@@ -116,7 +119,11 @@ class _Run:
             on_error=self.on_input_error,
         )
         writer = RecordWriter(self.out, on_broken=self.engine.stop)
-        report = JUnitReport(self.control.junit) if self.control.junit else None
+        report = None
+        if self.control.junit:
+            from afetch.report import JUnitReport  # xml and datetime only when asked for
+
+            report = JUnitReport(self.control.junit)
         progress = Progress(sys.stderr, enabled=self.ui.progress)
         try:
             async for result in self.engine.results(requests):

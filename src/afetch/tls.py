@@ -6,8 +6,11 @@ usage error, not a failure of every request.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # ssl costs 8 ms to import; --help and --version do not need it
+    import ssl
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,8 @@ def build_context(
         return None
     if key and not cert:
         raise ValueError("--key needs --cert")
+    import ssl
+
     # Like curl, --cacert replaces the system CA store rather than adding to it.
     context = ssl.create_default_context(cafile=cacert)
     if insecure:
