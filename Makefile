@@ -30,8 +30,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+## The benchmark, in its own venv with uvloop (afetch-cli[speed]) and matplotlib.
+bench:
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet -e '.[speed,bench]'
+	.venv-bench/bin/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage
+	rm -rf $(VENV) .venv-bench .mypy_cache .ruff_cache .pytest_cache .coverage

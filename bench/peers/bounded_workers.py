@@ -1,4 +1,4 @@
-"""Peer: a hand-written bounded-worker aiohttp script (the good pattern, no extras).
+"""Peer: a hand-written bounded-worker aiohttp script (the good pattern), on uvloop if installed.
 
 Usage: python bounded_workers.py CONCURRENCY < urls.txt > records.jsonl
 """
@@ -41,4 +41,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

@@ -10,13 +10,14 @@ a change of origin follow curl's rules exactly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from afetch.config import Config
@@ -25,7 +26,7 @@ from afetch.expect import check
 from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import Pacer
 from afetch.proxy import DIRECT, Proxies
-from afetch.retry import retry_delay
+from afetch.retry import RETRYABLE_STATUSES, retry_delay
 from afetch.saving import BodyFile
 from afetch.timing import HopTiming, begin_hop
 
@@ -82,8 +83,11 @@ async def fetch_one(
         attempts += 1
         if on_attempt is not None:
             on_attempt()
-        await client.pacer.before_attempt(spec.target)
+        if client.pacer.active:
+            await client.pacer.before_attempt(spec.target)
         attempt = await _attempt(client, spec, config)
+        if attempt.error is None and attempt.status not in RETRYABLE_STATUSES:
+            break  # the common case: an answer that no policy acts on
         client.pacer.after_attempt(spec.target, attempt.status, attempt.retry_after)
         delay = retry_delay(
             retries_used=attempts - 1,
@@ -200,8 +204,10 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
             return
 
 
-def request_headers(config: Config, spec: FetchSpec) -> CIMultiDict[str]:
+def request_headers(config: Config, spec: FetchSpec) -> CIMultiDict[str] | CIMultiDictProxy[str]:
     """Command-line headers, with a JSON line's headers replacing those of the same name."""
+    if not spec.headers:
+        return _shared_headers(config.headers)  # the common case: built once per run
     headers: CIMultiDict[str] = CIMultiDict(config.headers)
     for name, _ in spec.headers:
         headers.popall(name, None)
@@ -217,6 +223,11 @@ def _text(body: bytes | None, charset: str | None) -> str | None:
         return body.decode(charset or "utf-8", "replace")
     except LookupError:
         return body.decode("utf-8", "replace")
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_headers(headers: tuple[tuple[str, str], ...]) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict(headers))
 
 
 def _record_response(
@@ -308,10 +319,10 @@ def _redirected_request(
     status: int,
     method: str,
     body: bytes | None,
-    headers: CIMultiDict[str],
+    headers: CIMultiDict[str] | CIMultiDictProxy[str],
     current: URL,
     target: URL,
-) -> tuple[str, bytes | None, CIMultiDict[str]]:
+) -> tuple[str, bytes | None, CIMultiDict[str] | CIMultiDictProxy[str]]:
     """Method, body and headers for the next hop, as browsers and curl do it."""
     to_get = (status == 303 and method not in ("GET", "HEAD")) or (
         status in (301, 302) and method == "POST"

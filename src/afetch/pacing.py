@@ -74,6 +74,10 @@ class HostPauses:
         if until > self._until.get(host, 0.0):
             self._until[host] = until
 
+    @property
+    def any(self) -> bool:
+        return bool(self._until)
+
     def remaining(self, host: HostKey) -> float:
         until = self._until.get(host)
         if until is None:
@@ -91,6 +95,11 @@ class Pacer:
     def __init__(self, config: Config, clock: Clock = time.monotonic) -> None:
         self._rate = RateLimiter(config.rate, clock) if config.rate else None
         self.pauses = HostPauses(config.retry_max_wait, clock)
+
+    @property
+    def active(self) -> bool:
+        """False when nothing paces the run: attempts skip ``before_attempt``."""
+        return self._rate is not None or self.pauses.any
 
     async def before_attempt(self, url: URL) -> None:
         host = host_key(url)
