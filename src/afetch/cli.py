@@ -6,36 +6,21 @@ Only click lives here; the HTTP machinery is imported inside the command so
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from afetch._version import __version__
-from afetch.config import (
-    DEFAULT_CONCURRENCY,
-    Config,
-    RunControl,
-    UiOptions,
-    parse_duration,
-    parse_header,
-    parse_rate,
-    parse_shard,
-    parse_size,
-    request_shape,
-)
-from afetch.expect import (
-    DEFAULT_STATUSES,
-    Expectation,
-    StatusSet,
-    compile_regex,
-    parse_statuses,
-)
-from afetch.resume import IndexBitmap, recorded_indices
-from afetch.tls import TlsOptions
+from afetch.defaults import DEFAULT_CONCURRENCY
+
+if TYPE_CHECKING:
+    from afetch.expect import StatusSet
+    from afetch.resume import IndexBitmap
 
 _TTY_HINT = (
     "afetch: no URLs given and standard input is a terminal.\n"
@@ -47,10 +32,21 @@ _TTY_HINT = (
 )
 
 
-def _parsed(parse: Callable[[str], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    """A click callback from one of config's unit parsers, so bad values name the option."""
+def _parsed(
+    parse: Callable[[str], Any] | str,
+) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback from one of config's unit parsers, so bad values name the option.
+
+    A parser named as ``"module.function"`` is imported when first used: --help
+    and --version then never import afetch.config and its dependencies.
+    """
 
     def convert(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        nonlocal parse
+        if isinstance(parse, str):
+            module, _, name = parse.rpartition(".")
+            parse = getattr(importlib.import_module(f"afetch.{module}"), name)
+            assert callable(parse)
         try:
             if isinstance(value, tuple):
                 return tuple(parse(item) for item in value)
@@ -67,8 +63,8 @@ def _method(value: str) -> str:
     return value
 
 
-DURATION: dict[str, Any] = {"callback": _parsed(parse_duration), "metavar": "DURATION"}
-SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
+DURATION: dict[str, Any] = {"callback": _parsed("config.parse_duration"), "metavar": "DURATION"}
+SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SIZE"}
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -109,7 +105,7 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     "--rate",
     default=None,
     metavar="RATE",
-    callback=_parsed(parse_rate),
+    callback=_parsed("config.parse_rate"),
     help="Start at most RATE requests (N/s, N/m, N/h), evenly spaced, across the run.",
 )
 @click.option(
@@ -167,7 +163,7 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
     "-H",
     "--header",
     "headers",
-    callback=_parsed(parse_header),
+    callback=_parsed("config.parse_header"),
     multiple=True,
     metavar="'K: V'",
     help="Add a request header. Repeatable.",
@@ -242,19 +238,19 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
 @click.option(
     "--expect-status",
     metavar="LIST",
-    callback=_parsed(parse_statuses),
+    callback=_parsed("expect.parse_statuses"),
     help="Statuses that are ok: codes, classes, ranges (200,204,3xx,200-299).  [default: 200-399]",
 )
 @click.option(
     "--expect-body",
     metavar="REGEX",
-    callback=_parsed(lambda text: compile_regex(text, "--expect-body")),
+    callback=_parsed("expect.body_regex"),
     help="The body (up to --max-body) must match REGEX (Python syntax, searched).",
 )
 @click.option(
     "--max-latency",
     metavar="DURATION",
-    callback=_parsed(parse_duration),
+    callback=_parsed("config.parse_duration"),
     help="A request taking longer (elapsed_ms) is not ok.",
 )
 @click.option(
@@ -273,13 +269,13 @@ SIZE: dict[str, Any] = {"callback": _parsed(parse_size), "metavar": "SIZE"}
 @click.option(
     "--deadline",
     metavar="DURATION",
-    callback=_parsed(parse_duration),
+    callback=_parsed("config.parse_duration"),
     help="Budget for the whole run; unfinished requests are then cancelled.",
 )
 @click.option(
     "--shard",
     metavar="K/N",
-    callback=_parsed(parse_shard),
+    callback=_parsed("config.parse_shard"),
     help="Fetch only indices i with i mod N = K-1 (one of N parallel runs).",
 )
 @click.option(
@@ -370,6 +366,10 @@ def command(
     if schema:
         _print_schema()
         return
+    from afetch.config import Config, RunControl, UiOptions, request_shape
+    from afetch.expect import DEFAULT_STATUSES, Expectation
+    from afetch.tls import TlsOptions
+
     try:
         tls_options = TlsOptions(insecure=insecure, cacert=cacert, cert=cert, key=key)
         method, headers, body = request_shape(
@@ -457,6 +457,8 @@ def _make_dir(path: Path | None) -> Path | None:
 
 
 def _recorded(path: str) -> IndexBitmap:
+    from afetch.resume import recorded_indices
+
     try:
         return recorded_indices(path)
     except OSError as exc:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from afetch.defaults import DEFAULT_CONCURRENCY
 from afetch.expect import DEFAULT_EXPECTATION, Expectation
 from afetch.tls import TlsOptions
 
 if TYPE_CHECKING:
     import ssl
 
-DEFAULT_CONCURRENCY = 50
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 #: Longest response header line (status line or one field) accepted. curl

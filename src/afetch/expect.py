@@ -59,6 +59,11 @@ def compile_regex(pattern: str, what: str) -> re.Pattern[str]:
         raise ValueError(f"{what}: bad regular expression {pattern!r}: {exc}") from exc
 
 
+def body_regex(pattern: str) -> re.Pattern[str]:
+    """``--expect-body``."""
+    return compile_regex(pattern, "--expect-body")
+
+
 @dataclass(frozen=True, slots=True)
 class Expectation:
     """Everything a response is checked against; ``None`` means "not checked"."""
