@@ -203,7 +203,8 @@ class Engine:
         loop = asyncio.get_running_loop()
         while (spec := await ready.get()) is not None:
             # A paused host's requests wait off the workers, which go on with other hosts.
-            if (pause := client.pacer.pauses.remaining(host_key(spec.target))) > 0:
+            pauses = client.pacer.pauses
+            if pauses.any and (pause := pauses.remaining(host_key(spec.target))) > 0:
                 loop.call_later(pause, ready.put_nowait, spec)
                 continue
             ticket = self._admitted[spec.index]

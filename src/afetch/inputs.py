@@ -34,6 +34,7 @@ _JSON_KEYS = frozenset({"url", "method", "headers", "body", "json", "id", "timeo
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _PREVIEW = 200
 _SPACE = re.compile(r"\s")
+_AUTHORITY_END = re.compile(r"[/?#]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,9 +325,11 @@ def make_url(text: str, default_scheme: str) -> URL:
 def _with_root_path(text: str) -> str:
     """``https://a.com?q`` → ``https://a.com/?q``: the path of a bare host is ``/``, as in curl."""
     start = text.index("://") + 3
-    end = next((i for i in range(start, len(text)) if text[i] in "/?#"), len(text))
-    if end == len(text) or text[end] != "/":
-        return f"{text[:end]}/{text[end:]}"
+    end = _AUTHORITY_END.search(text, start)
+    if end is None:
+        return text + "/"
+    if end.group() != "/":
+        return f"{text[: end.start()]}/{text[end.start() :]}"
     return text
 
 
