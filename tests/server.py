@@ -142,6 +142,11 @@ def build_app(state: State) -> web.Application:
         response.headers["X-Mixed-Case"] = "yes"
         return response
 
+    @routes.get("/control-chars")
+    async def control_chars(request: web.Request) -> web.Response:
+        size = int(request.query.get("n", "1000"))
+        return web.Response(body=b"\x01" * size, content_type="text/plain", charset="utf-8")
+
     @routes.get("/binary")
     async def binary(request: web.Request) -> web.Response:
         size = int(request.query.get("n", "100"))

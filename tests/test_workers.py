@@ -115,3 +115,11 @@ def test_kill_9_and_resume_with_workers_is_exactly_once(
     assert final.returncode == 0, final.stderr
     records = [check_record(orjson.loads(line)) for line in out.read_bytes().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(total))
+
+
+def test_huge_escaped_bodies_pass_through_workers(servers: ServerThread) -> None:
+    """A text body of control characters grows 6x as JSON; the coordinator still reads it."""
+    url = f"{servers.base}/control-chars?n=400000"
+    run = run_cli(url, url, "--workers", "2", "--body", "--max-body", "500KB")
+    assert run.returncode == 0, run.stderr
+    assert [len(r["body"]) for r in run.records] == [400_000, 400_000]

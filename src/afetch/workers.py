@@ -25,11 +25,21 @@ from dataclasses import dataclass, replace
 
 import orjson
 
-from afetch.config import Config
+from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
 from afetch.pacing import host_key
 
 _Item = tuple[int, FetchResult, int | None]  # (seq, result, worker that held it)
+
+
+def _record_limit(config: Config) -> int:
+    """The longest record line a worker can write, as a StreamReader limit.
+
+    A body escaped as JSON text takes up to 6 bytes per byte (``\\u0001``);
+    headers add at most 256 fields of 64 KiB. The limit only caps how far the
+    reader's buffer may grow; nothing is allocated up front.
+    """
+    return 6 * config.max_body + MAX_HEADER_COUNT * MAX_HEADER_LINE + (1 << 20)
 
 
 def shares(total: int, workers: int) -> list[int]:
@@ -109,7 +119,7 @@ class WorkerPool:
             "afetch.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            limit=2 * self.config.max_body + (1 << 20),  # a record holds at most one body
+            limit=_record_limit(self.config),
         )
         blob = pickle.dumps(
             (replace(self.config, concurrency=share, tls=None), self.emit_cancelled)
