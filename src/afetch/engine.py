@@ -126,7 +126,7 @@ class Engine:
         out: asyncio.Queue[FetchResult | object] = asyncio.Queue(maxsize=self.config.concurrency)
         async with open_session(self.config) as session:
             client = Client(session, Proxies.from_option(self.config.proxy), Pacer(self.config))
-            supervisor = asyncio.create_task(self._supervise(client, _aiter(requests), out))
+            supervisor = asyncio.create_task(self._supervise(client, as_async(requests), out))
             try:
                 while (item := await out.get()) is not _DONE:
                     if isinstance(item, _Crash):
@@ -243,9 +243,10 @@ class Engine:
                 window.release()
 
 
-async def _aiter(
+async def as_async(
     items: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult],
 ) -> AsyncGenerator[FetchSpec | FetchResult, None]:
+    """Requests from a plain or an async iterable, as one async generator."""
     if isinstance(items, AsyncIterable):
         async for item in items:
             yield item

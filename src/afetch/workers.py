@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 import orjson
 
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
+from afetch.engine import as_async
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
 from afetch.pacing import host_key
 
@@ -135,7 +136,7 @@ class WorkerPool:
     ) -> None:
         seq = 0
         try:
-            async for item in _aiter(requests):
+            async for item in as_async(requests):
                 if isinstance(item, FetchResult):
                     await out.put((seq, item, None))
                 else:
@@ -233,14 +234,3 @@ async def _reap(process: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         _signal(process, signal.SIGKILL)
         await process.wait()
-
-
-async def _aiter(
-    items: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult],
-) -> AsyncIterator[FetchSpec | FetchResult]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
