@@ -366,13 +366,6 @@ class ServerThread:
     def https(self, name: str = "https") -> str:
         return f"https://127.0.0.1:{self.ports[name]}"
 
-    def call(self, fn: Callable[[], Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(_as_coro(fn), self.loop).result(10)
-
-
-async def _as_coro(fn: Callable[[], Any]) -> Any:
-    return fn()
-
 
 def _port_of(site: web.TCPSite) -> int:
     server = site._server

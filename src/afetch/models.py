@@ -83,10 +83,6 @@ class FetchResult:
             record=record,
         )
 
-    @property
-    def error_kind(self) -> ErrorKind | None:
-        return self.error.kind if self.error else None
-
     def to_record(self) -> dict[str, Any]:
         """The record as plain JSON-able data; optional fields only when they apply."""
         if self.record is not None:
