@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,3 +72,29 @@ def lines(*items: str) -> bytes:
 
 def records_of(results: Sequence[Any]) -> list[dict[str, Any]]:
     return [check_record(result.to_record()) for result in results]
+
+
+def kill_then_resume(
+    source: Path,
+    out: Path,
+    extra: Sequence[str],
+    *,
+    final_extra: Sequence[str] = (),
+    kills: int,
+    seed: int,
+    window: tuple[float, float],
+) -> tuple[CliRun, list[dict[str, Any]]]:
+    """SIGKILL afetch --resume (and any workers) at random moments, then resume to the end."""
+    rng = random.Random(seed)
+    base = ["-i", str(source), "-o", str(out), "--resume"]
+    for _ in range(kills):
+        proc = subprocess.Popen(
+            [AFETCH, *base, *extra], stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        time.sleep(rng.uniform(*window))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole group: workers die too
+        proc.wait(10)
+    final = run_cli(*base, *final_extra)
+    records = [check_record(orjson.loads(line)) for line in out.read_bytes().splitlines()]
+    return final, records

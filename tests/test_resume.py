@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import time
@@ -14,7 +13,7 @@ from click.testing import CliRunner
 
 from afetch.cli import command
 from afetch.resume import IndexBitmap, recorded_indices, repair_torn_tail
-from tests.conftest import AFETCH, check_record, lines, run_cli
+from tests.conftest import AFETCH, kill_then_resume, lines, run_cli
 from tests.server import ServerThread
 
 
@@ -85,23 +84,8 @@ def test_kill_9_at_random_moments_then_resume_gives_every_index_once(
     source = tmp_path / "urls.txt"
     source.write_text("".join(f"{servers.base}/slow?s=0.0{i % 10}&i={i}\n" for i in range(total)))
     out = tmp_path / "out.jsonl"
-    rng = random.Random(7)
-    for _ in range(5):
-        proc = subprocess.Popen(
-            [AFETCH, "-i", str(source), "-o", str(out), "--resume", "-c", "20"],
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.4, 1.2))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    final = subprocess.run(
-        [AFETCH, "-i", str(source), "-o", str(out), "--resume"],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    final, records = kill_then_resume(source, out, ["-c", "20"], kills=5, seed=7, window=(0.4, 1.2))
     assert final.returncode == 0, final.stderr
-    records = [check_record(orjson.loads(line)) for line in out.read_bytes().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(total))
     assert all(r["ok"] for r in records)
 

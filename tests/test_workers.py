@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import random
 import signal
 import subprocess
 import time
@@ -14,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from afetch.workers import shares
-from tests.conftest import AFETCH, check_record, lines, run_cli
+from tests.conftest import AFETCH, check_record, kill_then_resume, lines, run_cli
 from tests.server import ServerThread
 
 
@@ -100,20 +98,16 @@ def test_kill_9_and_resume_with_workers_is_exactly_once(
     source = tmp_path / "urls.txt"
     source.write_text("".join(f"{servers.base}/slow?s=0.0{i % 10}&w={i}\n" for i in range(total)))
     out = tmp_path / "out.jsonl"
-    rng = random.Random(11)
-    for _ in range(3):
-        proc = subprocess.Popen(
-            [AFETCH, "-i", str(source), "-o", str(out), "--resume", "--workers", "2", "-c", "10"],
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        time.sleep(rng.uniform(0.6, 1.2))
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    final = run_cli("-i", str(source), "-o", str(out), "--resume", "--workers", "2")
+    final, records = kill_then_resume(
+        source,
+        out,
+        ["--workers", "2", "-c", "10"],
+        final_extra=["--workers", "2"],
+        kills=3,
+        seed=11,
+        window=(0.6, 1.2),
+    )
     assert final.returncode == 0, final.stderr
-    records = [check_record(orjson.loads(line)) for line in out.read_bytes().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(total))
 
 
