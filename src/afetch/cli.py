@@ -186,6 +186,14 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     metavar="URL",
     help="Proxy for every request ('' for none) [default: *_proxy environment variables].",
 )
+@click.option(
+    "--http-client",
+    type=click.Choice(["lean", "aiohttp"]),
+    default="lean",
+    show_default=True,
+    help="Client for direct requests: afetch's lean HTTP/1.1 one, or aiohttp's "
+    "(proxied requests always use aiohttp).",
+)
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates.")
 @click.option(
     "--cacert",
@@ -325,6 +333,7 @@ def command(
     data: tuple[str, ...],
     json_text: str | None,
     proxy: str | None,
+    http_client: str,
     insecure: bool,
     cacert: str | None,
     cert: str | None,
@@ -395,6 +404,7 @@ def command(
             headers=headers,
             body=body,
             proxy=proxy,
+            http_client=http_client,
             tls=tls_options.context(),
             tls_options=tls_options,
             user_agent=user_agent,

@@ -53,6 +53,8 @@ class Config:
     body: bytes | None = None
     #: ``--proxy``: None reads the environment, ``""`` disables proxies.
     proxy: str | None = None
+    #: Client for direct requests: "lean" (afetch.http1) or "aiohttp".
+    http_client: str = "lean"
     #: TLS settings (``--cacert``, ``-k``, ``--cert``); None is aiohttp's verified default.
     tls: ssl.SSLContext | None = None
     #: The options ``tls`` was built from; worker processes rebuild it from these.
@@ -81,6 +83,8 @@ class Config:
             raise ValueError("retries must be 0 or more")
         if self.max_redirects < 0:
             raise ValueError("max-redirects must be 0 or more")
+        if self.http_client not in ("lean", "aiohttp"):
+            raise ValueError("http-client must be 'lean' or 'aiohttp'")
         if self.max_body < 0:
             raise ValueError("max-body must be 0 or more")
         if self.default_scheme not in ("http", "https"):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from afetch import __version__, timing
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
@@ -22,6 +22,9 @@ from afetch.fetch import Client, fetch_one
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
 from afetch.pacing import HostSlots, Pacer, host_key
 from afetch.proxy import Proxies
+
+if TYPE_CHECKING:
+    import aiohttp
 
 _DONE = object()
 #: With --per-host, how many requests may wait behind busy hosts while the input
@@ -53,8 +56,36 @@ class _Ticket:
         return cancelled(self.spec, elapsed, self.attempts)
 
 
+def open_client(config: Config) -> Client:
+    """What the run's requests share; the aiohttp session is made only if one needs it."""
+    from afetch.http1 import Pool
+
+    pool = (
+        None
+        if config.http_client == "aiohttp"
+        else Pool(
+            user_agent=_user_agent(config),
+            tls=config.tls,
+            connect_timeout=config.connect_timeout,
+            max_idle=config.concurrency,
+        )
+    )
+    return Client(
+        pool,
+        functools.partial(open_session, config),
+        Proxies.from_option(config.proxy),
+        Pacer(config),
+    )
+
+
+def _user_agent(config: Config) -> str:
+    return config.user_agent or f"afetch/{__version__}"
+
+
 def open_session(config: Config) -> aiohttp.ClientSession:
-    """The run's one session, with every limit set by afetch's options."""
+    """The run's aiohttp session (proxied requests), with every limit set by afetch's options."""
+    import aiohttp
+
     connector = aiohttp.TCPConnector(
         # The engine owns concurrency: size the pool so it never waits on its own cap.
         limit=config.concurrency,
@@ -68,7 +99,7 @@ def open_session(config: Config) -> aiohttp.ClientSession:
         # asyncio.timeout in fetch.py is the one timeout authority; aiohttp's hidden
         # 300 s total is switched off so it cannot fire first.
         timeout=aiohttp.ClientTimeout(total=None, connect=config.connect_timeout),
-        headers={"User-Agent": config.user_agent or f"afetch/{__version__}"},
+        headers={"User-Agent": _user_agent(config)},
         # A list fetcher must not carry cookies from one URL's response to the next.
         cookie_jar=aiohttp.DummyCookieJar(),
         # Environment proxies are resolved once per run by afetch.proxy instead.
@@ -124,20 +155,20 @@ class Engine:
     ) -> AsyncIterator[FetchResult]:
         """Yield one result per request, in completion order."""
         out: asyncio.Queue[FetchResult | object] = asyncio.Queue(maxsize=self.config.concurrency)
-        async with open_session(self.config) as session:
-            client = Client(session, Proxies.from_option(self.config.proxy), Pacer(self.config))
-            supervisor = asyncio.create_task(self._supervise(client, as_async(requests), out))
-            try:
-                while (item := await out.get()) is not _DONE:
-                    if isinstance(item, _Crash):
-                        raise item.error
-                    assert isinstance(item, FetchResult)
-                    yield item
-            finally:
-                self.stop()
-                supervisor.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await supervisor
+        client = open_client(self.config)
+        supervisor = asyncio.create_task(self._supervise(client, as_async(requests), out))
+        try:
+            while (item := await out.get()) is not _DONE:
+                if isinstance(item, _Crash):
+                    raise item.error
+                assert isinstance(item, FetchResult)
+                yield item
+        finally:
+            self.stop()
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+            await client.close()
 
     async def _supervise(
         self,

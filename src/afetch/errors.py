@@ -1,4 +1,4 @@
-"""Exceptions → error kinds: the only module that knows aiohttp's exception tree.
+"""Exceptions → error kinds: the only module that knows aiohttp's and http1's exceptions.
 
 | kind                 | when                                                          |
 |----------------------|---------------------------------------------------------------|
@@ -20,11 +20,9 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
-
-import aiohttp
-from aiohttp import http_exceptions
 
 
 class ErrorKind(StrEnum):
@@ -60,6 +58,28 @@ class FetchFailure(Exception):
         self.message = message
 
 
+class ConnectError(Exception):
+    """No connection: name lookup, TCP connect or TLS handshake failed."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        super().__init__(f"{host}:{port}: {cause}")
+        self.host = host
+        self.port = port
+        self.os_error = cause
+
+
+class ResponseError(Exception):
+    """The response could not be read as HTTP: malformed, cut short or over a limit."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+class RequestError(ValueError):
+    """The request itself cannot be sent (a line break in a header value)."""
+
+
 # Phrases aiohttp's parser uses when a header or status line is over its size
 # limit; it reports those, like a garbage status line, as a 400 response error.
 _TOO_LARGE_HINTS = ("got more than", "too long", "too many headers", "header field too large")
@@ -84,12 +104,35 @@ def _kind_of(exc: BaseException) -> ErrorKind:
     # TimeoutError first: aiohttp's ServerTimeoutError is also a connection error.
     if isinstance(exc, TimeoutError):
         return ErrorKind.TIMEOUT
+    if isinstance(exc, ConnectError):
+        return _cause_kind(exc.os_error)
+    if isinstance(exc, ResponseError):
+        return ErrorKind.TOO_LARGE if exc.too_large else ErrorKind.PROTOCOL
+    if isinstance(exc, RequestError):
+        return ErrorKind.INVALID_INPUT
+    if "aiohttp" in sys.modules:  # imported only when a request went through aiohttp
+        kind = _aiohttp_kind(exc)
+        if kind is not None:
+            return kind
+    if isinstance(exc, socket.gaierror):
+        return ErrorKind.DNS
+    if isinstance(exc, ssl.SSLError):
+        return ErrorKind.TLS
+    if isinstance(exc, ConnectionError):
+        return ErrorKind.CONNECT
+    return ErrorKind.INTERNAL
+
+
+def _aiohttp_kind(exc: BaseException) -> ErrorKind | None:
+    import aiohttp
+    from aiohttp import http_exceptions
+
     if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
         return ErrorKind.DNS
     if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch | ssl.SSLError):
         return ErrorKind.TLS
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return _connector_kind(exc)
+        return _cause_kind(exc.os_error)
     if isinstance(exc, aiohttp.TooManyRedirects):
         return ErrorKind.TOO_MANY_REDIRECTS
     if isinstance(exc, aiohttp.ClientHttpProxyError):
@@ -102,13 +145,10 @@ def _kind_of(exc: BaseException) -> ErrorKind:
     # other client error, mean the response could not be read as HTTP.
     if isinstance(exc, aiohttp.ClientError):
         return ErrorKind.PROTOCOL
-    if isinstance(exc, ConnectionError):
-        return ErrorKind.CONNECT
-    return ErrorKind.INTERNAL
+    return None
 
 
-def _connector_kind(exc: aiohttp.ClientConnectorError) -> ErrorKind:
-    cause = exc.os_error
+def _cause_kind(cause: OSError) -> ErrorKind:
     if isinstance(cause, socket.gaierror):
         return ErrorKind.DNS
     if isinstance(cause, ssl.SSLError):
@@ -117,6 +157,8 @@ def _connector_kind(exc: aiohttp.ClientConnectorError) -> ErrorKind:
 
 
 def _too_large_or_protocol(exc: BaseException) -> ErrorKind:
+    from aiohttp import http_exceptions
+
     if isinstance(exc, http_exceptions.LineTooLong):
         return ErrorKind.TOO_LARGE
     text = str(getattr(exc, "message", "") or exc).lower()
@@ -126,6 +168,8 @@ def _too_large_or_protocol(exc: BaseException) -> ErrorKind:
 
 
 def _bad_url_kind(exc: BaseException) -> ErrorKind:
+    import aiohttp
+
     # A bad URL that came from a server's Location header is the server's fault.
     if isinstance(exc, aiohttp.RedirectClientError):
         return ErrorKind.PROTOCOL
@@ -137,10 +181,17 @@ def _message_of(exc: BaseException, kind: ErrorKind) -> str:
         return exc.message
     if kind is ErrorKind.TIMEOUT:
         return str(exc) or "timed out"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return exc.message or type(exc).__name__
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectError):
         return f"{exc.host}:{exc.port}: {_os_reason(exc.os_error)}"
+    if isinstance(exc, ResponseError | RequestError):
+        return str(exc)
+    if "aiohttp" in sys.modules:
+        import aiohttp
+
+        if isinstance(exc, aiohttp.ClientResponseError):
+            return exc.message or type(exc).__name__
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return f"{exc.host}:{exc.port}: {_os_reason(exc.os_error)}"
     if isinstance(exc, ssl.SSLError):
         return _os_reason(exc)
     text = str(exc).strip()

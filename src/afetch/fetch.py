@@ -5,6 +5,10 @@ redirects and body together; retries and their waits sit outside it.
 Redirects are followed here rather than by aiohttp so that the redirect
 list, the method change of 301/302/303 and the dropping of credentials on
 a change of origin follow curl's rules exactly.
+
+Direct requests go through afetch's lean HTTP/1.1 pool (http1.py); requests
+through a proxy, or every request with ``--http-client aiohttp``, through the
+run's aiohttp session, opened on first use.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -30,6 +34,11 @@ from afetch.retry import RETRYABLE_STATUSES, retry_delay
 from afetch.saving import BodyFile
 from afetch.timing import HopTiming, begin_hop
 
+if TYPE_CHECKING:
+    import aiohttp
+
+    from afetch.http1 import Pool
+
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Headers that carry credentials: never sent to another origin after a redirect.
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -37,13 +46,55 @@ _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"}
 _CHEAP_REDIRECT_BODY = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Client:
-    """What every request of a run shares: the session and the proxy settings."""
+class _Body(Protocol):
+    async def readany(self) -> bytes: ...
 
-    session: aiohttp.ClientSession
+
+class HttpResponse(Protocol):
+    """What fetch.py reads of a response: met by aiohttp's and by http1's."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def url(self) -> URL: ...
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+    @property
+    def charset(self) -> str | None: ...
+    @property
+    def content_length(self) -> int | None: ...
+    @property
+    def content(self) -> _Body: ...
+    async def read(self) -> bytes: ...
+
+
+@dataclass(slots=True)
+class Client:
+    """What every request of a run shares: the connection pools and the proxy settings.
+
+    ``pool`` is None when every request must go through aiohttp; ``open_session``
+    makes the aiohttp session the first time a request needs it.
+    """
+
+    pool: Pool | None
+    open_session: Callable[[], aiohttp.ClientSession]
     proxies: Proxies
     pacer: Pacer
+    _session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = self.open_session()
+        return self._session
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        if self._session is not None:
+            await self._session.close()
 
 
 @dataclass(slots=True)
@@ -174,15 +225,20 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
     while True:
         attempt.hop, attempt.tls = begin_hop(), url.scheme == "https"
         route = client.proxies.for_url(url) if client.proxies else DIRECT
-        async with client.session.request(
-            method,
-            url,
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            proxy=route.proxy,
-            proxy_headers=route.headers,
-        ) as response:
+        exchange = (
+            client.pool.request(method, url, headers, body, attempt.hop)
+            if route.proxy is None and client.pool is not None
+            else client.session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                proxy=route.proxy,
+                proxy_headers=route.headers,
+            )
+        )
+        async with exchange as response:
             attempt.hop.headers = time.perf_counter()
             location = response.headers.get("Location")
             if config.follow and response.status in REDIRECT_STATUSES and location:
@@ -231,7 +287,7 @@ def _shared_headers(headers: tuple[tuple[str, str], ...]) -> CIMultiDictProxy[st
 
 
 def _record_response(
-    attempt: _Attempt, response: aiohttp.ClientResponse, spec: FetchSpec, config: Config
+    attempt: _Attempt, response: HttpResponse, spec: FetchSpec, config: Config
 ) -> None:
     attempt.status = response.status
     attempt.reason = response.reason
@@ -261,7 +317,7 @@ def header_record(headers: Mapping[str, str]) -> dict[str, str | list[str]]:
 
 
 async def _drain(
-    response: aiohttp.ClientResponse, spec: FetchSpec, config: Config, attempt: _Attempt
+    response: HttpResponse, spec: FetchSpec, config: Config, attempt: _Attempt
 ) -> None:
     """Read the body up to ``--max-body`` bytes (after decoding), keeping only what was asked."""
     cap = config.max_body
@@ -298,7 +354,7 @@ async def _drain(
         attempt.charset = response.charset
 
 
-async def _drain_small(response: aiohttp.ClientResponse) -> None:
+async def _drain_small(response: HttpResponse) -> None:
     """Read a short redirect body so its connection can be reused."""
     length = response.content_length
     if length is not None and length <= _CHEAP_REDIRECT_BODY:

@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError as FutureCancelled
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -238,16 +238,16 @@ class RequestParser:
         text = text.strip().lstrip("\ufeff").strip()
         if not text or text.startswith("#"):
             return None
-        item = self._parse_json(text) if text.startswith("{") else self._parse_url(text)
-        return replace(item, source=(True, text)) if isinstance(item, FetchSpec) else item
+        if text.startswith("{"):
+            return self._parse_json(text)
+        return self._parse_url(text, (True, text))
 
     def parse_argument(self, text: str) -> FetchSpec | FetchResult | None:
         """A positional URL: never JSON; skipped only as a --dedupe duplicate."""
         text = text.strip()
         if not text:
             return self._invalid(text, "empty URL")
-        item = self._parse_url(text)
-        return replace(item, source=(False, text)) if isinstance(item, FetchSpec) else item
+        return self._parse_url(text, (False, text))
 
     def _take_index(self) -> int:
         index = self.next_index
@@ -257,7 +257,7 @@ class RequestParser:
     def _invalid(self, text: str, message: str, id: Any = NO_ID) -> FetchResult:
         return invalid_input(self._take_index(), text, self._config.method, message, id)
 
-    def _parse_url(self, text: str) -> FetchSpec | FetchResult | None:
+    def _parse_url(self, text: str, source: tuple[bool, str]) -> FetchSpec | FetchResult | None:
         try:
             target = make_url(text, self._config.default_scheme)
         except ValueError as exc:
@@ -265,7 +265,7 @@ class RequestParser:
         url, method = str(target), self._config.method
         if self._is_duplicate(method, url):
             return None
-        return FetchSpec(self._take_index(), url, target, method)
+        return FetchSpec(self._take_index(), url, target, method, source=source)
 
     def _parse_json(self, text: str) -> FetchSpec | FetchResult | None:
         try:
@@ -290,6 +290,7 @@ class RequestParser:
         return FetchSpec(
             index=self._take_index(),
             url=str(target),
+            source=(True, text),
             target=target,
             method=method,
             headers=headers,
@@ -319,7 +320,7 @@ def make_url(text: str, default_scheme: str) -> URL:
         url.port  # noqa: B018 - yarl validates the port lazily
     except ValueError as exc:
         raise ValueError(f"bad port: {exc}") from exc
-    return url.with_fragment(None)
+    return url.with_fragment(None) if url.raw_fragment else url
 
 
 def _with_root_path(text: str) -> str:

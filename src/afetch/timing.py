@@ -14,10 +14,12 @@ import socket
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+if TYPE_CHECKING:
+    from types import SimpleNamespace
+
+    import aiohttp
 
 _current: ContextVar[HopTiming | None] = ContextVar("afetch_hop_timing", default=None)
 
@@ -94,6 +96,8 @@ def socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:
 
 def trace_config() -> aiohttp.TraceConfig:
     """Hooks for the DNS phase and for "connection ready" (after TLS)."""
+    import aiohttp
+
     config = aiohttp.TraceConfig()
     config.on_dns_resolvehost_start.append(_mark("dns_start"))
     config.on_dns_resolvehost_end.append(_mark("dns_end"))
