@@ -142,6 +142,24 @@ def build_app(state: State) -> web.Application:
         response.headers["X-Mixed-Case"] = "yes"
         return response
 
+    @routes.route("*", "/conn")
+    async def conn(request: web.Request) -> web.Response:
+        """Which client connection (its port) carried this request: shows keep-alive reuse."""
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        port = str(peer[1]) if peer else "?"
+        return web.Response(text=port, headers={"X-Peer-Port": port})
+
+    @routes.get("/compressed")
+    async def compressed(request: web.Request) -> web.Response:
+        """'hello' * n under Content-Encoding gzip, deflate (zlib) or raw-deflate."""
+        text = b"hello" * int(request.query.get("n", "1000"))
+        kind = request.query.get("as", "gzip")
+        wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}[kind]
+        packer = zlib.compressobj(wbits=wbits)
+        body = packer.compress(text) + packer.flush()
+        encoding = "deflate" if kind == "raw-deflate" else kind
+        return web.Response(body=body, headers={"Content-Encoding": encoding})
+
     @routes.get("/control-chars")
     async def control_chars(request: web.Request) -> web.Response:
         size = int(request.query.get("n", "1000"))
@@ -228,6 +246,20 @@ def _reply(payload: bytes, *, reset: bool = False, hold: float = 0.0) -> Handler
     return handle
 
 
+def _answer_once(payload: bytes) -> Handler:
+    """Answer one request with keep-alive, take the next one, then hang up unanswered."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        with contextlib.suppress(Exception):
+            writer.write(payload)
+            await writer.drain()
+            await _read_request(reader)
+            writer.close()
+
+    return handle
+
+
 async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(Exception):
         await asyncio.sleep(3600)
@@ -242,6 +274,26 @@ RAW_HANDLERS: dict[str, Handler] = {
     "empty": _reply(b""),
     "silent": _silent,
     "huge-status": _reply(b"HTTP/1.1 200 " + b"O" * 200_000 + b"\r\n\r\n"),
+    "answer-once": _answer_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    "chunked": _reply(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+    ),
+    "bad-chunk": _reply(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+    ),
+    "until-close": _reply(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it"),
+    "early-hints": _reply(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    ),
+    "two-lengths": _reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok"),
+    "many-headers": _reply(
+        b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(300)) + b"\r\n"
+    ),
+    "latin1-header": _reply(
+        b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n"
+    ),
 }
 
 

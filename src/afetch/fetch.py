@@ -17,7 +17,7 @@ import asyncio
 import functools
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -50,6 +50,11 @@ class _Body(Protocol):
     async def readany(self) -> bytes: ...
 
 
+class _Headers(Protocol):
+    def get(self, name: str, /) -> str | None: ...
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
 class HttpResponse(Protocol):
     """What fetch.py reads of a response: met by aiohttp's and by http1's."""
 
@@ -60,7 +65,7 @@ class HttpResponse(Protocol):
     @property
     def url(self) -> URL: ...
     @property
-    def headers(self) -> CIMultiDictProxy[str]: ...
+    def headers(self) -> _Headers: ...
     @property
     def charset(self) -> str | None: ...
     @property
@@ -92,7 +97,7 @@ class Client:
 
     async def close(self) -> None:
         if self.pool is not None:
-            self.pool.close()
+            await self.pool.close()
         if self._session is not None:
             await self._session.close()
 
@@ -301,7 +306,7 @@ def _record_response(
             attempt.header_values.setdefault(name.lower(), value)
 
 
-def header_record(headers: Mapping[str, str]) -> dict[str, str | list[str]]:
+def header_record(headers: _Headers) -> dict[str, str | list[str]]:
     """Names lower-cased; a name sent more than once becomes a list, in order."""
     record: dict[str, str | list[str]] = {}
     for name, value in headers.items():

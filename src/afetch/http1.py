@@ -95,12 +95,13 @@ class Pool:
         """``async with pool.request(...) as response``: the connection goes back on exit."""
         return _Exchange(self, method, url, headers, body, hop)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._closed = True
         for connection in list(self._idle_order):
             connection.close()
         self._idle.clear()
         self._idle_order.clear()
+        await asyncio.sleep(0)  # the transports finish closing on the next loop pass
 
     async def _send(
         self,
@@ -365,12 +366,12 @@ class Response:
         self.url = url
         self.status = 0
         self.reason: str | None = None
-        self.headers: CIMultiDictProxy[str] = _NO_HEADERS
+        self.headers = _NO_HEADERS
         self.content = self  # aiohttp's response.content.readany() reads the body
         self._connection: _Connection | None = connection
         self._parser = httptools.HttpResponseParser(self)
         self._head_only = method == "HEAD"
-        self._fields: list[tuple[str, str]] = []
+        self._fields: list[tuple[bytes, bytes]] = []
         self._reason = b""
         self._head_bytes = 0
         self._headers_done = False
@@ -492,7 +493,7 @@ class Response:
             raise ResponseError(f"header field too large ({len(value)} bytes)", too_large=True)
         if len(self._fields) >= MAX_HEADER_COUNT:
             raise ResponseError(f"too many headers (over {MAX_HEADER_COUNT})", too_large=True)
-        self._fields.append((_text(name), _text(value)))
+        self._fields.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -501,10 +502,10 @@ class Response:
             return
         self.status = status
         self.reason = _text(self._reason) or None
-        self.headers = CIMultiDictProxy(CIMultiDict(self._fields))
+        self.headers = headers = Headers(self._fields)
         self._headers_done = True
         self._keep_alive = self._parser.should_keep_alive()
-        encoding = self.headers.get("Content-Encoding", "").strip().lower()
+        encoding = (headers.get("Content-Encoding") or "").strip().lower()
         if encoding in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
@@ -514,7 +515,7 @@ class Response:
             self._finish()
             raise _HeadDone
         self._until_close = (
-            "Content-Length" not in self.headers and "Transfer-Encoding" not in self.headers
+            headers.get("Content-Length") is None and headers.get("Transfer-Encoding") is None
         )
 
     def on_body(self, body: bytes) -> None:
@@ -611,7 +612,55 @@ class _Deflate:
         return bytes(self._inner.flush())
 
 
-_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+class Headers:
+    """Response headers, decoded only as far as they are read.
+
+    The few fields afetch reads of every response are picked out while
+    parsing; the full case-insensitive multidict is built only when all
+    fields are asked for (``--headers``, header expectations).
+    """
+
+    __slots__ = ("_all", "_fields", "_known")
+
+    _KNOWN = frozenset(
+        {
+            b"content-type",
+            b"content-length",
+            b"content-encoding",
+            b"transfer-encoding",
+            b"location",
+            b"retry-after",
+        }
+    )
+
+    def __init__(self, fields: list[tuple[bytes, bytes]]) -> None:
+        self._fields = fields
+        self._all: CIMultiDictProxy[str] | None = None
+        known: dict[str, str] = {}
+        for name, value in fields:
+            key = name.lower()
+            if key in self._KNOWN and (text := key.decode()) not in known:
+                known[text] = _text(value)
+        self._known = known
+
+    def get(self, name: str) -> str | None:
+        key = name.lower()
+        if key.encode() in self._KNOWN:
+            return self._known.get(key)
+        return self.all().get(name)
+
+    def items(self) -> Iterable[tuple[str, str]]:
+        return self.all().items()
+
+    def all(self) -> CIMultiDictProxy[str]:
+        if self._all is None:
+            self._all = CIMultiDictProxy(
+                CIMultiDict((_text(name), _text(value)) for name, value in self._fields)
+            )
+        return self._all
+
+
+_NO_HEADERS = Headers([])
 
 
 def _with_defaults(

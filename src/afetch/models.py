@@ -10,6 +10,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from yarl import URL
 
 from afetch.errors import ErrorInfo, ErrorKind
@@ -62,12 +63,13 @@ class FetchResult:
     sha256: str | None = None
     saved_to: str | None = None
     failed: tuple[str, ...] = ()
-    #: The record as a worker process wrote it (``--workers``): written out as is.
-    record: dict[str, Any] | None = None
+    #: The record's JSON line as a worker process wrote it (``--workers``): written as is.
+    line: bytes | None = None
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> FetchResult:
+    def from_line(cls, line: bytes) -> FetchResult:
         """What the coordinator needs of a worker's record: tally and report fields."""
+        record = orjson.loads(line)
         error = record["error"]
         return cls(
             index=record["index"],
@@ -80,13 +82,13 @@ class FetchResult:
             elapsed_ms=record["elapsed_ms"],
             id=record.get("id", NO_ID),
             failed=tuple(record.get("failed", ())),
-            record=record,
+            line=line,
         )
 
     def to_record(self) -> dict[str, Any]:
         """The record as plain JSON-able data; optional fields only when they apply."""
-        if self.record is not None:
-            return self.record
+        if self.line is not None:
+            return dict(orjson.loads(self.line))
         record: dict[str, Any] = {
             "index": self.index,
             "url": self.url,

@@ -127,7 +127,7 @@ class _Run:
         progress = Progress(sys.stderr, enabled=self.ui.progress)
         try:
             async for result in self.engine.results(requests):
-                await writer.write(result.to_record())
+                await writer.write(result)
                 self._count(result, progress, report)
         finally:
             progress.close()

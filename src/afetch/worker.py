@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from afetch.__main__ import tune_gc
 from afetch.config import Config
 from afetch.engine import Engine
 from afetch.inputs import RequestParser, read_raw_lines
@@ -46,7 +47,7 @@ async def _serve(config: Config, emit_cancelled: bool) -> None:
     writer = RecordWriter(sys.stdout.buffer, on_broken=engine.stop)
     try:
         async for result in engine.results(_requests(RequestParser(config))):
-            await writer.write(result.to_record())
+            await writer.write(result)
     finally:
         await writer.close()
 
@@ -56,6 +57,7 @@ def main() -> None:
     config, emit_cancelled = pickle.loads(_read_config(sys.stdin.fileno()))
     if config.tls_options is not None:
         config = _with_tls(config)
+    tune_gc()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(_serve(config, emit_cancelled))
 

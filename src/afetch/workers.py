@@ -31,6 +31,7 @@ from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
 from afetch.pacing import host_key
 
 _Item = tuple[int, FetchResult, int | None]  # (seq, result, worker that held it)
+_READ_SIZE = 256 * 1024
 
 
 def _record_limit(config: Config) -> int:
@@ -74,6 +75,7 @@ class WorkerPool:
         self._sent: dict[int, tuple[int, FetchSpec, int]] = {}  # index → (seq, spec, worker)
         self._stopping = False
         self._feeder: asyncio.Task[None] | None = None
+        self._record_limit = _record_limit(config)
 
     @property
     def stopping(self) -> bool:
@@ -120,7 +122,6 @@ class WorkerPool:
             "afetch.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            limit=_record_limit(self.config),
         )
         blob = pickle.dumps(
             (replace(self.config, concurrency=share, tls=None), self.emit_cancelled)
@@ -168,12 +169,19 @@ class WorkerPool:
         return min(range(len(self._workers)), key=lambda n: self._workers[n].outstanding)
 
     async def _read(self, number: int, worker: _Worker, out: asyncio.Queue[_Item | None]) -> None:
-        assert worker.process.stdout is not None
+        """Records as the worker wrote them, read in large pieces rather than line by line."""
+        stdout = worker.process.stdout
+        assert stdout is not None
+        tail = b""
         try:
-            while line := await worker.process.stdout.readline():
-                result = FetchResult.from_record(orjson.loads(line))
-                seq, _, _ = self._sent.pop(result.index)
-                await out.put((seq, result, number))
+            while piece := await stdout.read(_READ_SIZE):
+                *lines, tail = (tail + piece).split(b"\n")
+                if len(tail) > self._record_limit:
+                    raise ValueError("a worker wrote a record longer than any it can write")
+                for line in lines:
+                    result = FetchResult.from_line(line + b"\n")
+                    seq, _, _ = self._sent.pop(result.index)
+                    out.put_nowait((seq, result, number))
         finally:
             await out.put(None)  # this worker is done
 

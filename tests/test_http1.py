@@ -1,0 +1,182 @@
+"""The lean HTTP/1.1 client (afetch.http1) against real local servers.
+
+Most of the suite already goes through it (it is the default for direct
+requests); these tests cover what only a hand-written client can get wrong:
+keep-alive reuse and its limits, framing (chunked, close-delimited, 1xx),
+decoding, header text, and parity with aiohttp on the same responses.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import pytest
+from yarl import URL
+
+import afetch
+from afetch.models import FetchSpec
+from tests.conftest import records_of, run_cli
+from tests.server import ServerThread
+
+FAST = {"retries": 0, "timeout": 5.0}
+
+
+async def fetch(urls: list[str], **options: Any) -> list[dict[str, Any]]:
+    return records_of(await afetch.fetch_all(urls, **{**FAST, **options}))
+
+
+async def test_keep_alive_connections_are_reused(servers: ServerThread) -> None:
+    records = await fetch([f"{servers.base}/conn"] * 5, concurrency=1, capture_body=True)
+    assert all(r["ok"] for r in records)
+    assert len({r["body"] for r in records}) == 1  # one client port: one connection
+    assert records[0]["timing"]["connect_ms"] is not None
+    assert records[-1]["timing"]["connect_ms"] is None  # reused: no connect phase
+
+
+async def test_head_responses_leave_the_connection_reusable(servers: ServerThread) -> None:
+    records = await fetch(
+        [f"{servers.base}/conn"] * 3, concurrency=1, method="HEAD", capture_headers=True
+    )
+    assert [r["status"] for r in records] == [200, 200, 200]
+    assert {r["size"] for r in records} == {0}
+    assert len({r["headers"]["x-peer-port"] for r in records}) == 1
+
+
+async def test_idle_connections_beyond_the_cap_are_closed(servers: ServerThread) -> None:
+    """-c 1 keeps one idle connection: going to another origin closes the first."""
+    other = f"http://127.0.0.1:{servers.ports['other']}/conn"
+    records = await fetch(
+        [f"{servers.base}/conn", other, f"{servers.base}/conn"], concurrency=1, capture_body=True
+    )
+    assert all(r["ok"] for r in records)
+    assert records[0]["body"] != records[2]["body"]
+
+
+async def test_a_kept_connection_the_server_dropped_is_replaced_silently(
+    servers: ServerThread,
+) -> None:
+    """The server answers once, then hangs up on the next request: not a failure, no retry."""
+    records = await fetch([servers.raw("answer-once")] * 4, concurrency=1)
+    assert [(r["ok"], r["attempts"]) for r in records] == [(True, 1)] * 4
+
+
+async def test_a_fresh_connection_closed_unanswered_is_a_protocol_error(
+    servers: ServerThread,
+) -> None:
+    (record,) = await fetch([servers.raw("empty")])
+    assert record["error"]["type"] == "protocol"
+    assert "without sending a response" in record["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [("chunked", "hello world"), ("until-close", "all of it"), ("early-hints", "ok")],
+)
+async def test_framings(servers: ServerThread, name: str, body: str) -> None:
+    """Chunked with a trailer, HTTP/1.0 to the end of the connection, a 103 before the answer."""
+    (record,) = await fetch([servers.raw(name)], capture_body=True)
+    assert record["ok"], record
+    assert (record["status"], record["body"], record["size"]) == (200, body, len(body))
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "words"),
+    [
+        ("bad-chunk", "protocol", "malformed"),
+        ("two-lengths", "protocol", "content-length"),
+        ("many-headers", "too_large", "too many headers"),
+    ],
+)
+async def test_malformed_responses(servers: ServerThread, name: str, kind: str, words: str) -> None:
+    (record,) = await fetch([servers.raw(name)])
+    assert record["error"]["type"] == kind
+    assert words in record["error"]["message"].lower()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+async def test_compressed_bodies_are_decoded(servers: ServerThread, encoding: str) -> None:
+    (record,) = await fetch([f"{servers.base}/compressed?as={encoding}"], capture_body=True)
+    assert record["ok"]
+    assert record["body"] == "hello" * 1000
+    assert record["size"] == 5000
+
+
+async def test_compressed_body_is_capped_while_inflating(servers: ServerThread) -> None:
+    (record,) = await fetch([f"{servers.base}/compressed?n=100000"], max_body=1000)
+    assert (record["size"], record["truncated"]) == (1000, True)
+
+
+async def test_header_text_utf8_or_latin1(servers: ServerThread) -> None:
+    (record,) = await fetch([servers.raw("latin1-header")], capture_headers=True)
+    assert record["headers"]["x-name"] == "café"  # a Latin-1 byte
+    assert record["headers"]["x-utf8"] == "café"  # UTF-8 bytes
+
+
+async def test_credentials_in_the_url_become_basic_auth(servers: ServerThread) -> None:
+    key = uuid.uuid4().hex
+    url = f"http://user:pa%20ss@127.0.0.1:{servers.ports['app']}/echo?key={key}"
+    (record,) = await fetch([url])
+    assert record["ok"]
+    sent = servers.state.echoes[key][0]["headers"]["Authorization"]
+    assert sent == "Basic " + base64.b64encode(b"user:pa ss").decode()
+
+
+async def test_default_request_headers(servers: ServerThread) -> None:
+    key = uuid.uuid4().hex
+    (record,) = await fetch([f"{servers.base}/echo?key={key}"], user_agent="probe/1")
+    assert record["ok"]
+    sent = servers.state.echoes[key][0]["headers"]
+    assert sent["User-Agent"] == "probe/1"
+    assert sent["Accept"] == "*/*"
+    assert sent["Accept-Encoding"] == "gzip, deflate"
+    assert sent["Host"] == f"127.0.0.1:{servers.ports['app']}"
+
+
+async def test_a_header_with_a_line_break_is_refused_not_sent(servers: ServerThread) -> None:
+    """JSON lines are checked on input; a library caller's FetchSpec is checked here."""
+    url = f"{servers.base}/ok"
+    spec = FetchSpec(0, url, URL(url), "GET", headers=(("X-Bad", "a\r\nInjected: 1"),))
+    (result,) = await afetch.fetch_all([spec], **FAST)
+    assert result.error is not None
+    assert result.error.kind == "invalid_input"
+
+
+PARITY_CASES = [
+    "/ok",
+    "/status/404",
+    "/redirect/3",
+    "/compressed?as=gzip",
+    "/bytes/300000",
+]
+PARITY_RAW = ["garbage", "short", "reset", "empty", "huge-status", "chunked", "until-close"]
+
+
+@pytest.mark.parametrize("target", PARITY_CASES + [f"raw:{name}" for name in PARITY_RAW])
+async def test_same_outcome_as_aiohttp(servers: ServerThread, target: str) -> None:
+    url = servers.raw(target[4:]) if target.startswith("raw:") else servers.base + target
+    outcomes = []
+    for client in ("lean", "aiohttp"):
+        (record,) = await fetch([url], http_client=client, hash_body=True)
+        error = record["error"]
+        outcomes.append(
+            (
+                record["ok"],
+                record["status"],
+                record["size"] if record["ok"] else None,
+                record.get("sha256") if record["ok"] else None,
+                len(record.get("redirects", ())),
+                error and error["type"],
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+
+
+def test_cli_http_client_option(servers: ServerThread) -> None:
+    for client in ("lean", "aiohttp"):
+        run = run_cli("--http-client", client, f"{servers.base}/ok")
+        assert run.returncode == 0, run.stderr
+        assert run.records[0]["ok"]
+    run = run_cli("--http-client", "curl", f"{servers.base}/ok")
+    assert run.returncode == 2
