@@ -82,6 +82,7 @@ class Pool:
         self._idle_order: dict[_Connection, None] = {}  # oldest first, for eviction
         self._dns: dict[tuple[str, int], tuple[float, list[Any]]] = {}
         self._blocks: dict[int, tuple[object, str]] = {}  # rendered shared header blocks
+        self._open_connections: set[_Connection] = set()
         self._closed = False
 
     def request(
@@ -97,7 +98,9 @@ class Pool:
 
     async def close(self) -> None:
         self._closed = True
-        for connection in list(self._idle_order):
+        # Every open connection, idle or not: one still held by a request that a
+        # stop cancelled at an awkward moment must not outlive the run.
+        for connection in list(self._open_connections):
             connection.close()
         self._idle.clear()
         self._idle_order.clear()
@@ -237,6 +240,7 @@ class Pool:
             raise ConnectError(host, port, failure)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = _Connection(self, key)
+        self._open_connections.add(connection)
         tls = self._tls_context() if scheme == "https" else None
         try:
             await loop.create_connection(
@@ -246,9 +250,11 @@ class Pool:
                 server_hostname=host if tls is not None else None,
             )
         except OSError as exc:  # ssl.SSLError is an OSError
+            self._open_connections.discard(connection)
             sock.close()
             raise ConnectError(host, port, exc) from exc
         except BaseException:
+            self._open_connections.discard(connection)
             sock.close()
             raise
         hop.ready = time.perf_counter()
@@ -339,6 +345,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.pool._open_connections.discard(self)
         if self.response is not None:
             self.response.lost(exc)
 

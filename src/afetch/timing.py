@@ -1,7 +1,9 @@
 """Per-request phase timings: DNS, TCP connect, TLS handshake, first byte.
 
-aiohttp's trace hooks report DNS and "connection ready" (after TLS), but
-nothing between the TCP connect and the TLS handshake. The connector's
+afetch's own client (http1.py) fills a HopTiming directly. For requests
+through aiohttp (proxies, ``--http-client aiohttp``): aiohttp's trace hooks
+report DNS and "connection ready" (after TLS), but nothing between the TCP
+connect and the TLS handshake. The connector's
 ``socket_factory`` hands out sockets that note when their connect completes
 (asyncio checks SO_ERROR, or connect() returns at once), which splits the
 two. A ContextVar set at the start of each hop ties hooks and sockets, all
