@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q src  # an editable install compiles nothing: start-up pays
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -34,6 +35,7 @@ unit: $(STAMP)
 bench:
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet -e '.[speed,bench]'
+	.venv-bench/bin/python -m compileall -q src
 	.venv-bench/bin/python bench/run.py
 
 clean:

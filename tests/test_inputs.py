@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import gzip
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from afetch.config import Config
-from afetch.inputs import MAX_LINE, LineSplitter, OverlongLine, RequestParser, read_requests
+from afetch.inputs import (
+    MAX_LINE,
+    LineSplitter,
+    OverlongLine,
+    RequestParser,
+    _Reader,
+    read_requests,
+)
 from afetch.models import NO_ID, FetchResult, FetchSpec
 from tests.conftest import check_record
 
@@ -205,3 +216,20 @@ async def test_a_broken_gzip_input_is_reported_and_the_run_goes_on(tmp_path: Pat
     assert errors
     assert "bad.gz" in str(errors[0])
     assert items[-1].url == "https://z.com/"
+
+
+def test_reader_outliving_its_loop_leaves_nothing_on_stderr(tmp_path: Path) -> None:
+    """A run can end while the input thread still holds a batch: no "never awaited" warning."""
+    source = tmp_path / "urls.txt"
+    source.write_text("http://a.example/\n")
+    loop = asyncio.new_event_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    reader = _Reader([str(source)], queue, loop)
+    loop.close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reader.start()
+        reader.join(5)
+        gc.collect()
+    assert not reader.is_alive()
+    assert [str(w.message) for w in caught] == []

@@ -16,7 +16,6 @@ import re
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from concurrent.futures import CancelledError as FutureCancelled
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input
 
 MAX_LINE = 64 * 1024
 _READ_SIZE = 64 * 1024
+_QUEUED_BATCHES = 4  # batches read ahead of the loop: bounds memory on a huge stdin
 _GZIP_MAGIC = b"\x1f\x8b"
 _JSON_KEYS = frozenset({"url", "method", "headers", "body", "json", "id", "timeout", "expect"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -143,7 +143,12 @@ def _display(path: str) -> str:
 
 
 class _Reader(threading.Thread):
-    """Reads every input in order and passes batches to the loop, blocking when it is full."""
+    """Reads every input in order and passes batches to the loop, blocking when it is full.
+
+    Batches cross over with ``call_soon_threadsafe`` (a plain callback, never a
+    coroutine: one created here and then refused by a closing loop would be
+    reported as "never awaited" on stderr). ``slots`` is the back-pressure.
+    """
 
     def __init__(
         self,
@@ -153,11 +158,12 @@ class _Reader(threading.Thread):
     ) -> None:
         super().__init__(name="afetch-input", daemon=True)
         self._paths, self._queue, self._loop = paths, queue, loop
+        self.slots = threading.Semaphore(_QUEUED_BATCHES)
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        # The loop may close (or cancel our put) while we wait: the run is over.
-        with contextlib.suppress(RuntimeError, asyncio.CancelledError, FutureCancelled):
+        # The loop may close while we wait: the run is over.
+        with contextlib.suppress(RuntimeError):
             for path in self._paths:
                 try:
                     for batch in _read_lines(path):
@@ -169,11 +175,15 @@ class _Reader(threading.Thread):
             self._put(None)
 
     def _put(self, item: list[RawLine] | InputError | None) -> bool:
+        self.slots.acquire()
         if self.stopped.is_set():
             return False
-        future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
-        future.result()
-        return not self.stopped.is_set()
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        return True
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.slots.release()  # wakes a reader waiting for a slot, so it sees the flag
 
 
 async def read_raw_lines(
@@ -182,21 +192,19 @@ async def read_raw_lines(
     """Batches of raw lines from the input files in order (``-`` is stdin)."""
     if not paths:
         return
-    queue: asyncio.Queue[list[RawLine] | InputError | None] = asyncio.Queue(maxsize=4)
+    queue: asyncio.Queue[list[RawLine] | InputError | None] = asyncio.Queue()
     reader = _Reader(paths, queue, asyncio.get_running_loop())
     reader.start()
     try:
         while (item := await queue.get()) is not None:
+            reader.slots.release()
             if isinstance(item, InputError):
                 if on_error is not None:
                     on_error(item)
                 continue
             yield item
     finally:
-        reader.stopped.set()
-        # Unblock a reader waiting on a full queue so it sees the stop flag.
-        while not queue.empty():
-            queue.get_nowait()
+        reader.stop()
 
 
 # --------------------------------------------------------------------------
