@@ -9,7 +9,9 @@ decoding, header text, and parity with aiohttp on the same responses.
 from __future__ import annotations
 
 import base64
+import gc
 import uuid
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -180,3 +182,21 @@ def test_cli_http_client_option(servers: ServerThread) -> None:
         assert run.records[0]["ok"]
     run = run_cli("--http-client", "curl", f"{servers.base}/ok")
     assert run.returncode == 2
+
+
+async def test_finished_requests_leave_no_cyclic_garbage(servers: ServerThread) -> None:
+    """Reference counting frees each request's objects: memory stays flat over long lists."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        await fetch([f"{servers.base}/ok?i={i}" for i in range(40)], concurrency=4)
+        gc.collect()
+        per_request = Counter(
+            type(o).__name__ for o in gc.garbage if type(o).__module__.startswith("afetch")
+        )
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert [name for name, count in per_request.items() if count >= 40] == []

@@ -374,9 +374,10 @@ class Response:
         self.status = 0
         self.reason: str | None = None
         self.headers = _NO_HEADERS
-        self.content = self  # aiohttp's response.content.readany() reads the body
         self._connection: _Connection | None = connection
-        self._parser = httptools.HttpResponseParser(self)
+        # The parser holds this response's callbacks: a cycle, broken by release()
+        # so a finished response is freed at once, not by the cycle collector.
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self._head_only = method == "HEAD"
         self._fields: list[tuple[bytes, bytes]] = []
         self._reason = b""
@@ -397,6 +398,11 @@ class Response:
         connection.response = self
 
     # -- what fetch.py reads ------------------------------------------------
+
+    @property
+    def content(self) -> Response:
+        """aiohttp's ``response.content.readany()`` reads the body; so does ours."""
+        return self
 
     @property
     def content_length(self) -> int | None:
@@ -436,6 +442,7 @@ class Response:
     def release(self) -> None:
         """Back to the pool if the whole response was read and both sides keep it open."""
         connection, self._connection = self._connection, None
+        self._parser = None
         if connection is None:
             return
         connection.response = None
@@ -450,6 +457,8 @@ class Response:
         self._answered = True
         if not self._headers_done:
             self._head_bytes += len(data)
+        if self._parser is None:
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -503,6 +512,7 @@ class Response:
         self._fields.append((name, value))
 
     def on_headers_complete(self) -> None:
+        assert self._parser is not None  # callbacks run inside feed()
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self._interim = True  # 100 Continue, 103 Early Hints: the answer follows
@@ -539,6 +549,7 @@ class Response:
             self._interim = False
             self._fields, self._reason, self._head_bytes = [], b"", 0
             return
+        assert self._parser is not None
         self._keep_alive = self._keep_alive and self._parser.should_keep_alive()
         self._finish()
 
