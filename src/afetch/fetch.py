@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -327,7 +326,11 @@ async def _drain(
     """Read the body up to ``--max-body`` bytes (after decoding), keeping only what was asked."""
     cap = config.max_body
     size = 0
-    digest = hashlib.sha256() if config.hash_body else None
+    digest = None
+    if config.hash_body:
+        import hashlib  # here, not at the top: most runs never need it (start-up)
+
+        digest = hashlib.sha256()
     keep = config.capture_body or (spec.expect or config.expect).needs_body
     kept: list[bytes] | None = [] if keep else None
     saved = BodyFile(config.output_dir, spec.index, spec.target) if config.output_dir else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import hashlib
 import re
 import sys
 import threading
@@ -225,6 +224,8 @@ class RequestParser:
     def _is_duplicate(self, method: str, url: str) -> bool:
         if self._seen is None:
             return False
+        import hashlib  # here, not at the top: most runs never need it (start-up)
+
         digest = hashlib.blake2b(f"{method} {url}".encode(), digest_size=8).digest()
         key = int.from_bytes(digest, "little")
         if key in self._seen:

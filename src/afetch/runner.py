@@ -22,10 +22,10 @@ from afetch.output import RecordWriter
 from afetch.progress import Progress
 from afetch.resume import IndexBitmap
 from afetch.summary import ExitStatus, Tally, exit_status
-from afetch.workers import WorkerPool
 
 if TYPE_CHECKING:
     from afetch.report import JUnitReport
+    from afetch.workers import WorkerPool
 
 
 def run(
@@ -80,6 +80,8 @@ class _Run:
         # With --resume an interrupted request leaves no record: the next run fetches it.
         self.engine: Engine | WorkerPool
         if control.workers > 1:
+            from afetch.workers import WorkerPool  # subprocesses and pickle: only when asked
+
             self.engine = WorkerPool(
                 config, control.workers, emit_cancelled=not control.resume, ordered=control.ordered
             )
