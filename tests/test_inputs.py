@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
+import random
+import string
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,10 @@ from afetch.inputs import (
     LineSplitter,
     OverlongLine,
     RequestParser,
+    _is_plain,
     _Reader,
+    make_url,
+    parse_url,
     read_requests,
 )
 from afetch.models import NO_ID, FetchResult, FetchSpec
@@ -233,3 +238,29 @@ def test_reader_outliving_its_loop_leaves_nothing_on_stderr(tmp_path: Path) -> N
         gc.collect()
     assert not reader.is_alive()
     assert [str(w.message) for w in caught] == []
+
+
+def test_plain_url_fast_path_agrees_with_yarl() -> None:
+    """URLs taken without yarl's quoting come out exactly as yarl would make them."""
+    rng = random.Random(5)
+    alphabet = string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/?%#[] "
+    hosts = ["a.example", "127.0.0.1", "A.example", "h:8080", "h:80", "h:443", "h:0080", "h:99999"]
+    plain = 0
+    for _ in range(20_000):
+        tail = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        text = f"{rng.choice(['http', 'https'])}://{rng.choice(hosts)}/{tail}"
+        try:
+            expected = make_url(text, "http")
+        except ValueError:
+            with pytest.raises(ValueError, match=r"\w"):
+                parse_url(text, "http")
+            continue
+        target, url = parse_url(text, "http")
+        assert (target, url) == (expected, str(expected)), text
+        assert (target.host, target.port, target.raw_path_qs) == (
+            expected.host,
+            expected.port,
+            expected.raw_path_qs,
+        )
+        plain += _is_plain(text)
+    assert plain > 1000  # the fast path was taken often, not only the slow one

@@ -259,7 +259,9 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
                 )
                 url = next_url
                 continue
-            _record_response(attempt, response, spec, config)
+            # spec.url is already the target's text: str() of a URL costs µs per request.
+            final_url = spec.url if url is spec.target else str(url)
+            _record_response(attempt, response, final_url, spec, config)
             await _drain(response, spec, config, attempt)
             return
 
@@ -291,12 +293,12 @@ def _shared_headers(headers: tuple[tuple[str, str], ...]) -> CIMultiDictProxy[st
 
 
 def _record_response(
-    attempt: _Attempt, response: HttpResponse, spec: FetchSpec, config: Config
+    attempt: _Attempt, response: HttpResponse, final_url: str, spec: FetchSpec, config: Config
 ) -> None:
     attempt.status = response.status
     attempt.reason = response.reason
     attempt.content_type = response.headers.get("Content-Type")
-    attempt.final_url = str(response.url)
+    attempt.final_url = final_url
     attempt.retry_after = response.headers.get("Retry-After")
     if config.capture_headers:
         attempt.headers = header_record(response.headers)
