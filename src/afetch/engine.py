@@ -39,6 +39,40 @@ class _Crash:
     error: Exception
 
 
+class _Outbox:
+    """Results on their way to the consumer, taken a batch per wake-up.
+
+    An asyncio.Queue costs a future and a task switch per result; here the
+    consumer takes everything that finished since it last looked. At most
+    ``limit`` wait, so a slow consumer still slows the fetching.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._items: list[FetchResult | object] = []
+        self._limit = limit
+        self._waiter: asyncio.Future[None] | None = None
+        self._room = asyncio.Event()
+
+    async def put(self, item: FetchResult | object) -> None:
+        while len(self._items) >= self._limit:
+            self._room.clear()
+            await self._room.wait()
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def take(self) -> list[FetchResult | object]:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items, self._items = self._items, []
+        self._room.set()
+        return items
+
+
 @dataclass(slots=True)
 class _Ticket:
     """A request taken from the input: enough to write its ``cancelled`` record."""
@@ -154,15 +188,18 @@ class Engine:
         self, requests: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult]
     ) -> AsyncIterator[FetchResult]:
         """Yield one result per request, in completion order."""
-        out: asyncio.Queue[FetchResult | object] = asyncio.Queue(maxsize=self.config.concurrency)
+        out = _Outbox(self.config.concurrency)
         client = open_client(self.config)
         supervisor = asyncio.create_task(self._supervise(client, as_async(requests), out))
         try:
-            while (item := await out.get()) is not _DONE:
-                if isinstance(item, _Crash):
-                    raise item.error
-                assert isinstance(item, FetchResult)
-                yield item
+            while True:
+                for item in await out.take():
+                    if item is _DONE:
+                        return
+                    if isinstance(item, _Crash):
+                        raise item.error
+                    assert isinstance(item, FetchResult)
+                    yield item
         finally:
             self.stop()
             supervisor.cancel()
@@ -174,7 +211,7 @@ class Engine:
         self,
         client: Client,
         requests: AsyncGenerator[FetchSpec | FetchResult, None],
-        out: asyncio.Queue[FetchResult | object],
+        out: _Outbox,
     ) -> None:
         ready: asyncio.Queue[FetchSpec | None] = asyncio.Queue()  # bounded by the window
         window = asyncio.Semaphore(self._window_size)
@@ -202,7 +239,7 @@ class Engine:
         requests: AsyncGenerator[FetchSpec | FetchResult, None],
         ready: asyncio.Queue[FetchSpec | None],
         window: asyncio.Semaphore,
-        out: asyncio.Queue[FetchResult | object],
+        out: _Outbox,
     ) -> None:
         try:
             while True:
@@ -229,7 +266,7 @@ class Engine:
         client: Client,
         ready: asyncio.Queue[FetchSpec | None],
         window: asyncio.Semaphore,
-        out: asyncio.Queue[FetchResult | object],
+        out: _Outbox,
     ) -> None:
         loop = asyncio.get_running_loop()
         while (spec := await ready.get()) is not None:
@@ -253,7 +290,7 @@ class Engine:
         self,
         seq: int,
         result: FetchResult,
-        out: asyncio.Queue[FetchResult | object],
+        out: _Outbox,
         window: asyncio.Semaphore,
     ) -> None:
         """Pass a result on (with --ordered, once all before it have gone); free its room."""
@@ -274,10 +311,22 @@ class Engine:
                 window.release()
 
 
-async def as_async(
+def as_async(
     items: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult],
 ) -> AsyncGenerator[FetchSpec | FetchResult, None]:
-    """Requests from a plain or an async iterable, as one async generator."""
+    """Requests from a plain or an async iterable, as one async generator.
+
+    An async generator (the CLI's input) is used as it is: each wrapping
+    layer would cost a coroutine step per request.
+    """
+    if isinstance(items, AsyncGenerator):
+        return items
+    return _wrap(items)
+
+
+async def _wrap(
+    items: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult],
+) -> AsyncGenerator[FetchSpec | FetchResult, None]:
     if isinstance(items, AsyncIterable):
         async for item in items:
             yield item

@@ -14,7 +14,7 @@ import gzip
 import re
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -449,7 +449,7 @@ async def read_requests(
     *,
     select: Callable[[int], bool] | None = None,
     on_error: Callable[[InputError], None] | None = None,
-) -> AsyncIterator[FetchSpec | FetchResult]:
+) -> AsyncGenerator[FetchSpec | FetchResult, None]:
     """The run's requests in index order: positional URLs, then each input.
 
     ``select`` keeps only some indices (``--shard``, ``--resume``); the others
