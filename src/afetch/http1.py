@@ -369,6 +369,32 @@ class Response:
     Shaped like the parts of ``aiohttp.ClientResponse`` that fetch.py reads.
     """
 
+    __slots__ = (
+        "_answered",
+        "_buffered",
+        "_chunks",
+        "_complete",
+        "_connection",
+        "_decoder",
+        "_error",
+        "_fields",
+        "_head_bytes",
+        "_head_only",
+        "_headers_done",
+        "_interim",
+        "_keep_alive",
+        "_parser",
+        "_paused",
+        "_reason",
+        "_received",
+        "_until_close",
+        "_waiter",
+        "headers",
+        "reason",
+        "status",
+        "url",
+    )
+
     def __init__(self, connection: _Connection, method: str, url: URL) -> None:
         self.url = url
         self.status = 0
@@ -559,7 +585,12 @@ class Response:
         while not self._headers_done:
             if self._error is not None:
                 raise self._error
-            await self._wait()
+            # _wait() inlined: one coroutine frame less on every resume of the request.
+            self._waiter = waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
 
     async def _wait(self) -> None:
         self._waiter = asyncio.get_running_loop().create_future()
@@ -650,6 +681,7 @@ class Headers:
             b"retry-after",
         }
     )
+    _KNOWN_TEXT = frozenset(name.decode() for name in _KNOWN)
 
     def __init__(self, fields: list[tuple[bytes, bytes]]) -> None:
         self._fields = fields
@@ -663,7 +695,7 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         key = name.lower()
-        if key.encode() in self._KNOWN:
+        if key in self._KNOWN_TEXT:
             return self._known.get(key)
         return self.all().get(name)
 
