@@ -38,10 +38,10 @@ _SPACE = re.compile(r"\s")
 # need no quoting, no "%" (re-quoted), no fragment. Most lists are all such
 # URLs; they skip yarl's parse-and-quote (about 4 µs a line).
 _PLAIN_URL = re.compile(
-    r"https?://[a-z0-9][a-z0-9.\-]*(?::[1-9][0-9]{0,4})?"
-    r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*(?:\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]+)?"
+    r"(https?)://([a-z0-9][a-z0-9.\-]*)(?::([1-9][0-9]{0,4}))?"
+    r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*)(?:\?([A-Za-z0-9\-._~!$&'()*+,;=:@/?]+))?"
 )
-_DEFAULT_PORT_SUFFIXES = (":80", ":443")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _AUTHORITY_END = re.compile(r"[/?#]")
 
 
@@ -321,8 +321,8 @@ class RequestParser:
 
 def parse_url(text: str, default_scheme: str) -> tuple[URL, str]:
     """A fetchable http(s) URL from user text and its normal form, or ValueError saying why not."""
-    if _is_plain(text):
-        return URL(text, encoded=True), text  # str() of that URL would be text, but costs 2 µs
+    if (plain := _plain_url(text)) is not None:
+        return plain, text  # str() of that URL would be text, but costs 2 µs
     url = make_url(text, default_scheme)
     return url, str(url)
 
@@ -349,13 +349,24 @@ def make_url(text: str, default_scheme: str) -> URL:
     return url.with_fragment(None) if url.raw_fragment else url
 
 
-def _is_plain(text: str) -> bool:
-    """True when ``URL(text)`` would change nothing: then ``str()`` of it is ``text``."""
-    if _PLAIN_URL.fullmatch(text) is None or "/." in text:  # "/." may be a dot segment
-        return False
-    authority = text[text.index("://") + 3 : text.index("/", 8)]
-    port = authority.rpartition(":")[2] if ":" in authority else None
-    return port is None or (int(port) <= 65535 and not authority.endswith(_DEFAULT_PORT_SUFFIXES))
+def _plain_url(text: str) -> URL | None:
+    """The URL built from its parts when ``URL(text)`` would change nothing, else None.
+
+    Then ``str()`` of it is ``text``; building from the regex's parts skips
+    yarl's own splitting too.
+    """
+    match = _PLAIN_URL.fullmatch(text)
+    if match is None or "/." in text:  # "/." may start a dot segment
+        return None
+    scheme, host, port_text, path, query = match.groups()
+    port = None
+    if port_text is not None:
+        port = int(port_text)
+        if port > 65535 or port == _DEFAULT_PORTS[scheme]:  # an error, or yarl drops it
+            return None
+    return URL.build(
+        scheme=scheme, host=host, port=port, path=path, query_string=query or "", encoded=True
+    )
 
 
 def _with_root_path(text: str) -> str:
