@@ -42,16 +42,17 @@ def test_a_torn_last_line_is_cut_off(tmp_path: Path) -> None:
     assert whole_torn.read_bytes() == b""
 
 
-def test_recorded_indices_reads_a_large_file_quickly(tmp_path: Path) -> None:
-    """200 000 records are scanned without parsing JSON (the bench note has 10⁶)."""
+def test_recorded_indices_scans_a_large_file_without_parsing_json(tmp_path: Path) -> None:
+    """200 000 records, read in blocks for their index only (how fast: the bench's business).
+
+    The rest of each line is not valid JSON here: a scanner that parsed lines would fail.
+    """
     path = tmp_path / "big.jsonl"
-    record = b',"url":"http://h/x","method":"GET","ok":true,"status":200}\n'
+    record = b',"url":"http://h/x" not json\n'
     with path.open("wb") as handle:
         for index in range(0, 400_000, 2):
             handle.write(b'{"index":%d' % index + record)
-    started = time.monotonic()
     done = recorded_indices(str(path))
-    assert time.monotonic() - started < 5
     assert done.count == 200_000
     assert 399_998 in done
     assert 1 not in done
