@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
 
@@ -67,10 +68,11 @@ async def test_input_is_pulled_only_as_slots_free(servers: ServerThread) -> None
             yield parser.parse_argument(f"{servers.base}/ok")
 
     seen = 0
-    async for _ in Engine(config).results(endless()):
-        seen += 1
-        if seen == 20:
-            break
+    async with contextlib.aclosing(Engine(config).results(endless())) as results:
+        async for _ in results:
+            seen += 1
+            if seen == 20:
+                break
     # Queued work is bounded by the worker count and the two small queues.
     assert 20 <= pulled <= 20 + 3 * config.concurrency + 2
 

@@ -9,7 +9,6 @@ Results pass through a bounded queue, so a slow consumer slows fetching.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
@@ -203,9 +202,13 @@ class Engine:
         finally:
             self.stop()
             supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
-            await client.close()
+            try:
+                # wait() does not raise the supervisor's cancellation, only our own.
+                await asyncio.wait([supervisor])
+            finally:
+                # Even if this generator is closed from a task being cancelled (a
+                # consumer that broke out early, at loop shutdown): no socket outlives it.
+                await client.close()
 
     async def _supervise(
         self,
