@@ -8,6 +8,7 @@ import os
 import pty
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -209,3 +210,48 @@ def test_python_dash_m_works(servers: ServerThread) -> None:
     )
     assert proc.returncode == 0
     assert orjson.loads(proc.stdout)["ok"] is True
+
+
+def _without_coverage() -> dict[str, str]:
+    """The environment of a user's shell: no coverage hooks, so afetch takes its fast exit."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("COV")}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; print('coverage' in sys.modules)"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == b"False"  # otherwise this would test the ordinary exit
+    return env
+
+
+def test_fast_exit_keeps_every_record_and_the_exit_status(servers: ServerThread) -> None:
+    """Without the interpreter's teardown: records, summary and status all intact."""
+    env = _without_coverage()
+    urls = [f"{servers.base}/ok", f"{servers.base}/status/404"] * 50
+    run = run_cli(*urls, "--summary", env=env)
+    assert run.returncode == 1
+    assert sorted(r["index"] for r in run.records) == list(range(100))
+    assert "afetch: 100 requests, 50 ok, 50 not ok" in run.stderr
+    usage = run_cli("--no-such-option", env=env)
+    assert usage.returncode == 2
+    assert "No such option" in usage.stderr
+
+
+def test_fast_exit_after_the_reader_left(servers: ServerThread) -> None:
+    """| head -1 without teardown: no traceback, no 'Exception ignored' on stderr."""
+    env = _without_coverage()
+    proc = subprocess.Popen(
+        [AFETCH, *[f"{servers.base}/ok?i={i}" for i in range(300)], "--no-summary"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert orjson.loads(proc.stdout.readline())["ok"] is True
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=30) in (0, 141)
+    assert stderr == b""

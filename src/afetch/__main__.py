@@ -4,8 +4,11 @@ A bare ``--version`` is answered here, before click and the rest are imported:
 scripts probe it often and it should cost no more than starting Python.
 """
 
+import contextlib
 import gc
+import os
 import sys
+from typing import NoReturn
 
 from afetch._version import __version__
 
@@ -18,7 +21,30 @@ def main() -> None:
     from afetch.cli import main as cli_main
 
     tune_gc()
-    cli_main()
+    try:
+        cli_main()
+    except SystemExit as done:
+        exit_now(done.code)
+    exit_now(0)
+
+
+def exit_now(code: object) -> NoReturn:
+    """End the process without the interpreter's teardown.
+
+    By the time the CLI returns, every record is written and flushed and every
+    file closed; freeing each object and module one by one then took 20 ms of
+    a 130 ms one-URL run (hyperfine). Under coverage (the test suite) the
+    normal exit stays: coverage writes its data from an atexit hook.
+    """
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)  # what SystemExit("message") would have done
+        code = 1
+    if "coverage" in sys.modules:
+        raise SystemExit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that left, a closed stream
+            stream.flush()
+    os._exit(code or 0)
 
 
 def tune_gc() -> None:
