@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import afetch
 from afetch.config import Config
@@ -119,3 +120,30 @@ async def test_an_async_request_source_works(servers: ServerThread) -> None:
 
     results = [result async for result in afetch.stream(source())]
     assert sorted(result.index for result in results) == [0, 1, 2]
+
+
+async def test_closing_a_stream_early_closes_its_connections(servers: ServerThread) -> None:
+    """aclosing(afetch.stream(...)): requests still in flight are hung up on at once."""
+    state = servers.state
+    requests = [f"{servers.base}/ok", *[f"{servers.base}/count/closed-early?s=20"] * 3]
+    async with contextlib.aclosing(afetch.stream(requests, Config(concurrency=4))) as results:
+        async for result in results:
+            assert result.ok
+            await _until(lambda: state.inflight["closed-early"] == 3)  # all three in flight
+            break
+    # Blocking wait: this loop runs nothing meanwhile, so whatever closes the
+    # connections must have happened inside aclosing, not in a task left behind.
+    for _ in range(100):
+        if state.inflight["closed-early"] == 0:
+            break
+        time.sleep(0.05)  # noqa: ASYNC251
+    assert state.hits["closed-early"] == 3
+    assert state.inflight["closed-early"] == 0  # the server saw every connection close
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 5) -> None:
+    """Poll a condition the test server's thread changes (it has no event to await)."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 from afetch.config import Config
@@ -13,19 +13,19 @@ from afetch.models import FetchResult, FetchSpec
 Request = str | FetchSpec
 
 
-async def stream(
+def stream(
     requests: Iterable[Request] | AsyncIterable[Request], options: Config | None = None
-) -> AsyncIterator[FetchResult]:
-    """Yield one FetchResult per request as each finishes (completion order).
+) -> AsyncGenerator[FetchResult, None]:
+    """One FetchResult per request as each finishes (completion order).
 
     Strings are URLs (``--default-scheme`` applies to scheme-less ones) and are
     numbered in the order given; a string that is not a fetchable URL yields an
-    ``invalid_input`` result rather than an exception.
+    ``invalid_input`` result rather than an exception. The engine's own
+    generator is returned, unwrapped, so closing it (``contextlib.aclosing``)
+    closes the run's connections at once.
     """
     config = options or Config()
-    engine = Engine(config)
-    async for result in engine.results(_specs(requests, RequestParser(config))):
-        yield result
+    return Engine(config).results(_specs(requests, RequestParser(config)))
 
 
 async def fetch_all(urls: Iterable[Request], **options: Any) -> list[FetchResult]:

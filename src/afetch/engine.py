@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -185,7 +185,7 @@ class Engine:
 
     async def results(
         self, requests: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult]
-    ) -> AsyncIterator[FetchResult]:
+    ) -> AsyncGenerator[FetchResult, None]:
         """Yield one result per request, in completion order."""
         out = _Outbox(self.config.concurrency)
         client = open_client(self.config)
