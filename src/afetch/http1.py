@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: Idle connections older than this are not reused (nginx closes at 75 s, many at 5 to 60 s).
 KEEPALIVE_SECONDS = 15.0
+#: At the end of a run, how long TLS connections may take to say goodbye.
+_GOODBYE_SECONDS = 0.25
 DNS_TTL_SECONDS = 300.0
 #: Body bytes buffered per response before reading from its socket pauses.
 _HIGH_WATER = 256 * 1024
@@ -83,6 +85,7 @@ class Pool:
         self._dns: dict[tuple[str, int], tuple[float, list[Any]]] = {}
         self._blocks: dict[int, tuple[object, str]] = {}  # rendered shared header blocks
         self._open_connections: set[_Connection] = set()
+        self._all_lost = asyncio.Event()  # set once closed and every connection is gone
         self._closed = False
 
     def request(
@@ -104,7 +107,23 @@ class Pool:
             connection.close()
         self._idle.clear()
         self._idle_order.clear()
-        await asyncio.sleep(0)  # the transports finish closing on the next loop pass
+        self._forget()
+        # Plain TCP closes on the next loop pass; TLS first sends its close_notify
+        # and waits for the server's. Give that a moment, then hang up on the rest:
+        # a transport still open when the loop closes is an "unclosed transport".
+        try:
+            await asyncio.wait_for(self._all_lost.wait(), _GOODBYE_SECONDS)
+        except TimeoutError:
+            for connection in list(self._open_connections):
+                connection.abort()
+            await asyncio.sleep(0)
+
+    def _forget(self, connection: _Connection | None = None) -> None:
+        """A connection is gone (None: just check); the last one after close() ends it."""
+        if connection is not None:
+            self._open_connections.discard(connection)
+        if self._closed and not self._open_connections:
+            self._all_lost.set()
 
     async def _send(
         self,
@@ -218,6 +237,8 @@ class Pool:
         scheme, host, port = key
         loop = asyncio.get_running_loop()
         addresses = await self._resolve(host, port, hop)
+        if scheme == "http" and all(family == socket.AF_INET for family, *_ in addresses):
+            return await self._open_plain(key, addresses, hop)
         sock: socket.socket | None = None
         failure: OSError = OSError(f"no address for {host}")
         for family, type_, proto, _, address in addresses:
@@ -259,6 +280,34 @@ class Pool:
             raise
         hop.ready = time.perf_counter()
         return connection
+
+    async def _open_plain(
+        self, key: tuple[str, str, int], addresses: list[Any], hop: HopTiming
+    ) -> _Connection:
+        """Plain HTTP over IPv4: the loop makes socket and transport in one call.
+
+        A quarter of the CPU of the step-by-step way above (which TLS needs, to
+        time the handshake apart): 35-50 µs a connection instead of 140-160.
+        """
+        _, host, port = key
+        loop = asyncio.get_running_loop()
+        failure: OSError = OSError(f"no address for {host}")
+        for *_, address in addresses:
+            connection = _Connection(self, key)
+            self._open_connections.add(connection)
+            hop.tcp_start, hop.tcp_end = time.perf_counter(), None
+            try:
+                await loop.create_connection(lambda: connection, *address)  # noqa: B023
+            except OSError as exc:
+                self._open_connections.discard(connection)
+                failure = exc
+                continue
+            except BaseException:
+                self._open_connections.discard(connection)
+                raise
+            hop.tcp_end = hop.ready = time.perf_counter()
+            return connection
+        raise ConnectError(host, port, failure)
 
     async def _resolve(self, host: str, port: int, hop: HopTiming) -> list[Any]:
         cached = self._dns.get((host, port))
@@ -345,7 +394,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.pool._open_connections.discard(self)
+        self.pool._forget(self)
         if self.response is not None:
             self.response.lost(exc)
 
@@ -361,6 +410,11 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class Response:
