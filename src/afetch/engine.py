@@ -1,9 +1,9 @@
-"""Specs → results as they finish, under bounded concurrency, in one ClientSession.
+"""Specs → results as they finish, under bounded concurrency, over one client.
 
 A feeder pulls requests from the input only when a worker is free, and a
 fixed pool of ``concurrency`` workers fetches them: memory is bounded by the
 concurrency, never by the length of the input (no task per line up front).
-Results pass through a bounded queue, so a slow consumer slows fetching.
+Results pass through a bounded outbox, so a slow consumer slows fetching.
 """
 
 from __future__ import annotations
