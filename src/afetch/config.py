@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+#: The port a URL without one means, per scheme.
+DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Longest response header line (status line or one field) accepted. curl
 #: accepts 100 KiB for one header; we allow 64 KiB, far above what real
 #: servers send (large CSP and Set-Cookie headers stay under 16 KiB).

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE
+from afetch.config import DEFAULT_PORTS, MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.errors import ConnectError, RequestError, ResponseError
 
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ _INFLATE_PIECE = 256 * 1024
 #: Bytes of response head accepted in all (status line and every field at their limits).
 _MAX_HEAD = MAX_HEADER_LINE * (MAX_HEADER_COUNT + 1)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
 
 
@@ -107,7 +106,8 @@ class Pool:
             connection.close()
         self._idle.clear()
         self._idle_order.clear()
-        self._forget()
+        if not self._open_connections:
+            return
         # Plain TCP closes on the next loop pass; TLS first sends its close_notify
         # and waits for the server's. Give that a moment, then hang up on the rest:
         # a transport still open when the loop closes is an "unclosed transport".
@@ -118,10 +118,9 @@ class Pool:
                 connection.abort()
             await asyncio.sleep(0)
 
-    def _forget(self, connection: _Connection | None = None) -> None:
-        """A connection is gone (None: just check); the last one after close() ends it."""
-        if connection is not None:
-            self._open_connections.discard(connection)
+    def _forget(self, connection: _Connection) -> None:
+        """A connection is gone; the last one after close() ends the wait there."""
+        self._open_connections.discard(connection)
         if self._closed and not self._open_connections:
             self._all_lost.set()
 
@@ -134,7 +133,7 @@ class Pool:
         hop: HopTiming,
     ) -> Response:
         scheme, host = url.scheme, url.raw_host or ""
-        port = url.port or _DEFAULT_PORTS[scheme]
+        port = url.port or DEFAULT_PORTS[scheme]
         key = (scheme, host, port)
         head = self._render(method, url, host, port, headers, body)
         while True:
@@ -167,7 +166,7 @@ class Pool:
     ) -> bytes:
         if ":" in host:
             host = f"[{host}]"
-        authority = host if port == _DEFAULT_PORTS[url.scheme] else f"{host}:{port}"
+        authority = host if port == DEFAULT_PORTS[url.scheme] else f"{host}:{port}"
         lines = f"{method} {url.raw_path_qs or '/'} HTTP/1.1\r\nHost: {authority}\r\n"
         lines += self._header_block(headers)
         if url.raw_user is not None and "Authorization" not in headers:
@@ -261,7 +260,6 @@ class Pool:
             raise ConnectError(host, port, failure)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = _Connection(self, key)
-        self._open_connections.add(connection)
         tls = self._tls_context() if scheme == "https" else None
         try:
             await loop.create_connection(
@@ -271,11 +269,9 @@ class Pool:
                 server_hostname=host if tls is not None else None,
             )
         except OSError as exc:  # ssl.SSLError is an OSError
-            self._open_connections.discard(connection)
             sock.close()
             raise ConnectError(host, port, exc) from exc
         except BaseException:
-            self._open_connections.discard(connection)
             sock.close()
             raise
         hop.ready = time.perf_counter()
@@ -294,17 +290,12 @@ class Pool:
         failure: OSError = OSError(f"no address for {host}")
         for *_, address in addresses:
             connection = _Connection(self, key)
-            self._open_connections.add(connection)
             hop.tcp_start, hop.tcp_end = time.perf_counter(), None
             try:
                 await loop.create_connection(lambda: connection, *address)  # noqa: B023
             except OSError as exc:
-                self._open_connections.discard(connection)
                 failure = exc
                 continue
-            except BaseException:
-                self._open_connections.discard(connection)
-                raise
             hop.tcp_end = hop.ready = time.perf_counter()
             return connection
         raise ConnectError(host, port, failure)
@@ -374,6 +365,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
+        self.pool._open_connections.add(self)  # until connection_lost: close() ends them all
 
     def send(self, head: bytes, body: bytes | None) -> None:
         assert self.transport is not None

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from yarl import URL
 
-from afetch.config import Config, parse_duration
+from afetch.config import DEFAULT_PORTS, Config, parse_duration
 from afetch.expect import Expectation
 from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input
 
@@ -41,7 +41,6 @@ _PLAIN_URL = re.compile(
     r"(https?)://([a-z0-9][a-z0-9.\-]*)(?::([1-9][0-9]{0,4}))?"
     r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*)(?:\?([A-Za-z0-9\-._~!$&'()*+,;=:@/?]+))?"
 )
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _AUTHORITY_END = re.compile(r"[/?#]")
 
 
@@ -362,7 +361,7 @@ def _plain_url(text: str) -> URL | None:
     port = None
     if port_text is not None:
         port = int(port_text)
-        if port > 65535 or port == _DEFAULT_PORTS[scheme]:  # an error, or yarl drops it
+        if port > 65535 or port == DEFAULT_PORTS[scheme]:  # an error, or yarl drops it
             return None
     return URL.build(
         scheme=scheme, host=host, port=port, path=path, query_string=query or "", encoded=True
