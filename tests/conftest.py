@@ -18,6 +18,7 @@ import jsonschema
 import orjson
 import pytest
 
+from afetch.config import Config
 from afetch.schema import RECORD_SCHEMA
 from tests.server import ServerThread
 
@@ -28,6 +29,37 @@ _VALIDATOR = jsonschema.Draft202012Validator(RECORD_SCHEMA)
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> ServerThread:
     return ServerThread(tls_dir=tmp_path_factory.mktemp("tls")).start()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_server_state(request: pytest.FixtureRequest) -> None:
+    """Each test starts with empty server counters (a test may run once per transport)."""
+    if "servers" in request.fixturenames:
+        servers: ServerThread = request.getfixturevalue("servers")
+        servers.state.__init__()  # type: ignore[misc]  # in place: the app holds this object
+
+
+#: The --http-client a test runs under (see ``each_transport``); None: the default.
+_http_client: list[str] = []
+
+
+@pytest.fixture(params=["lean", "aiohttp"])
+def each_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once per transport: library Configs and CLI runs both use it.
+
+    Fetch-level test modules use it for every test (``pytestmark``), so a change
+    that breaks either transport fails the suite.
+    """
+    client: str = request.param
+    original = Config.__init__
+
+    def init(self: Config, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("http_client", client)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Config, "__init__", init)
+    monkeypatch.setattr(sys.modules[__name__], "_http_client", [client])
+    return client
 
 
 def check_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +87,9 @@ def run_cli(
     *args: str, stdin: bytes | None = b"", timeout: float = 60, env: dict[str, str] | None = None
 ) -> CliRun:
     """Run the installed ``afetch`` as a user would, and parse what it printed."""
+    client = ["--http-client", _http_client[0]] if _http_client else []
     proc = subprocess.run(
-        [AFETCH, *args],
+        [AFETCH, *client, *args],
         input=stdin,
         capture_output=True,
         timeout=timeout,

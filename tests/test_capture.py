@@ -6,9 +6,13 @@ import base64
 import hashlib
 from typing import Any
 
+import pytest
+
 import afetch
 from tests.conftest import records_of, run_cli
 from tests.server import ServerThread
+
+pytestmark = pytest.mark.usefixtures("each_transport")
 
 
 async def one(url: str, **options: Any) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import pytest
+
 import afetch
 from afetch.config import Config
 from afetch.engine import Engine
@@ -15,6 +17,8 @@ from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
 from tests.conftest import check_record, records_of
 from tests.server import ServerThread
+
+pytestmark = pytest.mark.usefixtures("each_transport")
 
 
 def specs(urls: list[str], config: Config) -> list[FetchSpec | FetchResult]:

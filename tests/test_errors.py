@@ -1,4 +1,4 @@
-"""errors.classify: every exception maps to exactly one kind, never 'internal' for aiohttp's."""
+"""Errors: each transport maps its library's exceptions into afetch's tree; classify is total."""
 
 from __future__ import annotations
 
@@ -13,7 +13,20 @@ from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from afetch.errors import ErrorKind, FetchFailure, classify
+from afetch.errors import (
+    ConnectError,
+    DnsError,
+    ErrorKind,
+    FetchFailure,
+    RequestError,
+    ResponseError,
+    TlsError,
+    TooLargeError,
+    TransportError,
+    classify,
+)
+from afetch.http.aiohttp_transport import translate
+from afetch.http.oserrors import connect_failure
 
 
 def all_subclasses(cls: type) -> set[type]:
@@ -46,21 +59,41 @@ def instance_of(cls: type) -> BaseException:
     return cls("boom")
 
 
+AFETCH_TREE = (TransportError, FetchFailure, TimeoutError)
+
+
 @pytest.mark.parametrize(
     "cls",
     sorted(all_subclasses(aiohttp.ClientError) | {aiohttp.ClientError}, key=lambda c: c.__name__),
 )
-def test_no_aiohttp_client_error_falls_through_to_internal(cls: type) -> None:
-    """Walks aiohttp's whole ClientError tree: each subclass has a real kind."""
-    info = classify(instance_of(cls))
+def test_the_aiohttp_transport_maps_every_client_error(cls: type) -> None:
+    """Walks aiohttp's whole ClientError tree: each becomes afetch's own, with a real kind."""
+    mapped = translate(instance_of(cls))
+    assert isinstance(mapped, AFETCH_TREE), cls
+    info = classify(mapped)
     assert info.kind is not ErrorKind.INTERNAL, cls
     assert info.message
 
 
 @pytest.mark.parametrize(
+    "cls",
+    sorted(
+        all_subclasses(http_exceptions.HttpProcessingError) | {http_exceptions.HttpProcessingError},
+        key=lambda c: c.__name__,
+    ),
+)
+def test_the_aiohttp_transport_maps_every_parser_error(cls: type) -> None:
+    """aiohttp's parser errors (raised from body reads) are protocol or too_large."""
+    try:
+        exc = cls()
+    except TypeError:
+        exc = cls(b"x", "8190", "9000") if cls is http_exceptions.LineTooLong else cls(b"junk")
+    assert classify(translate(exc) or exc).kind in (ErrorKind.PROTOCOL, ErrorKind.TOO_LARGE)
+
+
+@pytest.mark.parametrize(
     ("exc", "kind"),
     [
-        (TimeoutError(), ErrorKind.TIMEOUT),
         (aiohttp.ConnectionTimeoutError("connect"), ErrorKind.TIMEOUT),
         (aiohttp.ClientConnectorDNSError(KEY, socket.gaierror(-2, "x")), ErrorKind.DNS),
         (aiohttp.ClientConnectorError(KEY, socket.gaierror(-2, "x")), ErrorKind.DNS),
@@ -74,14 +107,58 @@ def test_no_aiohttp_client_error_falls_through_to_internal(cls: type) -> None:
         (aiohttp.ClientPayloadError("short"), ErrorKind.PROTOCOL),
         (http_exceptions.LineTooLong(b"x", "8190", "9000"), ErrorKind.TOO_LARGE),
         (http_exceptions.BadStatusLine(b"HELLO"), ErrorKind.PROTOCOL),
-        (FetchFailure(ErrorKind.TOO_MANY_REDIRECTS, "loop"), ErrorKind.TOO_MANY_REDIRECTS),
         (ConnectionResetError(), ErrorKind.CONNECT),
+        (socket.gaierror(-2, "x"), ErrorKind.DNS),
+    ],
+)
+def test_aiohttp_exceptions_map_to_their_kind(exc: BaseException, kind: ErrorKind) -> None:
+    """The most specific class decides: timeouts before connection errors, DNS before connect."""
+    mapped = translate(exc)
+    assert mapped is not None
+    assert classify(mapped).kind is kind
+
+
+def test_what_is_not_aiohttps_passes_through() -> None:
+    """translate leaves a bug a bug: it is not turned into a network error."""
+    assert translate(ZeroDivisionError()) is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (TimeoutError(), ErrorKind.TIMEOUT),
+        (DnsError("x"), ErrorKind.DNS),
+        (ConnectError("x"), ErrorKind.CONNECT),
+        (TlsError("x"), ErrorKind.TLS),
+        (ResponseError("x"), ErrorKind.PROTOCOL),
+        (TooLargeError("x"), ErrorKind.TOO_LARGE),
+        (RequestError("x"), ErrorKind.INVALID_INPUT),
+        (FetchFailure(ErrorKind.TOO_MANY_REDIRECTS, "loop"), ErrorKind.TOO_MANY_REDIRECTS),
+        (ConnectionResetError(), ErrorKind.INTERNAL),  # a transport must have mapped it
         (ZeroDivisionError(), ErrorKind.INTERNAL),
     ],
 )
-def test_known_exceptions_map_to_their_kind(exc: BaseException, kind: ErrorKind) -> None:
-    """The most specific class decides: timeouts before connection errors, DNS before connect."""
+def test_classify_knows_only_afetchs_tree(exc: BaseException, kind: ErrorKind) -> None:
+    """classify maps afetch's exceptions and TimeoutError; anything else is a bug."""
     assert classify(exc).kind is kind
+
+
+@pytest.mark.parametrize(
+    ("cause", "cls"),
+    [
+        (socket.gaierror(-2, "Name or service not known"), DnsError),
+        (ssl.SSLCertVerificationError("x"), TlsError),
+        (ssl.SSLError("x"), TlsError),
+        (ConnectionRefusedError(111, "refused"), ConnectError),
+        (OSError(113, "no route"), ConnectError),
+        (OSError("no address"), ConnectError),
+    ],
+)
+def test_connect_failures_from_the_os(cause: OSError, cls: type) -> None:
+    """What connecting raises becomes dns, tls or connect, naming host and port."""
+    mapped = connect_failure("h.example", 443, cause)
+    assert type(mapped) is cls
+    assert str(mapped).startswith("h.example:443: ")
 
 
 def _response_error(message: str) -> Any:
@@ -90,15 +167,16 @@ def _response_error(message: str) -> Any:
 
 def test_a_400_parse_error_is_too_large_only_for_size_limits() -> None:
     """aiohttp reports a garbage status line and an oversized header both as 400."""
-    assert (
-        classify(_response_error("Got more than 65536 bytes when reading")).kind
-        is ErrorKind.TOO_LARGE
-    )
-    assert classify(_response_error("Bad status line 'HELLO'")).kind is ErrorKind.PROTOCOL
+    too_large = translate(_response_error("Got more than 65536 bytes when reading"))
+    garbage = translate(_response_error("Bad status line 'HELLO'"))
+    assert too_large is not None
+    assert garbage is not None
+    assert classify(too_large).kind is ErrorKind.TOO_LARGE
+    assert classify(garbage).kind is ErrorKind.PROTOCOL
 
 
 def test_messages_are_one_bounded_line() -> None:
     """Parser errors quoting kilobytes of junk become one short line."""
-    info = classify(aiohttp.ClientPayloadError("x\n" * 1000))
+    info = classify(ResponseError("x\n" * 1000))
     assert "\n" not in info.message
     assert len(info.message) <= 300

@@ -19,6 +19,8 @@ from afetch.models import FetchSpec
 from tests.conftest import records_of
 from tests.server import ServerThread, closed_port
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 FAST = {"retries": 0, "timeout": 3.0}
 
 

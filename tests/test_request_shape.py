@@ -15,6 +15,8 @@ from afetch.cli import command
 from tests.conftest import lines, run_cli
 from tests.server import ServerThread
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 def seen(servers: ServerThread, key: str, *args: str, stdin: bytes = b"") -> dict[str, Any]:
     """Run afetch against /echo?key=KEY and return what the server received."""

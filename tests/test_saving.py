@@ -12,6 +12,8 @@ from afetch.saving import file_name
 from tests.conftest import records_of, run_cli
 from tests.server import ServerThread
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 @pytest.mark.parametrize(
     "url",

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 import afetch
 from afetch.tls import build_context
 from tests.conftest import records_of
 from tests.server import ServerThread
+
+pytestmark = pytest.mark.usefixtures("each_transport")
 
 
 async def timings(urls: list[str], **options: Any) -> list[dict[str, Any]]:

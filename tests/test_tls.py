@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from afetch.cli import command
 from tests.conftest import run_cli
 from tests.server import ServerThread
+
+pytestmark = pytest.mark.usefixtures("each_transport")
 
 
 def kind(run_records: list[dict[str, object]]) -> object:

@@ -55,7 +55,7 @@ class Config:
     body: bytes | None = None
     #: ``--proxy``: None reads the environment, ``""`` disables proxies.
     proxy: str | None = None
-    #: Client for direct requests: "lean" (afetch.http1) or "aiohttp".
+    #: Client for direct requests: "lean" (afetch.http.lean) or "aiohttp".
     http_client: str = "lean"
     #: TLS settings (``--cacert``, ``-k``, ``--cert``); None is aiohttp's verified default.
     tls: ssl.SSLContext | None = None

@@ -9,21 +9,15 @@ Results pass through a bounded outbox, so a slow consumer slows fetching.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from afetch import __version__, timing
-from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
+from afetch.config import Config
 from afetch.fetch import Client, fetch_one
+from afetch.http import open_transport
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
 from afetch.pacing import HostSlots, Pacer, host_key
-from afetch.proxy import Proxies
-
-if TYPE_CHECKING:
-    import aiohttp
 
 _DONE = object()
 #: With --per-host, how many requests may wait behind busy hosts while the input
@@ -91,57 +85,7 @@ class _Ticket:
 
 def open_client(config: Config) -> Client:
     """What the run's requests share; the aiohttp session is made only if one needs it."""
-    from afetch.http1 import Pool
-
-    pool = (
-        None
-        if config.http_client == "aiohttp"
-        else Pool(
-            user_agent=_user_agent(config),
-            tls=config.tls,
-            connect_timeout=config.connect_timeout,
-            max_idle=config.concurrency,
-        )
-    )
-    return Client(
-        pool,
-        functools.partial(open_session, config),
-        Proxies.from_option(config.proxy),
-        Pacer(config),
-    )
-
-
-def _user_agent(config: Config) -> str:
-    return config.user_agent or f"afetch/{__version__}"
-
-
-def open_session(config: Config) -> aiohttp.ClientSession:
-    """The run's aiohttp session (proxied requests), with every limit set by afetch's options."""
-    import aiohttp
-
-    connector = aiohttp.TCPConnector(
-        # The engine owns concurrency: size the pool so it never waits on its own cap.
-        limit=config.concurrency,
-        limit_per_host=0,
-        ttl_dns_cache=300,
-        ssl=config.tls if config.tls is not None else True,
-        socket_factory=timing.socket_factory,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        # asyncio.timeout in fetch.py is the one timeout authority; aiohttp's hidden
-        # 300 s total is switched off so it cannot fire first.
-        timeout=aiohttp.ClientTimeout(total=None, connect=config.connect_timeout),
-        headers={"User-Agent": _user_agent(config)},
-        # A list fetcher must not carry cookies from one URL's response to the next.
-        cookie_jar=aiohttp.DummyCookieJar(),
-        # Environment proxies are resolved once per run by afetch.proxy instead.
-        trust_env=False,
-        max_line_size=MAX_HEADER_LINE,
-        max_field_size=MAX_HEADER_LINE,
-        max_headers=MAX_HEADER_COUNT,
-        trace_configs=[timing.trace_config()],
-    )
+    return Client(open_transport(config), Pacer(config))
 
 
 class Engine:

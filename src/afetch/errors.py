@@ -1,28 +1,29 @@
-"""Exceptions → error kinds: the only module that knows aiohttp's and http1's exceptions.
+"""Exceptions → error kinds: afetch's own exception tree and the one place it is classified.
 
-| kind                 | when                                                          |
-|----------------------|---------------------------------------------------------------|
-| invalid_input        | the input line could not become a request                     |
-| dns                  | the host name did not resolve                                 |
-| connect              | TCP connection refused, unreachable, proxy refused            |
-| tls                  | handshake failed, certificate not trusted                     |
-| timeout              | ``--timeout`` or ``--connect-timeout`` ran out                |
-| too_many_redirects   | more than ``--max-redirects`` redirects                       |
-| protocol             | malformed response, connection reset or closed mid-response   |
-| too_large            | a response limit other than ``--max-body`` (header size)      |
-| http                 | a response arrived but its status or an expectation failed    |
-| cancelled            | the run was interrupted before the request finished           |
-| internal             | a bug in afetch; never expected                               |
+Transports raise only this tree (each maps its own library's exceptions in
+one place: ``http/lean`` and ``http/aiohttp_transport.py``), so nothing here
+knows aiohttp or llhttp.
+
+| kind               | raised as      | when                                    |
+|--------------------|----------------|-----------------------------------------|
+| invalid_input      | RequestError   | the request cannot be sent as given     |
+| dns                | DnsError       | the host name did not resolve           |
+| connect            | ConnectError   | refused, unreachable, proxy refused     |
+| tls                | TlsError       | handshake failed, certificate untrusted |
+| timeout            | TimeoutError   | ``--timeout`` / ``--connect-timeout``   |
+| too_many_redirects | FetchFailure   | more than ``--max-redirects``           |
+| protocol           | ResponseError  | malformed or cut-short response         |
+| too_large          | TooLargeError  | a response limit other than max-body    |
+| http               | (the response) | status or an expectation failed         |
+| cancelled          | (the run)      | the run stopped before it finished      |
+| internal           | anything else  | a bug in afetch; never expected         |
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import ssl
-import sys
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
 
 class ErrorKind(StrEnum):
@@ -50,7 +51,7 @@ class ErrorInfo:
 
 
 class FetchFailure(Exception):
-    """Raised by afetch's own code when it decides a request failed."""
+    """Raised by afetch's own request logic when it decides a request failed."""
 
     def __init__(self, kind: ErrorKind, message: str) -> None:
         super().__init__(message)
@@ -58,152 +59,64 @@ class FetchFailure(Exception):
         self.message = message
 
 
-class ConnectError(Exception):
-    """No connection: name lookup, TCP connect or TLS handshake failed."""
+class TransportError(Exception):
+    """What a transport raises for a request that failed; the class is the kind."""
 
-    def __init__(self, host: str, port: int, cause: OSError) -> None:
-        super().__init__(f"{host}:{port}: {cause}")
-        self.host = host
-        self.port = port
-        self.os_error = cause
+    kind: ClassVar[ErrorKind] = ErrorKind.PROTOCOL
 
 
-class ResponseError(Exception):
-    """The response could not be read as HTTP: malformed, cut short or over a limit."""
+class DnsError(TransportError):
+    """The host name did not resolve (NXDOMAIN, no address, resolver failure)."""
 
-    def __init__(self, message: str, *, too_large: bool = False) -> None:
-        super().__init__(message)
-        self.too_large = too_large
+    kind = ErrorKind.DNS
 
 
-class RequestError(ValueError):
-    """The request itself cannot be sent (a line break in a header value)."""
+class ConnectError(TransportError):
+    """No TCP connection: refused, unreachable, reset during connect, proxy refused."""
+
+    kind = ErrorKind.CONNECT
 
 
-# Phrases aiohttp's parser uses when a header or status line is over its size
-# limit; it reports those, like a garbage status line, as a 400 response error.
-_TOO_LARGE_HINTS = ("got more than", "too long", "too many headers", "header field too large")
+class TlsError(TransportError):
+    """The TLS handshake failed or the certificate was not trusted."""
+
+    kind = ErrorKind.TLS
+
+
+class ResponseError(TransportError):
+    """The response could not be read as HTTP: malformed or cut short."""
+
+    kind = ErrorKind.PROTOCOL
+
+
+class TooLargeError(ResponseError):
+    """The response broke a limit other than ``--max-body`` (header size, count)."""
+
+    kind = ErrorKind.TOO_LARGE
+
+
+class RequestError(TransportError):
+    """The request cannot be sent as given (a line break in a header value)."""
+
+    kind = ErrorKind.INVALID_INPUT
 
 
 _MESSAGE_LIMIT = 300
 
 
 def classify(exc: BaseException) -> ErrorInfo:
-    """Map one exception to one error kind, most specific class first."""
-    kind = _kind_of(exc)
+    """Map one exception to one error kind: afetch's tree, timeouts, and bugs."""
+    if isinstance(exc, FetchFailure | TransportError):
+        kind = exc.kind
+        message = str(exc) or type(exc).__name__
+    elif isinstance(exc, TimeoutError):
+        kind, message = ErrorKind.TIMEOUT, str(exc) or "timed out"
+    else:
+        text = str(exc).strip()
+        kind = ErrorKind.INTERNAL
+        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     # One line, bounded: parser errors quote the offending bytes at length.
-    message = " ".join(_message_of(exc, kind).split())
+    message = " ".join(message.split())
     if len(message) > _MESSAGE_LIMIT:
         message = message[: _MESSAGE_LIMIT - 1] + "…"
     return ErrorInfo(kind, message)
-
-
-def _kind_of(exc: BaseException) -> ErrorKind:
-    if isinstance(exc, FetchFailure):
-        return exc.kind
-    # TimeoutError first: aiohttp's ServerTimeoutError is also a connection error.
-    if isinstance(exc, TimeoutError):
-        return ErrorKind.TIMEOUT
-    if isinstance(exc, ConnectError):
-        return _cause_kind(exc.os_error)
-    if isinstance(exc, ResponseError):
-        return ErrorKind.TOO_LARGE if exc.too_large else ErrorKind.PROTOCOL
-    if isinstance(exc, RequestError):
-        return ErrorKind.INVALID_INPUT
-    if "aiohttp" in sys.modules:  # imported only when a request went through aiohttp
-        kind = _aiohttp_kind(exc)
-        if kind is not None:
-            return kind
-    if isinstance(exc, socket.gaierror):
-        return ErrorKind.DNS
-    if isinstance(exc, ssl.SSLError):
-        return ErrorKind.TLS
-    if isinstance(exc, ConnectionError):
-        return ErrorKind.CONNECT
-    return ErrorKind.INTERNAL
-
-
-def _aiohttp_kind(exc: BaseException) -> ErrorKind | None:
-    import aiohttp
-    from aiohttp import http_exceptions
-
-    if isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror):
-        return ErrorKind.DNS
-    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch | ssl.SSLError):
-        return ErrorKind.TLS
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return _cause_kind(exc.os_error)
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return ErrorKind.TOO_MANY_REDIRECTS
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return ErrorKind.CONNECT
-    if isinstance(exc, aiohttp.ClientResponseError | http_exceptions.HttpProcessingError):
-        return _too_large_or_protocol(exc)
-    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return _bad_url_kind(exc)
-    # Payload errors, resets and disconnects after the request was sent, and any
-    # other client error, mean the response could not be read as HTTP.
-    if isinstance(exc, aiohttp.ClientError):
-        return ErrorKind.PROTOCOL
-    return None
-
-
-def _cause_kind(cause: OSError) -> ErrorKind:
-    if isinstance(cause, socket.gaierror):
-        return ErrorKind.DNS
-    if isinstance(cause, ssl.SSLError):
-        return ErrorKind.TLS
-    return ErrorKind.CONNECT
-
-
-def _too_large_or_protocol(exc: BaseException) -> ErrorKind:
-    from aiohttp import http_exceptions
-
-    if isinstance(exc, http_exceptions.LineTooLong):
-        return ErrorKind.TOO_LARGE
-    text = str(getattr(exc, "message", "") or exc).lower()
-    if any(hint in text for hint in _TOO_LARGE_HINTS):
-        return ErrorKind.TOO_LARGE
-    return ErrorKind.PROTOCOL
-
-
-def _bad_url_kind(exc: BaseException) -> ErrorKind:
-    import aiohttp
-
-    # A bad URL that came from a server's Location header is the server's fault.
-    if isinstance(exc, aiohttp.RedirectClientError):
-        return ErrorKind.PROTOCOL
-    return ErrorKind.INVALID_INPUT
-
-
-def _message_of(exc: BaseException, kind: ErrorKind) -> str:
-    if isinstance(exc, FetchFailure):
-        return exc.message
-    if kind is ErrorKind.TIMEOUT:
-        return str(exc) or "timed out"
-    if isinstance(exc, ConnectError):
-        return f"{exc.host}:{exc.port}: {_os_reason(exc.os_error)}"
-    if isinstance(exc, ResponseError | RequestError):
-        return str(exc)
-    if "aiohttp" in sys.modules:
-        import aiohttp
-
-        if isinstance(exc, aiohttp.ClientResponseError):
-            return exc.message or type(exc).__name__
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            return f"{exc.host}:{exc.port}: {_os_reason(exc.os_error)}"
-    if isinstance(exc, ssl.SSLError):
-        return _os_reason(exc)
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _os_reason(cause: OSError) -> str:
-    # Hand-made SSL errors lack the attributes the ssl module sets on real ones.
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {getattr(cause, 'verify_message', None) or cause}"
-    if isinstance(cause, ssl.SSLError):
-        return f"TLS error: {getattr(cause, 'reason', None) or cause}"
-    if isinstance(cause, socket.gaierror) or not cause.errno or cause.errno < 0:
-        return cause.strerror or str(cause)
-    return os.strerror(cause.errno)

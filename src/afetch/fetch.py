@@ -2,13 +2,12 @@
 
 Each attempt runs under one ``asyncio.timeout`` covering connect, headers,
 redirects and body together; retries and their waits sit outside it.
-Redirects are followed here rather than by aiohttp so that the redirect
+Redirects are followed here rather than by the HTTP client so that the redirect
 list, the method change of 301/302/303 and the dropping of credentials on
 a change of origin follow curl's rules exactly.
 
-Direct requests go through afetch's lean HTTP/1.1 pool (http1.py); requests
-through a proxy, or every request with ``--http-client aiohttp``, through the
-run's aiohttp session, opened on first use.
+Each hop goes through the run's Transport (``afetch.http``): this module
+does not know which HTTP client carried it.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -26,17 +24,12 @@ from yarl import URL
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
 from afetch.expect import check
+from afetch.http.timing import HopTiming, begin_hop
+from afetch.http.transport import Request, Response, ResponseHeaders, Transport
 from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import Pacer
-from afetch.proxy import DIRECT, Proxies
 from afetch.retry import RETRYABLE_STATUSES, retry_delay
 from afetch.saving import BodyFile
-from afetch.timing import HopTiming, begin_hop
-
-if TYPE_CHECKING:
-    import aiohttp
-
-    from afetch.http1 import Pool
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Headers that carry credentials: never sent to another origin after a redirect.
@@ -45,60 +38,15 @@ _BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"}
 _CHEAP_REDIRECT_BODY = 64 * 1024
 
 
-class _Body(Protocol):
-    async def readany(self) -> bytes: ...
-
-
-class _Headers(Protocol):
-    def get(self, name: str, /) -> str | None: ...
-    def items(self) -> Iterable[tuple[str, str]]: ...
-
-
-class HttpResponse(Protocol):
-    """What fetch.py reads of a response: met by aiohttp's and by http1's."""
-
-    @property
-    def status(self) -> int: ...
-    @property
-    def reason(self) -> str | None: ...
-    @property
-    def url(self) -> URL: ...
-    @property
-    def headers(self) -> _Headers: ...
-    @property
-    def charset(self) -> str | None: ...
-    @property
-    def content_length(self) -> int | None: ...
-    @property
-    def content(self) -> _Body: ...
-    async def read(self) -> bytes: ...
-
-
 @dataclass(slots=True)
 class Client:
-    """What every request of a run shares: the connection pools and the proxy settings.
+    """What every request of a run shares: the transport and the pacing."""
 
-    ``pool`` is None when every request must go through aiohttp; ``open_session``
-    makes the aiohttp session the first time a request needs it.
-    """
-
-    pool: Pool | None
-    open_session: Callable[[], aiohttp.ClientSession]
-    proxies: Proxies
+    transport: Transport
     pacer: Pacer
-    _session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = self.open_session()
-        return self._session
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
-        if self._session is not None:
-            await self._session.close()
+        await self.transport.close()
 
 
 @dataclass(slots=True)
@@ -228,20 +176,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
     headers = request_headers(config, spec)
     while True:
         attempt.hop, attempt.tls = begin_hop(), url.scheme == "https"
-        route = client.proxies.for_url(url) if client.proxies else DIRECT
-        exchange = (
-            client.pool.request(method, url, headers, body, attempt.hop)
-            if route.proxy is None and client.pool is not None
-            else client.session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                proxy=route.proxy,
-                proxy_headers=route.headers,
-            )
-        )
+        exchange = client.transport.send(Request(method, url, headers, body), attempt.hop)
         async with exchange as response:
             attempt.hop.headers = time.perf_counter()
             location = response.headers.get("Location")
@@ -293,7 +228,7 @@ def _shared_headers(headers: tuple[tuple[str, str], ...]) -> CIMultiDictProxy[st
 
 
 def _record_response(
-    attempt: _Attempt, response: HttpResponse, final_url: str, spec: FetchSpec, config: Config
+    attempt: _Attempt, response: Response, final_url: str, spec: FetchSpec, config: Config
 ) -> None:
     attempt.status = response.status
     attempt.reason = response.reason
@@ -307,7 +242,7 @@ def _record_response(
             attempt.header_values.setdefault(name.lower(), value)
 
 
-def header_record(headers: _Headers) -> dict[str, str | list[str]]:
+def header_record(headers: ResponseHeaders) -> dict[str, str | list[str]]:
     """Names lower-cased; a name sent more than once becomes a list, in order."""
     record: dict[str, str | list[str]] = {}
     for name, value in headers.items():
@@ -322,9 +257,7 @@ def header_record(headers: _Headers) -> dict[str, str | list[str]]:
     return record
 
 
-async def _drain(
-    response: HttpResponse, spec: FetchSpec, config: Config, attempt: _Attempt
-) -> None:
+async def _drain(response: Response, spec: FetchSpec, config: Config, attempt: _Attempt) -> None:
     """Read the body up to ``--max-body`` bytes (after decoding), keeping only what was asked."""
     cap = config.max_body
     size = 0
@@ -340,7 +273,7 @@ async def _drain(
         content = response.content
         while chunk := await content.readany():
             if size + len(chunk) > cap:
-                # Leaving the rest unread makes aiohttp close, not reuse, the connection.
+                # Leaving the rest unread closes the connection rather than reusing it.
                 chunk = chunk[: cap - size]
                 attempt.truncated = True
             size += len(chunk)
@@ -364,7 +297,7 @@ async def _drain(
         attempt.charset = response.charset
 
 
-async def _drain_small(response: HttpResponse) -> None:
+async def _drain_small(response: Response) -> None:
     """Read a short redirect body so its connection can be reused."""
     length = response.content_length
     if length is not None and length <= _CHEAP_REDIRECT_BODY:

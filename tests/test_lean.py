@@ -1,4 +1,4 @@
-"""The lean HTTP/1.1 client (afetch.http1) against real local servers.
+"""The lean HTTP/1.1 client (afetch.http.lean) against real local servers.
 
 Most of the suite already goes through it (it is the default for direct
 requests); these tests cover what only a hand-written client can get wrong:
@@ -21,6 +21,8 @@ import afetch
 from afetch.models import FetchSpec
 from tests.conftest import records_of, run_cli
 from tests.server import ServerThread
+
+pytestmark = pytest.mark.usefixtures("each_transport")
 
 FAST = {"retries": 0, "timeout": 5.0}
 
@@ -46,6 +48,7 @@ async def test_head_responses_leave_the_connection_reusable(servers: ServerThrea
     assert len({r["headers"]["x-peer-port"] for r in records}) == 1
 
 
+@pytest.mark.parametrize("each_transport", ["lean"], indirect=True)
 async def test_idle_connections_beyond_the_cap_are_closed(servers: ServerThread) -> None:
     """-c 1 keeps one idle connection: going to another origin closes the first."""
     other = f"http://127.0.0.1:{servers.ports['other']}/conn"

@@ -1,0 +1,175 @@
+"""Keep-alive connections per origin: the lean transport's entry point.
+
+A request takes an idle connection to its origin or opens one (connect.py),
+writes its head, and waits for the response head (protocol.py); the caller
+streams the body and releases the response, which hands the connection
+back here when it ended cleanly at a message boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from afetch.config import DEFAULT_PORTS
+from afetch.http.lean.connect import Connector
+from afetch.http.lean.protocol import Connection, Key, NotAnswered, Response
+from afetch.http.request import HeadRenderer
+from afetch.http.transport import user_agent
+
+if TYPE_CHECKING:
+    import ssl
+    from types import TracebackType
+
+    from afetch.config import Config
+    from afetch.http.timing import HopTiming
+    from afetch.http.transport import Request
+
+#: Idle connections older than this are not reused (nginx closes at 75 s, many at 5 to 60 s).
+KEEPALIVE_SECONDS = 15.0
+#: At the end of a run, how long TLS connections may take to say goodbye.
+_GOODBYE_SECONDS = 0.25
+
+
+class Pool:
+    """The lean Transport: keep-alive connections per (scheme, host, port)."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        tls: ssl.SSLContext | None = None,
+        connect_timeout: float | None = None,
+        max_idle: int = 100,
+    ) -> None:
+        self._renderer = HeadRenderer(user_agent)
+        self._connector = Connector(tls=tls, connect_timeout=connect_timeout)
+        self._max_idle = max(1, max_idle)
+        self._idle: dict[Key, list[Connection]] = {}
+        self._idle_order: dict[Connection, None] = {}  # oldest first, for eviction
+        self._open: set[Connection] = set()
+        self._all_lost = asyncio.Event()  # set once closed and every connection is gone
+        self._closed = False
+
+    @classmethod
+    def from_config(cls, config: Config) -> Pool:
+        return cls(
+            user_agent=user_agent(config),
+            tls=config.tls,
+            connect_timeout=config.connect_timeout,
+            max_idle=config.concurrency,
+        )
+
+    def send(self, request: Request, hop: HopTiming) -> _Exchange:
+        """``async with pool.send(...) as response``: the connection goes back on exit."""
+        return _Exchange(self, request, hop)
+
+    async def close(self) -> None:
+        self._closed = True
+        # Every open connection, idle or not: one still held by a request that a
+        # stop cancelled at an awkward moment must not outlive the run.
+        for connection in list(self._open):
+            connection.close()
+        self._idle.clear()
+        self._idle_order.clear()
+        if not self._open:
+            return
+        # Plain TCP closes on the next loop pass; TLS first sends its close_notify
+        # and waits for the server's. Give that a moment, then hang up on the rest:
+        # a transport still open when the loop closes is an "unclosed transport".
+        try:
+            await asyncio.wait_for(self._all_lost.wait(), _GOODBYE_SECONDS)
+        except TimeoutError:
+            for connection in list(self._open):
+                connection.abort()
+            await asyncio.sleep(0)
+
+    # -- Owner: what connections tell the pool --------------------------------
+
+    def opened(self, connection: Connection) -> None:
+        self._open.add(connection)
+
+    def lost(self, connection: Connection) -> None:
+        """A connection is gone; the last one after close() ends the wait there."""
+        self._open.discard(connection)
+        if self._closed and not self._open:
+            self._all_lost.set()
+
+    def reuse(self, connection: Connection) -> None:
+        if self._closed:
+            connection.close()
+            return
+        connection.idle_since = time.monotonic()
+        self._idle.setdefault(connection.key, []).append(connection)
+        self._idle_order[connection] = None
+        if len(self._idle_order) > self._max_idle:
+            oldest = next(iter(self._idle_order))
+            del self._idle_order[oldest]
+            self._idle[oldest.key].remove(oldest)
+            oldest.close()
+
+    # -- one exchange -------------------------------------------------------------
+
+    async def exchange(self, request: Request, hop: HopTiming) -> Response:
+        """Write the request on a connection and wait for the response head."""
+        url = request.url
+        scheme, host = url.scheme, url.raw_host or ""
+        port = url.port or DEFAULT_PORTS[scheme]
+        key = (scheme, host, port)
+        head = self._renderer.render(request, host, port)
+        while True:
+            connection = self._take_idle(key)
+            reused = connection is not None
+            if connection is None:
+                connection = await self._connector.connect(key, hop, self)
+            hop.remote_ip, hop.reused = connection.remote_ip, reused
+            response = Response(connection, request.method, url)
+            connection.send(head, request.body)
+            try:
+                await response.wait_for_headers()
+            except NotAnswered:
+                connection.close()
+                if reused:  # the server had closed it while idle: once more on a new one
+                    continue
+                raise
+            except BaseException:
+                connection.close()
+                raise
+            return response
+
+    def _take_idle(self, key: Key) -> Connection | None:
+        idle = self._idle.get(key)
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            del self._idle_order[connection]
+            if not connection.closed and now - connection.idle_since < KEEPALIVE_SECONDS:
+                return connection
+            connection.close()
+        return None
+
+
+class _Exchange:
+    """The async context manager ``Pool.send`` returns."""
+
+    __slots__ = ("_hop", "_pool", "_request", "_response")
+
+    def __init__(self, pool: Pool, request: Request, hop: HopTiming) -> None:
+        self._pool = pool
+        self._request = request
+        self._hop = hop
+        self._response: Response | None = None
+
+    async def __aenter__(self) -> Response:
+        self._response = await self._pool.exchange(self._request, self._hop)
+        return self._response
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._response is not None:
+            self._response.release()

@@ -1,0 +1,442 @@
+"""One connection's bytes: a request written, its response parsed by llhttp and streamed.
+
+``Connection`` is the asyncio protocol of one TCP (or TLS) connection; it
+hands what it receives to the ``Response`` in progress. A response reads
+its body with flow control (the socket pauses above a high-water mark) and
+decodes it in bounded pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol, cast
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE
+from afetch.errors import ResponseError, TooLargeError
+from afetch.http.lean import decoding
+
+if TYPE_CHECKING:
+    from yarl import URL
+
+#: Body bytes buffered per response before reading from its socket pauses.
+_HIGH_WATER = 256 * 1024
+_LOW_WATER = 64 * 1024
+#: Bytes of response head accepted in all (status line and every field at their limits).
+_MAX_HEAD = MAX_HEADER_LINE * (MAX_HEADER_COUNT + 1)
+
+Key = tuple[str, str, int]  # (scheme, host, port)
+
+
+class NotAnswered(ResponseError):
+    """The server closed the connection before any byte of a response."""
+
+
+class _HeadDone(Exception):
+    """Stops the parser after a HEAD response's headers: such a response has no body."""
+
+
+class Owner(Protocol):
+    """Who keeps a connection: told when it opens, when it is lost, when it is free."""
+
+    def opened(self, connection: Connection) -> None: ...
+    def lost(self, connection: Connection) -> None: ...
+    def reuse(self, connection: Connection) -> None: ...
+
+
+class Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection; hands what it receives to the current response."""
+
+    def __init__(self, owner: Owner, key: Key) -> None:
+        self.owner = owner
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.response: Response | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self.remote_ip: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
+        peer = transport.get_extra_info("peername")
+        self.remote_ip = peer[0] if peer else None
+        self.owner.opened(self)  # until connection_lost: the owner's close() ends them all
+
+    def send(self, head: bytes, body: bytes | None) -> None:
+        assert self.transport is not None
+        if body and len(body) > 16 * 1024:
+            self.transport.write(head)
+            self.transport.write(body)
+        else:
+            self.transport.write(head + body if body else head)
+
+    def data_received(self, data: bytes) -> None:
+        if self.response is not None:
+            self.response.feed(data)
+        else:  # bytes while idle: nothing sane to do with them but to hang up
+            self.close()
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes; connection_lost tells the response
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.owner.lost(self)
+        if self.response is not None:
+            self.response.lost(exc)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def release(self, reusable: bool) -> None:
+        """The response is done with this connection: back to the owner, or closed."""
+        self.response = None
+        if reusable and not self.closed:
+            self.owner.reuse(self)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Response:
+    """Status and headers once parsed; the body streamed by ``content.readany()``."""
+
+    __slots__ = (
+        "_answered",
+        "_buffered",
+        "_chunks",
+        "_complete",
+        "_connection",
+        "_decoder",
+        "_error",
+        "_fields",
+        "_head_bytes",
+        "_head_only",
+        "_headers_done",
+        "_interim",
+        "_keep_alive",
+        "_parser",
+        "_paused",
+        "_reason",
+        "_received",
+        "_until_close",
+        "_waiter",
+        "headers",
+        "http_version",
+        "reason",
+        "status",
+        "url",
+    )
+
+    def __init__(self, connection: Connection, method: str, url: URL) -> None:
+        self.url = url
+        self.status = 0
+        self.reason: str | None = None
+        self.http_version = "1.1"
+        self.headers = _NO_HEADERS
+        self._connection: Connection | None = connection
+        # The parser holds this response's callbacks: a cycle, broken by release()
+        # so a finished response is freed at once, not by the cycle collector.
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        self._head_only = method == "HEAD"
+        self._fields: list[tuple[bytes, bytes]] = []
+        self._reason = b""
+        self._head_bytes = 0
+        self._headers_done = False
+        self._interim = False  # a 1xx response is being skipped
+        self._until_close = False
+        self._complete = False
+        self._keep_alive = False
+        self._error: BaseException | None = None
+        self._answered = False
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._decoder: decoding.Decoder | None = None
+        self._received = 0
+        self._waiter: asyncio.Future[None] | None = None
+        connection.response = self
+
+    # -- what fetch.py reads ------------------------------------------------
+
+    @property
+    def content(self) -> Response:
+        """aiohttp's ``response.content.readany()`` reads the body; so does ours."""
+        return self
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def charset(self) -> str | None:
+        return charset_of(self.headers.get("Content-Type"))
+
+    async def readany(self) -> bytes:
+        """The next piece of the (decoded) body; b"" at its end."""
+        while True:
+            if self._chunks:
+                piece = self._chunks.popleft()
+                self._buffered -= len(piece)
+                if self._paused and self._buffered <= _LOW_WATER and self._connection:
+                    self._paused = False
+                    self._connection.resume_reading()
+                if self._decoder is None:
+                    return piece
+                decoded, tail = decoding.inflate(self._decoder, piece)
+                if tail:  # more to inflate from this piece: keep it first in line
+                    self._chunks.appendleft(tail)
+                    self._buffered += len(tail)
+                if decoded:
+                    return decoded
+                continue
+            if self._error is not None:
+                raise self._error
+            if self._complete:
+                if self._decoder is None:
+                    return b""
+                decoder, self._decoder = self._decoder, None
+                return decoding.finish(decoder)
+            await self._wait()
+
+    async def read(self) -> bytes:
+        pieces = []
+        while piece := await self.readany():
+            pieces.append(piece)
+        return b"".join(pieces)
+
+    def release(self) -> None:
+        """Back to the pool if the whole response was read and both sides keep it open."""
+        connection, self._connection = self._connection, None
+        self._parser = None
+        if connection is not None:
+            connection.release(self._complete and self._keep_alive and not self._chunks)
+
+    # -- fed by the connection ------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        self._answered = True
+        if not self._headers_done:
+            self._head_bytes += len(data)
+        if self._parser is None:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _HeadDone):
+                # Reusable only if nothing (a stray body) came after the headers.
+                self._keep_alive &= data.find(b"\r\n\r\n") == len(data) - 4
+                return
+            self._fail(cause if isinstance(cause, ResponseError) else ResponseError(str(exc)))
+            return
+        except httptools.HttpParserUpgrade:
+            self._keep_alive = False
+            self._finish()
+            return
+        except httptools.HttpParserError as exc:
+            self._fail(ResponseError(f"malformed response: {str(exc) or type(exc).__name__}"))
+            return
+        if not self._headers_done and self._head_bytes > _MAX_HEAD:
+            self._fail(TooLargeError("response head too large"))
+
+    def lost(self, exc: Exception | None) -> None:
+        if self._complete or self._error is not None:
+            self._wake()
+            return
+        if self._headers_done and self._until_close and exc is None:
+            self._finish()  # a body delimited by the end of the connection
+            return
+        if not self._answered:
+            self._fail(NotAnswered("server closed the connection without sending a response"))
+        elif not self._headers_done:
+            self._fail(ResponseError(f"connection {_how(exc)} in the response head"))
+        else:
+            expected = self.content_length
+            told = f" of {expected}" if expected is not None else ""
+            self._fail(
+                ResponseError(f"connection {_how(exc)} after {self._received}{told} body bytes")
+            )
+
+    # -- llhttp callbacks ---------------------------------------------------------
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason
+        if len(self._reason) > MAX_HEADER_LINE:
+            raise TooLargeError("status line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) + len(value) > MAX_HEADER_LINE:
+            raise TooLargeError(f"header field too large ({len(value)} bytes)")
+        if len(self._fields) >= MAX_HEADER_COUNT:
+            raise TooLargeError(f"too many headers (over {MAX_HEADER_COUNT})")
+        self._fields.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        assert self._parser is not None  # callbacks run inside feed()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self._interim = True  # 100 Continue, 103 Early Hints: the answer follows
+            return
+        self.status = status
+        self.reason = text_of(self._reason) or None
+        self.http_version = self._parser.get_http_version()
+        self.headers = headers = Headers(self._fields)
+        self._headers_done = True
+        self._keep_alive = self._parser.should_keep_alive()
+        self._decoder = decoding.decoder_for(headers.get("Content-Encoding"))
+        self._wake()
+        if self._head_only:  # llhttp cannot be told; 204 and 304 it knows itself
+            self._finish()
+            raise _HeadDone
+        self._until_close = (
+            headers.get("Content-Length") is None and headers.get("Transfer-Encoding") is None
+        )
+
+    def on_body(self, body: bytes) -> None:
+        self._received += len(body)
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > _HIGH_WATER and not self._paused and self._connection:
+            self._paused = True
+            self._connection.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            self._fields, self._reason, self._head_bytes = [], b"", 0
+            return
+        assert self._parser is not None
+        self._keep_alive = self._keep_alive and self._parser.should_keep_alive()
+        self._finish()
+
+    # -- internals ----------------------------------------------------------------
+
+    async def wait_for_headers(self) -> None:
+        while not self._headers_done:
+            if self._error is not None:
+                raise self._error
+            # _wait() inlined: one coroutine frame less on every resume of the request.
+            self._waiter = waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _finish(self) -> None:
+        self._complete = True
+        self._wake()
+
+    def _fail(self, error: BaseException) -> None:
+        self._error = error
+        if self._connection is not None:
+            self._connection.close()
+        self._wake()
+
+
+class Headers:
+    """Response headers, decoded only as far as they are read.
+
+    The few fields afetch reads of every response are picked out while
+    parsing; the full case-insensitive multidict is built only when all
+    fields are asked for (``--headers``, header expectations).
+    """
+
+    __slots__ = ("_all", "_fields", "_known")
+
+    _KNOWN = frozenset(
+        {
+            b"content-type",
+            b"content-length",
+            b"content-encoding",
+            b"transfer-encoding",
+            b"location",
+            b"retry-after",
+        }
+    )
+    _KNOWN_TEXT = frozenset(name.decode() for name in _KNOWN)
+
+    def __init__(self, fields: list[tuple[bytes, bytes]]) -> None:
+        self._fields = fields
+        self._all: CIMultiDictProxy[str] | None = None
+        known: dict[str, str] = {}
+        for name, value in fields:
+            key = name.lower()
+            if key in self._KNOWN and (text := key.decode()) not in known:
+                known[text] = text_of(value)
+        self._known = known
+
+    def get(self, name: str) -> str | None:
+        key = name.lower()
+        if key in self._KNOWN_TEXT:
+            return self._known.get(key)
+        return self.all().get(name)
+
+    def items(self) -> Iterable[tuple[str, str]]:
+        return self.all().items()
+
+    def all(self) -> CIMultiDictProxy[str]:
+        if self._all is None:
+            self._all = CIMultiDictProxy(
+                CIMultiDict((text_of(name), text_of(value)) for name, value in self._fields)
+            )
+        return self._all
+
+
+_NO_HEADERS = Headers([])
+
+
+def text_of(raw: bytes) -> str:
+    """Header bytes as text: UTF-8 when they are, else Latin-1 (RFC 9110's obs-text)."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def charset_of(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
+
+
+def _how(exc: Exception | None) -> str:
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    return "closed" if exc is None else f"lost ({exc})"
