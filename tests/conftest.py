@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,11 @@ class CliRun:
 
 
 def run_cli(
-    *args: str, stdin: bytes | None = b"", timeout: float = 60, env: dict[str, str] | None = None
+    *args: str,
+    stdin: bytes | None = b"",
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> CliRun:
     """Run the installed ``afetch`` as a user would, and parse what it printed."""
     client = ["--http-client", _http_client[0]] if _http_client else []
@@ -95,6 +99,7 @@ def run_cli(
         timeout=timeout,
         env={**os.environ, **(env or {})},
         check=False,
+        preexec_fn=preexec_fn,
     )
     return CliRun(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
 

@@ -149,6 +149,14 @@ def build_app(state: State) -> web.Application:
         port = str(peer[1]) if peer else "?"
         return web.Response(text=port, headers={"X-Peer-Port": port})
 
+    @routes.get("/tls-session")
+    async def tls_session(request: web.Request) -> web.Response:
+        """Whether this TLS connection resumed a session; each answer closes its connection."""
+        transport = request.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport else None
+        reused = bool(ssl_object and ssl_object.session_reused)
+        return web.Response(text=f"reused={reused}", headers={"Connection": "close"})
+
     @routes.get("/compressed")
     async def compressed(request: web.Request) -> web.Response:
         """'hello' * n under Content-Encoding gzip, deflate (zlib) or raw-deflate."""

@@ -19,6 +19,7 @@ from afetch._version import __version__
 from afetch.defaults import DEFAULT_CONCURRENCY
 
 if TYPE_CHECKING:
+    from afetch.config import Pin
     from afetch.expect import StatusSet
     from afetch.resume import IndexBitmap
 
@@ -194,6 +195,23 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     help="Client for direct requests: afetch's lean HTTP/1.1 one, or aiohttp's "
     "(proxied requests always use aiohttp).",
 )
+@click.option(
+    "--resolve",
+    "pins",
+    multiple=True,
+    metavar="HOST:PORT:ADDR",
+    callback=_parsed("config.parse_resolve"),
+    help="Connect to ADDR (comma-separated list; PORT may be *) for HOST:PORT, "
+    "without a lookup, as curl does (repeatable).",
+)
+@click.option(
+    "--dns-servers",
+    metavar="ADDR[:PORT],...",
+    callback=_parsed("config.parse_dns_servers"),
+    help="Name servers to ask instead of the system's (as curl's option).",
+)
+@click.option("-4", "--ipv4", is_flag=True, help="Connect over IPv4 only.")
+@click.option("-6", "--ipv6", is_flag=True, help="Connect over IPv6 only.")
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates.")
 @click.option(
     "--cacert",
@@ -334,6 +352,10 @@ def command(
     json_text: str | None,
     proxy: str | None,
     http_client: str,
+    pins: tuple[Pin, ...],
+    dns_servers: tuple[str, ...] | None,
+    ipv4: bool,
+    ipv6: bool,
     insecure: bool,
     cacert: str | None,
     cert: str | None,
@@ -379,6 +401,8 @@ def command(
     from afetch.expect import DEFAULT_STATUSES, Expectation
     from afetch.tls import TlsOptions
 
+    if ipv4 and ipv6:
+        raise click.UsageError("give -4/--ipv4 or -6/--ipv6, not both")
     try:
         tls_options = TlsOptions(insecure=insecure, cacert=cacert, cert=cert, key=key)
         method, headers, body = request_shape(
@@ -405,6 +429,9 @@ def command(
             body=body,
             proxy=proxy,
             http_client=http_client,
+            resolve=pins,
+            dns_servers=dns_servers or (),
+            ip_version=4 if ipv4 else 6 if ipv6 else 0,
             tls=tls_options.context(),
             tls_options=tls_options,
             user_agent=user_agent,

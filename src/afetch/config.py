@@ -31,6 +31,15 @@ MAX_HEADER_COUNT = 256
 
 
 @dataclass(frozen=True, slots=True)
+class Pin:
+    """``--resolve HOST:PORT:ADDR[,ADDR...]``; port None is curl's ``*`` (any port)."""
+
+    host: str
+    port: int | None
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Everything the engine and fetch stages need to know about a run."""
 
@@ -61,6 +70,14 @@ class Config:
     tls: ssl.SSLContext | None = None
     #: The options ``tls`` was built from; worker processes rebuild it from these.
     tls_options: TlsOptions | None = None
+    #: ``--resolve``: names pinned to addresses, as curl's option does.
+    resolve: tuple[Pin, ...] = ()
+    #: ``--dns-servers``: name servers ("IP" or "IP:PORT") instead of the system's.
+    dns_servers: tuple[str, ...] = ()
+    #: ``-4``/``-6``: connect over that IP version only; 0: both (Happy Eyeballs).
+    ip_version: int = 0
+    #: Idle keep-alive connections kept at most; None: as many as ``concurrency``.
+    max_idle: int | None = None
     #: ``--output-dir``: save each body there (must exist).
     output_dir: Path | None = None
     #: What a response must satisfy to be ok (default: status 200-399).
@@ -91,6 +108,12 @@ class Config:
             raise ValueError("max-body must be 0 or more")
         if self.default_scheme not in ("http", "https"):
             raise ValueError("default-scheme must be http or https")
+        if self.ip_version not in (0, 4, 6):
+            raise ValueError("ip-version must be 4, 6 or 0 (both)")
+
+    @property
+    def idle_connections(self) -> int:
+        return self.concurrency if self.max_idle is None else self.max_idle
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +199,52 @@ def parse_header(text: str) -> tuple[str, str]:
     if not sep or not name or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name):
         raise ValueError(f"{text!r} is not a header (expected 'Name: value')")
     return name, value.strip()
+
+
+def parse_resolve(text: str) -> Pin:
+    """curl's ``HOST:PORT:ADDR[,ADDR...]``; PORT may be ``*``, IPv6 in brackets."""
+    import ipaddress
+
+    host, sep, rest = text.partition(":")
+    port_text, sep2, addresses_text = rest.partition(":")
+    if not (sep and sep2 and host and addresses_text):
+        raise ValueError(f"{text!r} is not HOST:PORT:ADDR (e.g. example.com:443:127.0.0.1)")
+    if port_text == "*":
+        port = None
+    elif port_text.isdigit() and 0 < int(port_text) < 65536:
+        port = int(port_text)
+    else:
+        raise ValueError(f"{text!r}: port must be 1-65535 or *")
+    addresses = []
+    for item in addresses_text.split(","):
+        try:
+            addresses.append(str(ipaddress.ip_address(item.strip().strip("[]"))))
+        except ValueError:
+            raise ValueError(f"{text!r}: {item.strip()!r} is not an IP address") from None
+    return Pin(host.lower().rstrip("."), port, tuple(addresses))
+
+
+def parse_dns_servers(text: str) -> tuple[str, ...]:
+    """curl's ``--dns-servers ADDR[:PORT][,ADDR[:PORT]...]`` (IPv6 as ``[ADDR]:PORT``)."""
+    import ipaddress
+
+    servers = []
+    for item in (part.strip() for part in text.split(",")):
+        host, port = item, ""
+        if item.startswith("["):
+            host, _, port = item[1:].partition("]")
+            port = port.removeprefix(":")
+        elif item.count(":") == 1:
+            host, _, port = item.partition(":")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address (optionally :PORT)") from None
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"{item!r}: port must be 1-65535")
+        shown = f"[{address}]" if address.version == 6 and port else str(address)
+        servers.append(f"{shown}:{port}" if port else shown)
+    return tuple(servers)
 
 
 def read_payload(value: str, option: str) -> bytes:

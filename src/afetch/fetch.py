@@ -71,6 +71,7 @@ class _Attempt:
     header_values: dict[str, str] = field(default_factory=dict)  # for header expectations
     hop: HopTiming | None = None  # the exchange that produced the recorded outcome
     tls: bool = False
+    http_version: str | None = None
 
 
 async def fetch_one(
@@ -150,6 +151,9 @@ def _result(
         failed=tuple(failed),
         sha256=attempt.sha256,
         saved_to=attempt.saved_to,
+        remote_ip=attempt.hop.remote_ip if attempt.hop else None,
+        http_version=attempt.http_version,
+        reused=attempt.hop.reused if attempt.hop and status is not None else None,
     )
 
 
@@ -231,6 +235,7 @@ def _record_response(
     attempt: _Attempt, response: Response, final_url: str, spec: FetchSpec, config: Config
 ) -> None:
     attempt.status = response.status
+    attempt.http_version = response.http_version
     attempt.reason = response.reason
     attempt.content_type = response.headers.get("Content-Type")
     attempt.final_url = final_url

@@ -66,6 +66,11 @@ class FetchResult:
     sha256: str | None = None
     saved_to: str | None = None
     failed: tuple[str, ...] = ()
+    #: The peer that answered (the proxy's address when proxied).
+    remote_ip: str | None = None
+    http_version: str | None = None
+    #: The answer came on a kept-alive connection; None when no response arrived.
+    reused: bool | None = None
     #: The record's JSON line as a worker process wrote it (``--workers``): written as is.
     line: bytes | None = None
 
@@ -116,6 +121,10 @@ class FetchResult:
             record["reason"] = self.reason
             record["content_type"] = self.content_type
             record["size"] = self.size
+            record["http_version"] = self.http_version
+            record["reused"] = self.reused
+        if self.remote_ip is not None:
+            record["remote_ip"] = self.remote_ip
         if self.truncated:
             record["truncated"] = True
         if self.timing is not None:

@@ -12,11 +12,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
 from afetch.config import Config, RunControl, UiOptions
 from afetch.engine import Engine
 from afetch.inputs import InputError, RequestParser, read_requests
+from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
 from afetch.output import RecordWriter
 from afetch.progress import Progress
@@ -41,6 +43,7 @@ def run(
     ``sources`` is (positional URLs, input paths); ``done`` holds the indices
     an earlier run recorded (``--resume``).
     """
+    config = _fit_open_files(config, control.workers)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(_Run(config, ui, control, out).main(sources, done))
@@ -48,6 +51,15 @@ def run(
         if out is not sys.stdout.buffer:
             with contextlib.suppress(OSError):
                 out.close()
+
+
+def _fit_open_files(config: Config, workers: int) -> Config:
+    """Raise the open-file limit; lower the concurrency (once, said) if it still does not fit."""
+    budget = plan(config.concurrency, workers, raise_open_file_limit())
+    if budget.note is not None:
+        _warn(budget.note)
+    concurrency = min(config.concurrency, budget.concurrency * max(1, workers))
+    return replace(config, concurrency=concurrency, max_idle=budget.idle)
 
 
 def loop_factory() -> type[asyncio.AbstractEventLoop] | None:

@@ -76,6 +76,15 @@ RECORD_SCHEMA: dict[str, Any] = {
             "description": "the expectations the response did not meet",
         },
         "saved_to": {"type": "string", "description": "path of the saved body"},
+        "remote_ip": {
+            "type": "string",
+            "description": "address of the peer that answered (the proxy's when proxied)",
+        },
+        "http_version": {"enum": ["1.0", "1.1", "2"]},
+        "reused": {
+            "type": "boolean",
+            "description": "the answer came on a kept-alive connection",
+        },
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "timing": {
             "type": "object",

@@ -8,16 +8,19 @@ is imported only when a run first needs this transport.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import ssl
 import time
+import weakref
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import http_exceptions
+from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE
@@ -41,8 +44,10 @@ if TYPE_CHECKING:
     from types import SimpleNamespace, TracebackType
 
     from afetch.config import Config
+    from afetch.http.dns import Resolver
+    from afetch.http.tls import TlsSessions
     from afetch.http.transport import Request
-    from afetch.proxy import Proxies
+    from afetch.proxy import Proxies, Route
 
 #: The exchange the current task is timing: trace hooks and sockets report into it.
 _current: ContextVar[HopTiming | None] = ContextVar("afetch_hop_timing", default=None)
@@ -55,30 +60,59 @@ _TOO_LARGE_HINTS = ("got more than", "too long", "too many headers", "header fie
 class AiohttpTransport:
     """The Transport over one aiohttp ClientSession, made on the first request."""
 
-    def __init__(self, config: Config, proxies: Proxies) -> None:
+    def __init__(
+        self, config: Config, proxies: Proxies, resolver: Resolver, tls: TlsSessions
+    ) -> None:
         self._config = config
         self._proxies = proxies
-        self._user_agent = user_agent(config)
+        self._resolver = resolver
+        self._tls = tls
+        self.user_agent = user_agent(config)
         self._session: aiohttp.ClientSession | None = None
 
     def send(self, request: Request, hop: HopTiming) -> _Exchange:
+        return _Exchange(self, request, hop)
+
+    async def session(self) -> aiohttp.ClientSession:
+        """The session, made on first use with the run's TLS context (loaded off the loop)."""
         if self._session is None:
-            self._session = open_session(self._config)
-        return _Exchange(self._session, self._proxies, request, hop, self._user_agent)
+            context = await self._tls.context()
+            if self._session is None:
+                self._session = open_session(self._config, self._resolver, context)
+        return self._session
+
+    def route(self, request: Request) -> Route:
+        return self._proxies.for_url(request.url)
+
+    async def check_family(self, request: Request) -> None:
+        """-4/-6 for an IP literal, which aiohttp connects to without asking a resolver."""
+        if self._config.ip_version and request.url.raw_host:
+            await self._resolver.resolve(request.url.raw_host, request.url.port or 0)
+
+    def remember_tls(self, host: str, ssl_object: object) -> None:
+        self._tls.remember(host, ssl_object)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        try:
+            if self._session is not None:
+                await self._session.close()
+                await _sockets_closed(_GOODBYE_SECONDS)
+        finally:
+            await self._resolver.close()
 
 
-def open_session(config: Config) -> aiohttp.ClientSession:
+def open_session(
+    config: Config, resolver: Resolver, context: ssl.SSLContext
+) -> aiohttp.ClientSession:
     """The run's aiohttp session, with every limit set by afetch's options."""
     connector = aiohttp.TCPConnector(
         # The engine owns concurrency: size the pool so it never waits on its own cap.
         limit=config.concurrency,
         limit_per_host=0,
-        ttl_dns_cache=300,
-        ssl=config.tls if config.tls is not None else True,
+        # Names go through afetch's resolver (c-ares, coalesced, cached, --resolve).
+        resolver=_SharedResolver(resolver),
+        use_dns_cache=False,
+        ssl=context,
         socket_factory=_socket_factory,
     )
     return aiohttp.ClientSession(
@@ -94,35 +128,29 @@ def open_session(config: Config) -> aiohttp.ClientSession:
         max_field_size=MAX_HEADER_LINE,
         max_headers=MAX_HEADER_COUNT,
         trace_configs=[_trace_config()],
+        response_class=_PeerResponse,
     )
 
 
 class _Exchange:
     """``async with``: sends through the session, maps its failures, releases on exit."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        proxies: Proxies,
-        request: Request,
-        hop: HopTiming,
-        agent: str,
-    ) -> None:
-        self._session = session
-        self._proxies = proxies
+    def __init__(self, transport: AiohttpTransport, request: Request, hop: HopTiming) -> None:
+        self._transport = transport
         self._request = request
         self._hop = hop
-        self._agent = agent
-        self._response: aiohttp.ClientResponse | None = None
+        self._response: _PeerResponse | None = None
 
     async def __aenter__(self) -> _Response:
         request, hop = self._request, self._hop
-        headers = with_defaults(request.headers, self._agent)
+        headers = with_defaults(request.headers, self._transport.user_agent)
         check_headers(headers)
-        route = self._proxies.for_url(request.url)
+        route = self._transport.route(request)
+        await self._transport.check_family(request)
+        session = await self._transport.session()
         _current.set(hop)
         with aiohttp_errors():
-            self._response = response = await self._session.request(
+            response = await session.request(
                 request.method,
                 request.url,
                 headers=headers,
@@ -131,10 +159,8 @@ class _Exchange:
                 proxy=route.proxy,
                 proxy_headers=route.headers,
             )
-        connection = response.connection
-        if connection is not None and connection.transport is not None:
-            peer = connection.transport.get_extra_info("peername")
-            hop.remote_ip = peer[0] if peer else hop.remote_ip
+        assert isinstance(response, _PeerResponse)  # the session's response_class
+        self._response = response
         return _Response(response)
 
     async def __aexit__(
@@ -143,10 +169,36 @@ class _Exchange:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._response is not None:
-            self._response.release()
-            with aiohttp_errors():
-                await self._response.wait_for_close()
+        response = self._response
+        if response is None:
+            return
+        response.release()
+        if response.ssl_object is not None and self._request.url.raw_host:
+            # The body is read: a TLS 1.3 session ticket has arrived by now.
+            self._transport.remember_tls(self._request.url.raw_host, response.ssl_object)
+        with aiohttp_errors():
+            await response.wait_for_close()
+
+
+class _PeerResponse(aiohttp.ClientResponse):
+    """Notes who answered (remote_ip) and the TLS session, while the connection is known.
+
+    aiohttp hands a response with a short body back without its connection:
+    ``start`` is the one place both are seen.
+    """
+
+    ssl_object: object | None = None
+
+    async def start(self, connection: aiohttp.connector.Connection) -> _PeerResponse:
+        transport = connection.transport
+        hop = _current.get()
+        if transport is not None:
+            peer = transport.get_extra_info("peername")
+            if hop is not None and peer:
+                hop.remote_ip = peer[0]
+            self.ssl_object = transport.get_extra_info("ssl_object")
+        await super().start(connection)
+        return self
 
 
 class _Response:
@@ -274,6 +326,24 @@ def _parse_failure(exc: BaseException) -> ResponseError:
 
 # -- timing: trace hooks and a socket that notes when its connect completed ------
 
+#: Sockets the session made (weakly held): at close, TLS ones still say goodbye.
+_open_sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+#: How long closing waits for TLS connections to exchange close_notify.
+_GOODBYE_SECONDS = 0.25
+
+
+async def _sockets_closed(limit: float) -> None:
+    """Wait (briefly) until every socket the session opened is closed.
+
+    aiohttp closes a TLS connection by starting its shutdown and returns at
+    once (aiohttp issue #1925); a transport still shutting down when the
+    loop closes is an "unclosed transport".
+    """
+    deadline = time.monotonic() + limit
+    # No event to wait on: the loop (asyncio or uvloop) closes the socket itself.
+    while any(sock.fileno() != -1 for sock in _open_sockets) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+
 
 class _TimedSocket(socket.socket):
     """A socket that records when its TCP connect completed, and to whom."""
@@ -301,6 +371,7 @@ def _socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:
     """For ``TCPConnector(socket_factory=...)``."""
     family, type_, proto = addr_info[0], addr_info[1], addr_info[2]
     sock = _TimedSocket(family, type_, proto)
+    _open_sockets.add(sock)
     timing = _current.get()
     sock._timing = timing
     if timing is not None:
@@ -309,11 +380,39 @@ def _socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:
     return sock
 
 
+class _SharedResolver(AbstractResolver):
+    """aiohttp's resolver interface over the run's Resolver (which times the lookup)."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self._resolver = resolver
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        try:
+            infos = await self._resolver.resolve(host, port, _current.get())
+        except DnsError as exc:
+            raise OSError(None, str(exc).partition(": ")[2] or str(exc)) from exc
+        flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+        return [
+            ResolveResult(
+                hostname=host,
+                host=sockaddr[0],
+                port=sockaddr[1],
+                family=info_family,
+                proto=0,
+                flags=flags,
+            )
+            for info_family, _, _, _, sockaddr in infos
+        ]
+
+    async def close(self) -> None:
+        return None  # the transport closes the run's resolver
+
+
 def _trace_config() -> aiohttp.TraceConfig:
-    """Hooks for the DNS phase, "connection ready" (after TLS), and reuse."""
+    """Hooks for "connection ready" (after TLS) and reuse; the resolver times DNS."""
     config = aiohttp.TraceConfig()
-    config.on_dns_resolvehost_start.append(_mark("dns_start"))
-    config.on_dns_resolvehost_end.append(_mark("dns_end"))
     config.on_connection_create_end.append(_mark("ready"))
     config.on_connection_reuseconn.append(_reused)
     return config

@@ -25,6 +25,8 @@ from afetch.proxy import Proxies
 if TYPE_CHECKING:
     from afetch.config import Config
     from afetch.http.aiohttp_transport import AiohttpTransport
+    from afetch.http.dns import Resolver
+    from afetch.http.tls import TlsSessions
 
 HeaderMap = CIMultiDict[str] | CIMultiDictProxy[str]
 
@@ -83,10 +85,19 @@ class Transport(Protocol):
 class Router:
     """Direct requests to the lean transport, proxied ones to aiohttp (made on first use)."""
 
-    def __init__(self, lean: Transport, proxies: Proxies, config: Config) -> None:
+    def __init__(
+        self,
+        lean: Transport,
+        proxies: Proxies,
+        config: Config,
+        resolver: Resolver,
+        tls: TlsSessions,
+    ) -> None:
         self._lean = lean
         self._proxies = proxies
         self._config = config
+        self._resolver = resolver
+        self._tls = tls
         self._aiohttp: AiohttpTransport | None = None
 
     def send(self, request: Request, hop: HopTiming) -> AbstractAsyncContextManager[Response]:
@@ -95,7 +106,7 @@ class Router:
         if self._aiohttp is None:
             from afetch.http.aiohttp_transport import AiohttpTransport
 
-            self._aiohttp = AiohttpTransport(self._config, self._proxies)
+            self._aiohttp = AiohttpTransport(self._config, self._proxies, self._resolver, self._tls)
         return self._aiohttp.send(request, hop)
 
     async def close(self) -> None:
@@ -110,13 +121,27 @@ def user_agent(config: Config) -> str:
     return config.user_agent or f"afetch/{__version__}"
 
 
+def resolver_for(config: Config) -> Resolver:
+    """The run's one resolver: both transports look names up through it."""
+    import socket
+
+    from afetch.http.dns import Resolver
+
+    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(config.ip_version, socket.AF_UNSPEC)
+    return Resolver(pins=config.resolve, family=family, nameservers=config.dns_servers)
+
+
 def open_transport(config: Config) -> Transport:
     """The run's transport, as ``--http-client`` and the proxy settings ask."""
+    from afetch.http.tls import TlsSessions
+
     proxies = Proxies.from_option(config.proxy)
+    resolver = resolver_for(config)
+    tls = TlsSessions(config.tls)
     if config.http_client == "aiohttp":
         from afetch.http.aiohttp_transport import AiohttpTransport
 
-        return AiohttpTransport(config, proxies)
+        return AiohttpTransport(config, proxies, resolver, tls)
     from afetch.http.lean.pool import Pool
 
-    return Router(Pool.from_config(config), proxies, config)
+    return Router(Pool.from_config(config, resolver, tls), proxies, config, resolver, tls)

@@ -1,20 +1,32 @@
-"""A new connection: addresses from the resolver, then TCP, then TLS for https."""
+"""A new connection: addresses (dns.py), TCP with Happy Eyeballs, then TLS for https.
+
+Happy Eyeballs (RFC 8305) is aiohappyeyeballs' (the library aiohttp uses):
+addresses interleaved by family, the next attempt started 250 ms after the
+previous one unless it already failed, the first to connect wins. One
+address over plain HTTP is connected by the loop in one call (a quarter of
+the CPU of the step-by-step way, which TLS needs to time its handshake).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from afetch.http.lean.dns import Address, Resolver
+import aiohappyeyeballs
+
 from afetch.http.lean.protocol import Connection, Key, Owner
 from afetch.http.oserrors import connect_failure
+from afetch.http.tls import TlsSessions
 
 if TYPE_CHECKING:
-    import ssl
-
+    from afetch.http.dns import AddrInfo, Resolver
     from afetch.http.timing import HopTiming
+
+#: RFC 8305's recommended "connection attempt delay".
+HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class Connector:
@@ -23,13 +35,13 @@ class Connector:
     def __init__(
         self,
         *,
-        tls: ssl.SSLContext | None = None,
+        resolver: Resolver,
+        tls: TlsSessions,
         connect_timeout: float | None = None,
-        resolver: Resolver | None = None,
     ) -> None:
+        self._resolver = resolver
         self._tls = tls
         self._connect_timeout = connect_timeout
-        self._resolver = resolver or Resolver()
 
     async def connect(self, key: Key, hop: HopTiming, owner: Owner) -> Connection:
         _, host, port = key
@@ -46,34 +58,25 @@ class Connector:
 
     async def _open(self, key: Key, hop: HopTiming, owner: Owner) -> Connection:
         scheme, host, port = key
-        loop = asyncio.get_running_loop()
         addresses = await self._resolver.resolve(host, port, hop)
-        if scheme == "http" and all(family == socket.AF_INET for family, *_ in addresses):
-            return await self._open_plain(key, addresses, hop, owner)
-        sock: socket.socket | None = None
-        failure: OSError = OSError(f"no address for {host}")
-        for family, type_, proto, _, address in addresses:
-            candidate = socket.socket(family, type_, proto)
-            candidate.setblocking(False)
-            hop.tcp_start, hop.tcp_end = time.perf_counter(), None
-            try:
-                await loop.sock_connect(candidate, address)
-            except OSError as exc:
-                candidate.close()
-                failure = exc
-                continue
-            except BaseException:
-                candidate.close()
-                raise
-            hop.tcp_end = time.perf_counter()
-            sock = candidate
-            break
-        if sock is None:
-            raise connect_failure(host, port, failure)
+        if scheme == "http" and len(addresses) == 1 and addresses[0][0] == socket.AF_INET:
+            return await self._open_plain(key, addresses[0][4], hop, owner)
+        loop = asyncio.get_running_loop()
+        hop.tcp_start, hop.tcp_end = time.perf_counter(), None
+        try:
+            sock = await aiohappyeyeballs.start_connection(
+                addresses,
+                happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY,
+                interleave=1,
+                loop=_NumericLoop(loop),  # type: ignore[arg-type]
+            )
+        except OSError as exc:
+            raise connect_failure(host, port, exc) from exc
+        hop.tcp_end = time.perf_counter()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = Connection(owner, key)
-        tls = self._tls_context() if scheme == "https" else None
         try:
+            tls = await self._tls.context() if scheme == "https" else None
             await loop.create_connection(
                 lambda: connection,
                 sock=sock,
@@ -90,31 +93,53 @@ class Connector:
         return connection
 
     async def _open_plain(
-        self, key: Key, addresses: list[Address], hop: HopTiming, owner: Owner
+        self, key: Key, address: tuple[Any, ...], hop: HopTiming, owner: Owner
     ) -> Connection:
-        """Plain HTTP over IPv4: the loop makes socket and transport in one call.
-
-        A quarter of the CPU of the step-by-step way above (which TLS needs, to
-        time the handshake apart): 35-50 µs a connection instead of 140-160.
-        """
         _, host, port = key
-        loop = asyncio.get_running_loop()
-        failure: OSError = OSError(f"no address for {host}")
-        for *_, address in addresses:
-            connection = Connection(owner, key)
-            hop.tcp_start, hop.tcp_end = time.perf_counter(), None
-            try:
-                await loop.create_connection(lambda: connection, *address)  # noqa: B023
-            except OSError as exc:
-                failure = exc
-                continue
-            hop.tcp_end = hop.ready = time.perf_counter()
-            return connection
-        raise connect_failure(host, port, failure)
+        connection = Connection(owner, key)
+        hop.tcp_start, hop.tcp_end = time.perf_counter(), None
+        try:
+            await asyncio.get_running_loop().create_connection(lambda: connection, *address)
+        except OSError as exc:
+            raise connect_failure(host, port, exc) from exc
+        hop.tcp_end = hop.ready = time.perf_counter()
+        return connection
 
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            import ssl
 
-            self._tls = ssl.create_default_context()
-        return self._tls
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _NumericLoop:
+    """The running loop, with a ``sock_connect`` that never resolves a name.
+
+    uvloop's ``sock_connect`` passes even a numeric address through
+    ``getaddrinfo`` on libuv's thread pool: one thread hop per connection
+    attempt, queued behind any other lookup. Addresses here are already
+    resolved, so the socket connects directly.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    async def sock_connect(self, sock: socket.socket, address: AddrInfo | Any) -> None:
+        try:
+            sock.connect(address)
+            return
+        except (BlockingIOError, InterruptedError):
+            pass
+        loop = self._loop
+        writable: asyncio.Future[None] = loop.create_future()
+        fd = sock.fileno()
+        loop.add_writer(fd, _settle, writable)
+        try:
+            await writable
+        finally:
+            loop.remove_writer(fd)
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            raise OSError(error, os.strerror(error))

@@ -13,10 +13,12 @@ import time
 from typing import TYPE_CHECKING
 
 from afetch.config import DEFAULT_PORTS
+from afetch.http.dns import Resolver
 from afetch.http.lean.connect import Connector
 from afetch.http.lean.protocol import Connection, Key, NotAnswered, Response
 from afetch.http.request import HeadRenderer
-from afetch.http.transport import user_agent
+from afetch.http.tls import TlsSessions
+from afetch.http.transport import resolver_for, user_agent
 
 if TYPE_CHECKING:
     import ssl
@@ -39,12 +41,17 @@ class Pool:
         self,
         *,
         user_agent: str,
-        tls: ssl.SSLContext | None = None,
+        tls: ssl.SSLContext | TlsSessions | None = None,
         connect_timeout: float | None = None,
         max_idle: int = 100,
+        resolver: Resolver | None = None,
     ) -> None:
         self._renderer = HeadRenderer(user_agent)
-        self._connector = Connector(tls=tls, connect_timeout=connect_timeout)
+        self._resolver = resolver or Resolver()
+        self._tls = tls if isinstance(tls, TlsSessions) else TlsSessions(tls)
+        self._connector = Connector(
+            resolver=self._resolver, tls=self._tls, connect_timeout=connect_timeout
+        )
         self._max_idle = max(1, max_idle)
         self._idle: dict[Key, list[Connection]] = {}
         self._idle_order: dict[Connection, None] = {}  # oldest first, for eviction
@@ -53,12 +60,15 @@ class Pool:
         self._closed = False
 
     @classmethod
-    def from_config(cls, config: Config) -> Pool:
+    def from_config(
+        cls, config: Config, resolver: Resolver | None = None, tls: TlsSessions | None = None
+    ) -> Pool:
         return cls(
             user_agent=user_agent(config),
-            tls=config.tls,
+            tls=tls or config.tls,
             connect_timeout=config.connect_timeout,
-            max_idle=config.concurrency,
+            max_idle=config.idle_connections,
+            resolver=resolver or resolver_for(config),
         )
 
     def send(self, request: Request, hop: HopTiming) -> _Exchange:
@@ -67,6 +77,7 @@ class Pool:
 
     async def close(self) -> None:
         self._closed = True
+        await self._resolver.close()
         # Every open connection, idle or not: one still held by a request that a
         # stop cancelled at an awkward moment must not outlive the run.
         for connection in list(self._open):
@@ -96,8 +107,12 @@ class Pool:
         if self._closed and not self._open:
             self._all_lost.set()
 
-    def reuse(self, connection: Connection) -> None:
-        if self._closed:
+    def released(self, connection: Connection, reusable: bool) -> None:
+        """A response is done: keep its connection idle, least recently used out first."""
+        if connection.key[0] == "https" and not connection.resumable_saved:
+            connection.resumable_saved = True
+            self._tls.remember(connection.key[1], connection.ssl_object())
+        if not reusable or self._closed:
             connection.close()
             return
         connection.idle_since = time.monotonic()
@@ -105,9 +120,15 @@ class Pool:
         self._idle_order[connection] = None
         if len(self._idle_order) > self._max_idle:
             oldest = next(iter(self._idle_order))
-            del self._idle_order[oldest]
-            self._idle[oldest.key].remove(oldest)
+            self._forget_idle(oldest)
             oldest.close()
+
+    def _forget_idle(self, connection: Connection) -> None:
+        del self._idle_order[connection]
+        idle = self._idle[connection.key]
+        idle.remove(connection)
+        if not idle:  # per-origin lists go with their last connection: memory stays bounded
+            del self._idle[connection.key]
 
     # -- one exchange -------------------------------------------------------------
 
@@ -142,11 +163,12 @@ class Pool:
         idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
-            connection = idle.pop()
-            del self._idle_order[connection]
+            connection = idle[-1]  # the most recently used: the likeliest still open
+            self._forget_idle(connection)
             if not connection.closed and now - connection.idle_since < KEEPALIVE_SECONDS:
                 return connection
             connection.close()
+            idle = self._idle.get(key)
         return None
 
 

@@ -45,7 +45,7 @@ class Owner(Protocol):
 
     def opened(self, connection: Connection) -> None: ...
     def lost(self, connection: Connection) -> None: ...
-    def reuse(self, connection: Connection) -> None: ...
+    def released(self, connection: Connection, reusable: bool) -> None: ...
 
 
 class Connection(asyncio.Protocol):
@@ -59,6 +59,7 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.remote_ip: str | None = None
+        self.resumable_saved = False  # its TLS session was handed on for resumption
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
@@ -89,6 +90,9 @@ class Connection(asyncio.Protocol):
         if self.response is not None:
             self.response.lost(exc)
 
+    def ssl_object(self) -> object | None:
+        return None if self.transport is None else self.transport.get_extra_info("ssl_object")
+
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:
             self.transport.pause_reading()
@@ -98,12 +102,9 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def release(self, reusable: bool) -> None:
-        """The response is done with this connection: back to the owner, or closed."""
+        """The response is done with this connection: the owner keeps or closes it."""
         self.response = None
-        if reusable and not self.closed:
-            self.owner.reuse(self)
-        else:
-            self.close()
+        self.owner.released(self, reusable and not self.closed)
 
     def close(self) -> None:
         self.closed = True
