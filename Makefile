@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-internet clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ bench:
 	.venv-bench/bin/python -m pip install --quiet -e '.[speed,bench]'
 	.venv-bench/bin/python -m compileall -q src
 	.venv-bench/bin/python bench/run.py
+
+## The simulated internet (bench/internet.py): root, unshare, nginx and its echo module.
+bench-internet:
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet -e '.[speed,bench]'
+	.venv-bench/bin/python -m compileall -q src
+	.venv-bench/bin/python bench/internet.py
 
 clean:
 	rm -rf $(VENV) .venv-bench .mypy_cache .ruff_cache .pytest_cache .coverage

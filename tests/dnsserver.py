@@ -127,6 +127,9 @@ class DnsServer:
         self._loop = loop = asyncio.new_event_loop()
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
+        # Room for bursts of queries (hundreds of lookups started at once): a full
+        # buffer drops them, and the asker waits out its retry timer.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         sock.bind((self._host, self._port))
         self._port = sock.getsockname()[1]
         transport, _ = loop.run_until_complete(

@@ -1,12 +1,19 @@
 """Peer: a hand-written bounded-worker aiohttp script (the good pattern), on uvloop if installed.
 
-Usage: python bounded_workers.py CONCURRENCY < urls.txt > records.jsonl
+Usage: python bounded_workers.py CONCURRENCY [aiodns] < urls.txt > records.jsonl
+
+With ``aiodns`` names are resolved by c-ares (aiohttp's AsyncResolver); without,
+by getaddrinfo on the default thread pool (aiohttp's ThreadedResolver, what a
+plain ``pip install aiohttp`` uses: aiohttp picks AsyncResolver whenever
+aiodns happens to be installed). BENCH_TIMEOUT (seconds) sets a total
+limit per request (aiohttp's default: 300 s).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -29,8 +36,11 @@ async def worker(session: aiohttp.ClientSession, queue: asyncio.Queue[str | None
 async def main() -> None:
     concurrency = int(sys.argv[1])
     queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=concurrency)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    aiodns = sys.argv[2:] == ["aiodns"]
+    resolver = aiohttp.AsyncResolver() if aiodns else aiohttp.ThreadedResolver()
+    connector = aiohttp.TCPConnector(limit=concurrency, resolver=resolver)
+    timeout = aiohttp.ClientTimeout(total=float(os.environ.get("BENCH_TIMEOUT", 300)))
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         workers = [asyncio.create_task(worker(session, queue)) for _ in range(concurrency)]
         for line in sys.stdin:
             if line.strip():

@@ -1,12 +1,17 @@
 """Peer: the tutorial pattern, one task per URL created up front and gathered.
 
 Usage: python gather_all.py CONCURRENCY < urls.txt > records.jsonl
+
+Names are resolved by getaddrinfo on the default thread pool, as with a plain
+``pip install aiohttp``. BENCH_TIMEOUT (seconds) sets a total limit per request
+(aiohttp's default: 300 s).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -30,8 +35,9 @@ async def main() -> None:
     concurrency = int(sys.argv[1])
     urls = [line.strip() for line in sys.stdin if line.strip()]
     limit = asyncio.Semaphore(concurrency)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    connector = aiohttp.TCPConnector(limit=concurrency, resolver=aiohttp.ThreadedResolver())
+    timeout = aiohttp.ClientTimeout(total=float(os.environ.get("BENCH_TIMEOUT", 300)))
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await asyncio.gather(*[fetch(session, limit, url) for url in urls], return_exceptions=True)
 
 

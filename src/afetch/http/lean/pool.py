@@ -109,8 +109,7 @@ class Pool:
 
     def released(self, connection: Connection, reusable: bool) -> None:
         """A response is done: keep its connection idle, least recently used out first."""
-        if connection.key[0] == "https" and not connection.resumable_saved:
-            connection.resumable_saved = True
+        if connection.key[0] == "https":
             self._tls.remember(connection.key[1], connection.ssl_object())
         if not reusable or self._closed:
             connection.close()

@@ -59,7 +59,6 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.remote_ip: str | None = None
-        self.resumable_saved = False  # its TLS session was handed on for resumption
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
