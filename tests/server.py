@@ -273,7 +273,32 @@ async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         await asyncio.sleep(3600)
 
 
+#: What the recording server received, by request-target: the exact bytes.
+RECORDED: defaultdict[str, list[bytes]] = defaultdict(list)
+
+
+async def _record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Keeps every byte of a connection (a smuggled second request too), then answers once."""
+    data = b""
+    with contextlib.suppress(Exception):
+        data = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        while True:
+            try:
+                more = await asyncio.wait_for(reader.read(65536), 0.3)
+            except TimeoutError:
+                break
+            if not more:
+                break
+            data += more
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+    target = data.split(b" ", 2)[1].decode("latin-1") if data.count(b" ") >= 2 else ""
+    RECORDED[target].append(data)
+
+
 RAW_HANDLERS: dict[str, Handler] = {
+    "record": _record,
     "garbage": _reply(b"HELLO THIS IS NOT HTTP\r\n\r\n"),
     "short": _reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this much"),
     "reset": _reply(

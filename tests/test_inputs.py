@@ -94,7 +94,7 @@ def test_default_scheme_option_applies() -> None:
         ("{}", "'url'"),
         ('{"url": 5}', "'url'"),
         ('{"url": "http://x/", "headers": {"A": 1}}', "header"),
-        ('{"url": "http://x/", "headers": {"A": "b\\r\\nC: d"}}', "line break"),
+        ('{"url": "http://x/", "headers": {"A": "b\\r\\nC: d"}}', "control character"),
         ('{"url": "http://x/", "method": "G ET"}', "method"),
         ('{"url": "http://x/", "body": "a", "json": {}}', "not both"),
         ('{"url": "http://x/", "timeout": -1}', "timeout"),

@@ -59,9 +59,9 @@ def _parsed(
 
 
 def _method(value: str) -> str:
-    if not value or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in value):
-        raise ValueError(f"{value!r} is not an HTTP method")
-    return value
+    from afetch.http.request import check_method
+
+    return check_method(value)
 
 
 DURATION: dict[str, Any] = {"callback": _parsed("config.parse_duration"), "metavar": "DURATION"}
@@ -234,7 +234,11 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
 @click.option("-u", "--user", metavar="USER:PASS", help="Basic authentication.")
 @click.option("-b", "--cookie", metavar="'K=V; K2=V2'", help="Send these cookies.")
 @click.option(
-    "-A", "--user-agent", metavar="TEXT", help=f"User-Agent (default afetch/{__version__})."
+    "-A",
+    "--user-agent",
+    metavar="TEXT",
+    callback=_parsed("config.parse_user_agent"),
+    help=f"User-Agent (default afetch/{__version__}).",
 )
 @click.option(
     "-L/-N", "--follow/--no-follow", default=True, show_default="follow", help="Follow redirects."

@@ -191,14 +191,26 @@ def parse_rate(text: str) -> float:
 
 
 def parse_header(text: str) -> tuple[str, str]:
-    """``"Name: value"`` → ``(name, value)``; CR or LF anywhere is refused."""
+    """``"Name: value"`` → ``(name, value)``; controls (CR, LF, NUL...) are refused."""
+    from afetch.http.request import check_header
+
     if "\r" in text or "\n" in text:
         raise ValueError(f"{text!r} contains a line break")
     name, sep, value = text.partition(":")
     name = name.strip()
-    if not sep or not name or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", name):
+    if not sep or not name:
         raise ValueError(f"{text!r} is not a header (expected 'Name: value')")
-    return name, value.strip()
+    value = value.strip()
+    check_header(name, value)
+    return name, value
+
+
+def parse_user_agent(text: str) -> str:
+    """``-A``: a header value like any other."""
+    from afetch.http.request import check_header
+
+    check_header("User-Agent", text)
+    return text
 
 
 def parse_resolve(text: str) -> Pin:
@@ -266,6 +278,8 @@ def basic_auth(user: str) -> tuple[str, str]:
     name, _, password = user.partition(":")
     if not name:
         raise ValueError("--user needs USER:PASS")
+    if any(ord(c) < 32 or ord(c) == 127 for c in user):
+        raise ValueError("--user contains a control character")
     token = base64.b64encode(f"{name}:{password}".encode()).decode("ascii")
     return "Authorization", f"Basic {token}"
 
@@ -275,8 +289,9 @@ def cookie_header(text: str) -> tuple[str, str]:
     pairs = [pair.strip() for pair in text.split(";") if pair.strip()]
     if not pairs or any("=" not in pair for pair in pairs):
         raise ValueError(f"{text!r} is not 'name=value; name2=value2' (cookie files are not read)")
-    if "\r" in text or "\n" in text:
-        raise ValueError("--cookie contains a line break")
+    from afetch.http.request import check_header
+
+    check_header("Cookie", text)
     return "Cookie", "; ".join(pairs)
 
 

@@ -24,6 +24,7 @@ from yarl import URL
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
 from afetch.expect import check
+from afetch.http.request import check_host, check_port
 from afetch.http.timing import HopTiming, begin_hop
 from afetch.http.transport import Request, Response, ResponseHeaders, Transport
 from afetch.models import FetchResult, FetchSpec
@@ -34,7 +35,9 @@ from afetch.saving import BodyFile
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Headers that carry credentials: never sent to another origin after a redirect.
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
-_BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
+_BODY_HEADERS = frozenset(
+    {"content-type", "content-length", "content-encoding", "transfer-encoding"}
+)
 _CHEAP_REDIRECT_BODY = 64 * 1024
 
 
@@ -310,8 +313,12 @@ async def _drain_small(response: Response) -> None:
 
 
 def _redirect_target(current: URL, location: str) -> URL:
+    location = location.strip(" \t")
     try:
         target = current.join(URL(location))
+        if target.scheme in ("http", "https"):
+            check_host(target.raw_host or "")
+            check_port(target.explicit_port)
     except ValueError as exc:
         raise FetchFailure(ErrorKind.PROTOCOL, f"bad redirect Location {location!r}") from exc
     if target.scheme not in ("http", "https") or not target.host:
@@ -336,7 +343,7 @@ def _redirected_request(
         method, body = "GET", None
         dropped |= _BODY_HEADERS
     if _origin(current) != _origin(target):
-        dropped |= CREDENTIAL_HEADERS
+        dropped |= CREDENTIAL_HEADERS | {"host"}  # a custom Host goes to the first host only
     if dropped:
         headers = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in dropped)
     return method, body, headers

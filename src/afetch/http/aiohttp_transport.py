@@ -36,7 +36,13 @@ from afetch.errors import (
 )
 from afetch.http.lean.protocol import text_of
 from afetch.http.oserrors import connect_failure, describe
-from afetch.http.request import check_headers, with_defaults
+from afetch.http.request import (
+    check_headers,
+    check_request,
+    user_host,
+    wants_chunked,
+    with_defaults,
+)
 from afetch.http.timing import HopTiming
 from afetch.http.transport import user_agent
 
@@ -143,8 +149,12 @@ class _Exchange:
 
     async def __aenter__(self) -> _Response:
         request, hop = self._request, self._hop
+        check_request(request)
         headers = with_defaults(request.headers, self._transport.user_agent)
+        if (host := user_host(request.headers)) is not None:
+            headers.append(("Host", host))
         check_headers(headers)
+        chunked = wants_chunked(request.headers)
         route = self._transport.route(request)
         await self._transport.check_family(request)
         session = await self._transport.session()
@@ -154,7 +164,8 @@ class _Exchange:
                 request.method,
                 request.url,
                 headers=headers,
-                data=request.body,
+                data=request.body if request.body is not None or not chunked else b"",
+                chunked=chunked or None,
                 allow_redirects=False,
                 proxy=route.proxy,
                 proxy_headers=route.headers,

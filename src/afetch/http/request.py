@@ -2,12 +2,22 @@
 
 Both transports send the same default headers (aiohttp's set: Accept,
 Accept-Encoding, User-Agent) unless the request has its own, and refuse the
-same things before anything is connected.
+same things before anything is connected. The ``check_*`` functions are the
+one validator: input lines (``invalid_input``) and options (usage errors)
+are checked with them when they are read, and the transports check again
+as a last guard, so nothing invalid is ever written to a socket.
+
+Framing is afetch's: ``Host`` is sent once (the user's value wins, as with
+curl), a user ``Content-Length`` is replaced by the real length, and a user
+``Transfer-Encoding: chunked`` makes afetch chunk-encode the body, as curl
+does; any other ``Transfer-Encoding`` is refused.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -25,24 +35,98 @@ if TYPE_CHECKING:
 #: What the lean transport can decode; aiohttp is told the same so both agree.
 ACCEPT_ENCODING = "gzip, deflate"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+#: RFC 9110 token: methods and header names.
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Controls a field value must not hold (RFC 9110 §5.5: HTAB is the one allowed).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: A host name as sent on the wire (IDNA already applied): letters, digits, -, _ and dots.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*\.?")
+#: Headers whose value afetch decides (framing), or places itself (Host).
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding"})
+
+
+def check_method(method: str) -> str:
+    """An RFC 9110 token, or ValueError."""
+    if not TOKEN.fullmatch(method):
+        raise ValueError(f"{method!r} is not an HTTP method (letters, digits, !#$%&'*+-.^_`|~)")
+    return method
+
+
+def check_header(name: str, value: str) -> None:
+    """A token name and a value without controls (CR, LF, NUL...), or ValueError."""
+    if not TOKEN.fullmatch(name):
+        raise ValueError(f"header name {name!r} is not a token")
+    if bad := _CONTROL.search(value):
+        raise ValueError(f"header {name!r} contains the control character {bad.group()!r}")
+    if name.lower() == "transfer-encoding" and value.strip().lower() != "chunked":
+        raise ValueError(f"Transfer-Encoding {value!r}: only 'chunked' can be asked for")
+
+
+def check_host(host: str) -> None:
+    """A host name or IP literal that can be looked up and sent as is, or ValueError."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+        return
+    if len(host) > 253 or not _HOST_NAME.fullmatch(host):
+        bad = next((c for c in host if not (c.isalnum() or c in "-_.")), None)
+        why = f"contains {bad!r}" if bad else "has an empty label" if host else "is empty"
+        raise ValueError(f"host {host!r} {why}")
+
+
+def check_port(port: int | None) -> None:
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port {port} is not 1-65535")
 
 
 def with_defaults(headers: HeaderMap, user_agent: str) -> list[tuple[str, str]]:
-    """Default headers the request does not set, then the request's own."""
+    """Default headers the request does not set, then the request's own (framing excluded)."""
     defaults = [
         ("Accept", "*/*"),
         ("Accept-Encoding", ACCEPT_ENCODING),
         ("User-Agent", user_agent),
     ]
-    return [*((k, v) for k, v in defaults if k not in headers), *headers.items()]
+    own = [(k, v) for k, v in headers.items() if k.lower() not in _FRAMING]
+    return [*((k, v) for k, v in defaults if k not in headers), *own]
+
+
+def user_host(headers: HeaderMap) -> str | None:
+    """The user's ``Host`` value (the last one given), sent instead of the URL's."""
+    values = headers.getall("Host", None)
+    return values[-1] if values else None
+
+
+def wants_chunked(headers: HeaderMap) -> bool:
+    return "Transfer-Encoding" in headers
+
+
+def chunked(body: bytes) -> bytes:
+    """One chunk, then the last: curl's way with ``-H 'Transfer-Encoding: chunked'``."""
+    return (b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
 
 
 def check_headers(headers: Iterable[tuple[str, str]]) -> None:
-    """Refuse a header that would split the request head (CR, LF, NUL)."""
+    """The transports' last guard: nothing that would split the request head is sent."""
     for name, value in headers:
-        if any(c in name or c in value for c in _FORBIDDEN_IN_HEADERS):
-            raise RequestError(f"header {name!r} contains a line break or NUL")
+        try:
+            check_header(name, value)
+        except ValueError as exc:
+            raise RequestError(str(exc)) from None
+
+
+def check_request(request: Request) -> None:
+    """The transports' last guard on what a URL and method put on the wire."""
+    url = request.url
+    try:
+        check_method(request.method)
+        check_host(url.raw_host or "")
+        check_port(url.explicit_port)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
+    if _CONTROL.search(url.raw_path_qs) or " " in url.raw_path_qs:
+        raise RequestError("the URL's path contains a control character or a space")
 
 
 class HeadRenderer:
@@ -52,33 +136,38 @@ class HeadRenderer:
         self.user_agent = user_agent
         self._blocks: dict[int, tuple[object, str]] = {}
 
-    def render(self, request: Request, host: str, port: int) -> bytes:
+    def render(self, request: Request, host: str, port: int) -> tuple[bytes, bytes | None]:
+        """The request head and the body as it goes on the wire."""
         url, headers, body = request.url, request.headers, request.body
-        if ":" in host:
-            host = f"[{host}]"
-        authority = host if port == DEFAULT_PORTS[url.scheme] else f"{host}:{port}"
+        check_request(request)
+        authority = user_host(headers)
+        if authority is None:
+            if ":" in host:
+                host = f"[{host}]"
+            authority = host if port == DEFAULT_PORTS[url.scheme] else f"{host}:{port}"
         lines = f"{request.method} {url.raw_path_qs or '/'} HTTP/1.1\r\nHost: {authority}\r\n"
         lines += self._header_block(headers)
         if url.raw_user is not None and "Authorization" not in headers:
             lines += f"Authorization: {basic_auth(url)}\r\n"
-        if body is not None:
-            if "Content-Type" not in headers:
-                lines += "Content-Type: application/octet-stream\r\n"
+        if body is not None and "Content-Type" not in headers:
+            lines += "Content-Type: application/octet-stream\r\n"
+        if wants_chunked(headers):
+            lines += "Transfer-Encoding: chunked\r\n"
+            body = chunked(body or b"")
+        elif body is not None:
             lines += f"Content-Length: {len(body)}\r\n"
         elif request.method in _BODY_METHODS:
             lines += "Content-Length: 0\r\n"
-        return (lines + "\r\n").encode()
+        return (lines + "\r\n").encode(), body
 
     def _header_block(self, headers: HeaderMap) -> str:
         shared = isinstance(headers, CIMultiDictProxy)
         if shared and (cached := self._blocks.get(id(headers))) is not None:
             return cached[1]
-        fields = [
-            (name, value)
-            for name, value in with_defaults(headers, self.user_agent)
-            if name.lower() != "content-length"  # framing is afetch's, from the body it sends
-        ]
+        fields = with_defaults(headers, self.user_agent)
         check_headers(fields)
+        if host := user_host(headers):
+            check_headers([("Host", host)])
         block = "".join(f"{name}: {value}\r\n" for name, value in fields)
         if shared:
             self._blocks[id(headers)] = (headers, block)  # holding it keeps the id unique

@@ -137,7 +137,7 @@ class Pool:
         scheme, host = url.scheme, url.raw_host or ""
         port = url.port or DEFAULT_PORTS[scheme]
         key = (scheme, host, port)
-        head = self._renderer.render(request, host, port)
+        head, body = self._renderer.render(request, host, port)
         while True:
             connection = self._take_idle(key)
             reused = connection is not None
@@ -145,7 +145,7 @@ class Pool:
                 connection = await self._connector.connect(key, hop, self)
             hop.remote_ip, hop.reused = connection.remote_ip, reused
             response = Response(connection, request.method, url)
-            connection.send(head, request.body)
+            connection.send(head, body)
             try:
                 await response.wait_for_headers()
             except NotAnswered:

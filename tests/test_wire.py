@@ -1,0 +1,162 @@
+"""What afetch puts on the wire: every request byte validated, framing afetch's own.
+
+A recording server keeps the exact bytes of each connection, so a test fails
+if an injected header or a second (smuggled) request ever reaches a server.
+Both transports are held to the same contract.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from click.testing import CliRunner
+from multidict import CIMultiDict
+from yarl import URL
+
+from afetch.cli import command
+from afetch.http.request import HeadRenderer, check_header, check_host, check_method
+from afetch.http.transport import Request
+from tests.conftest import lines, run_cli
+from tests.server import RECORDED, ServerThread
+
+pytestmark = pytest.mark.usefixtures("each_transport")
+
+
+def recorded(servers: ServerThread, key: str, *args: str, stdin: bytes = b"") -> bytes:
+    """Run afetch against the recording server's /KEY; the bytes of its one connection."""
+    url = servers.raw("record") + key
+    RECORDED.pop(f"/{key}", None)
+    run = run_cli(*args, *([] if stdin else [url]), stdin=stdin)
+    assert run.returncode == 0, (run.stderr, run.stdout)
+    (data,) = RECORDED[f"/{key}"]
+    return data
+
+
+def head_lines(data: bytes) -> list[bytes]:
+    return data.partition(b"\r\n\r\n")[0].split(b"\r\n")
+
+
+def field_values(data: bytes, name: bytes) -> list[bytes]:
+    prefix = name.lower() + b":"
+    return [
+        line.partition(b":")[2].strip()
+        for line in head_lines(data)[1:]
+        if line.lower().startswith(prefix)
+    ]
+
+
+def test_a_user_host_is_the_one_host(servers: ServerThread) -> None:
+    """-H 'Host: x' replaces afetch's Host: exactly one line, the user's value (as curl)."""
+    data = recorded(servers, "host", "-H", "Host: example.test")
+    assert field_values(data, b"Host") == [b"example.test"]
+
+
+def test_a_user_content_length_is_replaced_by_the_real_one(servers: ServerThread) -> None:
+    data = recorded(servers, "length", "-H", "Content-Length: 1", "-d", "abcdef")
+    assert field_values(data, b"Content-Length") == [b"6"]
+    assert data.endswith(b"\r\n\r\nabcdef")
+
+
+def test_a_user_chunked_encoding_chunk_encodes_the_body(servers: ServerThread) -> None:
+    """Never Transfer-Encoding and Content-Length together: the body is chunked, as curl does."""
+    data = recorded(servers, "chunked", "-H", "Transfer-Encoding: chunked", "-d", "abc")
+    assert field_values(data, b"Transfer-Encoding") == [b"chunked"]
+    assert field_values(data, b"Content-Length") == []
+    assert data.partition(b"\r\n\r\n")[2] == b"3\r\nabc\r\n0\r\n\r\n"
+
+
+def test_percent_encoded_bytes_stay_encoded(servers: ServerThread) -> None:
+    url = servers.raw("record") + "enc%0D%0AX-Injected:%201?q=%00"
+    RECORDED.pop("/enc%0D%0AX-Injected:%201?q=%00", None)
+    run = run_cli(url)
+    assert run.returncode == 0, run.stderr
+    (data,) = RECORDED["/enc%0D%0AX-Injected:%201?q=%00"]
+    assert head_lines(data)[0] == b"GET /enc%0D%0AX-Injected:%201?q=%00 HTTP/1.1"
+    assert b"\r\nX-Injected" not in data
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("http://127.0.0.1\0.trusted.example/", "contains '\\\\x00'"),
+        ("http://[:::1]/", "not an IPv6 address"),
+        ("http://127.0.0.1:0/", "port 0"),
+        ("http://a..b/", "empty label"),
+        ("http://exa%00mple/", "contains '%'"),
+        ('{"url": "http://127.0.0.1:1/", "headers": {"X": "a\\u0000b"}}', "control character"),
+        ('{"url": "http://127.0.0.1:1/", "headers": {"X": "a\\r\\nY: 1"}}', "control character"),
+        ('{"url": "http://127.0.0.1:1/", "headers": {"X Y": "1"}}', "not a token"),
+        ('{"url": "http://127.0.0.1:1/", "method": "GET /x HTTP/1.1\\r\\n"}', "not an HTTP method"),
+        ('{"url": "http://127.0.0.1:1/", "headers": {"Transfer-Encoding": "gzip"}}', "chunked"),
+    ],
+)
+def test_bad_input_lines_are_invalid_input(line: str, fragment: str) -> None:
+    run = run_cli("--no-summary", stdin=lines(line))
+    (record,) = run.records
+    assert record["error"]["type"] == "invalid_input"
+    assert record["attempts"] == 0
+    assert fragment.replace("\\\\", "\\") in record["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["-A", "x\r\nX-Injected: 1"], "--user-agent"),
+        (["-A", "x\0"], "--user-agent"),
+        (["-X", "GET / HTTP/1.1\r\n"], "--method"),
+        (["-X", "GÉT"], "--method"),
+        (["-H", "X: a\0b"], "--header"),
+        (["-H", "X Y: 1"], "--header"),
+        (["-H", "Transfer-Encoding: gzip"], "--header"),
+        (["-b", "a=1\r\nX: 2"], "control character"),
+        (["-u", "ann:pw\nX: 1"], "control character"),
+    ],
+)
+def test_options_that_would_inject_are_usage_errors(args: list[str], fragment: str) -> None:
+    result = CliRunner().invoke(command, [*args, "http://127.0.0.1:1/"])
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr
+
+
+def test_generated_requests_never_put_a_control_character_on_the_wire() -> None:
+    """A property test: whatever the validator lets through renders to a clean head."""
+    rng = random.Random(1103)
+    alphabet = [chr(c) for c in range(128)] + ["é", "\u2028", "ÿ"]
+    renderer = HeadRenderer("afetch/test")
+    rendered = 0
+    for _ in range(3000):
+
+        def text(n: int) -> str:
+            """Mostly plain characters, now and then anything at all."""
+            return "".join(
+                rng.choice(alphabet) if rng.random() < 0.08 else rng.choice("abcxyz019-")
+                for _ in range(rng.randint(1, n))
+            )
+
+        name, value, method, host = text(6), text(12), text(5), text(8)
+        try:
+            check_method(method)
+            check_header(name, value)
+            check_host(host.lower())
+            url = URL.build(scheme="http", host=host.lower(), path="/" + text(8))
+        except ValueError:
+            continue
+        request = Request(method, url, CIMultiDict([(name, value)]))
+        head, _ = renderer.render(request, url.raw_host or "", 80)
+        rendered += 1
+        for line in head.split(b"\r\n"):
+            assert not any((b < 32 and b != 9) or b == 127 for b in line), (head, line)
+        assert head.count(b"\r\n\r\n") == 1
+        assert head.endswith(b"\r\n\r\n")
+    assert rendered > 300
+
+
+def test_json_line_headers_reach_the_server_as_given(servers: ServerThread) -> None:
+    line = json.dumps(
+        {"url": servers.raw("record") + "json-host", "headers": {"Host": "a.test", "X-A": "1\t2"}}
+    )
+    data = recorded(servers, "json-host", stdin=lines(line))
+    assert field_values(data, b"Host") == [b"a.test"]
+    assert field_values(data, b"X-A") == [b"1\t2"]
