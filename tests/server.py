@@ -273,6 +273,24 @@ async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         await asyncio.sleep(3600)
 
 
+def _keep_answering(payload: bytes, unsolicited: bytes = b"", after: float = 0.0) -> Handler:
+    """Answers every request on a connection with ``payload``; then, idle, ``unsolicited``."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                writer.write(payload)
+                await writer.drain()
+                if unsolicited:
+                    await asyncio.sleep(after)
+                    writer.write(unsolicited)
+                    await writer.drain()
+        writer.close()
+
+    return handle
+
+
 #: What the recording server received, by request-target: the exact bytes.
 RECORDED: defaultdict[str, list[bytes]] = defaultdict(list)
 
@@ -299,6 +317,27 @@ async def _record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 RAW_HANDLERS: dict[str, Handler] = {
     "record": _record,
+    "desync": _keep_answering(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+        b"HTTP/1.1 200 OK\r\nX-Smuggled: 1\r\nContent-Length: 8\r\n\r\nsmuggled"
+    ),
+    "junk-after-chunk": _keep_answering(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n0\r\n\r\nJUNK"
+    ),
+    "head-with-body": _keep_answering(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"),
+    "unsolicited": _keep_answering(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
+        after=0.1,
+    ),
+    "non-utf8-head": _reply(
+        b"HTTP/1.1 200 R\xe9ason\xff\r\nContent-Type: text/plain; charset=\xff\xfe\r\n"
+        b"X-V: \xc3\x28\xff\r\nContent-Length: 2\r\n\r\nok"
+    ),
+    "status-099": _reply(b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n"),
+    "obs-fold": _reply(
+        b"HTTP/1.1 200 OK\r\nX-Folded: one\r\n two\r\n\tthree\r\nContent-Length: 2\r\n\r\nok"
+    ),
     "garbage": _reply(b"HELLO THIS IS NOT HTTP\r\n\r\n"),
     "short": _reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this much"),
     "reset": _reply(

@@ -160,3 +160,91 @@ def test_json_line_headers_reach_the_server_as_given(servers: ServerThread) -> N
     data = recorded(servers, "json-host", stdin=lines(line))
     assert field_values(data, b"Host") == [b"a.test"]
     assert field_values(data, b"X-A") == [b"1\t2"]
+
+
+# -- responses: strictly framed ------------------------------------------------------
+
+#: Where aiohttp decides and afetch cannot (README: "Differences between the clients").
+AIOHTTP_DIFFERENCES = {
+    # aiohttp parses a whole packet: bytes after a complete response that do not form
+    # another one fail the response they arrived with (protocol), not just the connection.
+    "junk-after-chunk": "the answer is recorded as protocol",
+    "head-with-body": "the answer is recorded as protocol",
+    # aiohttp's pool does not look at a connection's bytes while it is idle.
+    "unsolicited": "an unsolicited response on an idle connection answers the next request",
+}
+
+
+def differs(transport: str, name: str) -> bool:
+    return transport == "aiohttp" and name in AIOHTTP_DIFFERENCES
+
+
+def bodies(servers: ServerThread, name: str, *items: str, extra: tuple[str, ...] = ()) -> list:
+    run = run_cli("-c", "1", "--body", "--headers", *extra, stdin=lines(*items))
+    return sorted(run.records, key=lambda r: r["index"])
+
+
+@pytest.mark.parametrize("name", ["desync", "junk-after-chunk"])
+def test_bytes_after_a_response_never_reach_another_request(
+    servers: ServerThread, name: str, each_transport: str
+) -> None:
+    """A second response in the same packet, or junk after the last chunk: the first is
+    the answer, and the connection is not used again."""
+    url = servers.raw(name)
+    records = bodies(servers, name, *[url] * 3)
+    if differs(each_transport, name):
+        assert {r["error"]["type"] for r in records} == {"protocol"}
+        return
+    for record in records:
+        assert record["ok"], record
+        assert record["body"] == "first"
+        assert record["reason"] == "OK"
+        assert "X-Smuggled" not in record["headers"]
+
+
+def test_body_bytes_after_a_head_response_do_not_poison_the_next_request(
+    servers: ServerThread, each_transport: str
+) -> None:
+    url = servers.raw("head-with-body")
+    head = json.dumps({"url": url, "method": "HEAD"})
+    records = bodies(servers, "head-with-body", head, url, url)
+    if differs(each_transport, "head-with-body"):
+        assert records[0]["error"]["type"] == "protocol"
+    else:
+        assert records[0]["status"] == 200
+    assert [r["status"] for r in records[1:]] == [200, 200]
+    assert [r.get("body") for r in records[1:]] == ["first", "first"]
+
+
+def test_an_unsolicited_response_on_an_idle_connection_is_not_an_answer(
+    servers: ServerThread, each_transport: str
+) -> None:
+    url = servers.raw("unsolicited")
+    records = bodies(servers, "unsolicited", url, url, extra=("--rate", "4/s"))
+    if differs(each_transport, "unsolicited"):
+        return
+    assert [r["body"] for r in records] == ["first", "first"]
+
+
+def test_a_status_outside_100_599_is_protocol(servers: ServerThread) -> None:
+    run = run_cli("--retries", "0", servers.raw("status-099"))
+    (record,) = run.records
+    assert record["error"]["type"] == "protocol"
+    assert "099" in record["error"]["message"]
+
+
+def test_obs_fold_is_unfolded(servers: ServerThread) -> None:
+    run = run_cli("--headers", servers.raw("obs-fold"))
+    (record,) = run.records
+    assert record["ok"], record
+    assert " ".join(record["headers"]["x-folded"].split()) == "one two three"
+
+
+def test_non_utf8_bytes_anywhere_in_a_head_are_latin1_text(servers: ServerThread) -> None:
+    """Reason, Content-Type, any header: never a crash, the same text in both transports."""
+    run = run_cli("--headers", "--body", servers.raw("non-utf8-head"))
+    assert run.returncode == 0, run.stderr
+    (record,) = run.records
+    assert record["reason"] == "Réasonÿ"
+    assert record["content_type"] == "text/plain; charset=ÿþ"
+    assert record["headers"]["x-v"] == "Ã(ÿ"

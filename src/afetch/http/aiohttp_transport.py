@@ -172,6 +172,9 @@ class _Exchange:
             )
         assert isinstance(response, _PeerResponse)  # the session's response_class
         self._response = response
+        if not 100 <= response.status <= 599:
+            response.close()
+            raise ResponseError(f"status {response.status:03d} is not an HTTP status (100-599)")
         return _Response(response)
 
     async def __aexit__(

@@ -9,6 +9,7 @@ decodes it in bounded pieces.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol, cast
@@ -38,6 +39,13 @@ class NotAnswered(ResponseError):
 
 class _HeadDone(Exception):
     """Stops the parser after a HEAD response's headers: such a response has no body."""
+
+
+class _Extra(Exception):
+    """Stops the parser at the start of a second message: the first one is the answer."""
+
+
+_FOLD = re.compile(rb"\r\n[ \t]+")
 
 
 class Owner(Protocol):
@@ -235,8 +243,13 @@ class Response:
 
     def feed(self, data: bytes) -> None:
         self._answered = True
+        if self._complete:  # bytes after the answer: this connection is out of step
+            self._extra()
+            return
         if not self._headers_done:
             self._head_bytes += len(data)
+            if b"\r\n " in data or b"\r\n\t" in data:
+                data = _unfold(data)
         if self._parser is None:
             return
         try:
@@ -245,7 +258,11 @@ class Response:
             cause = exc.__context__
             if isinstance(cause, _HeadDone):
                 # Reusable only if nothing (a stray body) came after the headers.
-                self._keep_alive &= data.find(b"\r\n\r\n") == len(data) - 4
+                if data.find(b"\r\n\r\n") != len(data) - 4:
+                    self._extra()
+                return
+            if self._complete:  # _Extra, or a callback of whatever followed the answer
+                self._extra()
                 return
             self._fail(cause if isinstance(cause, ResponseError) else ResponseError(str(exc)))
             return
@@ -254,6 +271,9 @@ class Response:
             self._finish()
             return
         except httptools.HttpParserError as exc:
+            if self._complete:  # junk after a complete response
+                self._extra()
+                return
             self._fail(ResponseError(f"malformed response: {str(exc) or type(exc).__name__}"))
             return
         if not self._headers_done and self._head_bytes > _MAX_HEAD:
@@ -277,7 +297,17 @@ class Response:
                 ResponseError(f"connection {_how(exc)} after {self._received}{told} body bytes")
             )
 
+    def _extra(self) -> None:
+        """More than one answer arrived: keep the first, never reuse the connection."""
+        self._keep_alive = False
+        if self._connection is not None:
+            self._connection.close()
+
     # -- llhttp callbacks ---------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._complete:
+            raise _Extra
 
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
@@ -297,6 +327,8 @@ class Response:
         if 100 <= status < 200 and status != 101:
             self._interim = True  # 100 Continue, 103 Early Hints: the answer follows
             return
+        if not 100 <= status <= 599:
+            raise ResponseError(f"status {status:03d} is not an HTTP status (100-599)")
         self.status = status
         self.reason = text_of(self._reason) or None
         self.http_version = self._parser.get_http_version()
@@ -416,6 +448,14 @@ class Headers:
 
 
 _NO_HEADERS = Headers([])
+
+
+def _unfold(data: bytes) -> bytes:
+    """obs-fold in the head replaced by a space, as RFC 9112 §5.2 asks of a user agent."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return _FOLD.sub(b" ", data)
+    return _FOLD.sub(b" ", data[:end]) + data[end:]
 
 
 def text_of(raw: bytes) -> str:
