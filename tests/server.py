@@ -159,14 +159,23 @@ def build_app(state: State) -> web.Application:
 
     @routes.get("/compressed")
     async def compressed(request: web.Request) -> web.Response:
-        """'hello' * n under Content-Encoding gzip, deflate (zlib) or raw-deflate."""
-        text = b"hello" * int(request.query.get("n", "1000"))
-        kind = request.query.get("as", "gzip")
-        wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}[kind]
-        packer = zlib.compressobj(wbits=wbits)
-        body = packer.compress(text) + packer.flush()
-        encoding = "deflate" if kind == "raw-deflate" else kind
-        return web.Response(body=body, headers={"Content-Encoding": encoding})
+        """'hello' * n under the encodings in ``as`` (comma-separated, applied in order):
+        gzip, deflate (zlib), raw-deflate, br, zstd, or any other name (bytes unchanged);
+        ``lines=1`` names them on separate header lines, ``cut=N`` drops the last N bytes."""
+        body = b"hello" * int(request.query.get("n", "1000"))
+        names = []
+        for kind in request.query.get("as", "gzip").split(","):
+            body = encode(kind, body)
+            names.append("deflate" if kind == "raw-deflate" else kind)
+        if cut := int(request.query.get("cut", "0")):
+            body = body[:-cut]
+        response = web.Response(body=body)
+        if request.query.get("lines"):
+            for name in names:
+                response.headers.add("Content-Encoding", name)
+        else:
+            response.headers["Content-Encoding"] = ", ".join(names)
+        return response
 
     @routes.get("/control-chars")
     async def control_chars(request: web.Request) -> web.Response:
@@ -213,6 +222,22 @@ def build_app(state: State) -> web.Application:
 
 _BOMB: bytes | None = None
 BOMB_EXPANDED = 200 * 1024 * 1024
+
+
+def encode(kind: str, data: bytes) -> bytes:
+    if kind == "br":
+        import brotli  # type: ignore[import-untyped]
+
+        return bytes(brotli.compress(data))
+    if kind == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor().compress(data)
+    wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}.get(kind)
+    if wbits is None:
+        return data
+    packer = zlib.compressobj(wbits=wbits)
+    return packer.compress(data) + packer.flush()
 
 
 def gzip_bomb() -> bytes:

@@ -100,12 +100,56 @@ async def test_malformed_responses(servers: ServerThread, name: str, kind: str, 
     assert words in record["error"]["message"].lower()
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
-async def test_compressed_bodies_are_decoded(servers: ServerThread, encoding: str) -> None:
-    (record,) = await fetch([f"{servers.base}/compressed?as={encoding}"], capture_body=True)
-    assert record["ok"]
+@pytest.mark.parametrize(
+    "query",
+    [
+        "as=gzip",
+        "as=deflate",
+        "as=raw-deflate",
+        "as=br",
+        "as=zstd",
+        "as=gzip,gzip",  # one header line, two layers
+        "as=deflate,gzip&lines=1",  # two header lines
+        "as=br,zstd,gzip",
+    ],
+)
+async def test_compressed_bodies_are_decoded(servers: ServerThread, query: str) -> None:
+    (record,) = await fetch([f"{servers.base}/compressed?{query}"], capture_body=True)
+    assert record["ok"], record
     assert record["body"] == "hello" * 1000
     assert record["size"] == 5000
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd", "gzip,gzip"])
+async def test_a_truncated_compressed_body_is_protocol(
+    servers: ServerThread, encoding: str
+) -> None:
+    """Never recorded ok with a silently shortened body."""
+    url = f"{servers.base}/compressed?n=20000&as={encoding}&cut=6"
+    (record,) = await fetch([url], capture_body=True)
+    assert record["error"]["type"] == "protocol", record
+    assert "truncated" in record["error"]["message"] or "decode" in record["error"]["message"]
+
+
+async def test_an_unknown_encoding_passes_through_unchanged(servers: ServerThread) -> None:
+    (record,) = await fetch([f"{servers.base}/compressed?as=x-custom"], capture_body=True)
+    assert record["ok"], record
+    assert record["body"] == "hello" * 1000
+
+
+async def test_too_many_stacked_encodings_are_protocol(servers: ServerThread) -> None:
+    (record,) = await fetch([f"{servers.base}/compressed?as=gzip,gzip,gzip,gzip,gzip&n=10"])
+    assert record["error"]["type"] == "protocol"
+    assert "stacked" in record["error"]["message"]
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "gzip,gzip"])
+async def test_bombs_in_every_encoding_stop_at_max_body(
+    servers: ServerThread, encoding: str
+) -> None:
+    url = f"{servers.base}/compressed?n=4000000&as={encoding}"  # 20 MB of 'hello'
+    (record,) = await fetch([url], max_body=1000)
+    assert (record["size"], record["truncated"]) == (1000, True)
 
 
 async def test_compressed_body_is_capped_while_inflating(servers: ServerThread) -> None:
@@ -135,7 +179,7 @@ async def test_default_request_headers(servers: ServerThread) -> None:
     sent = servers.state.echoes[key][0]["headers"]
     assert sent["User-Agent"] == "probe/1"
     assert sent["Accept"] == "*/*"
-    assert sent["Accept-Encoding"] == "gzip, deflate"
+    assert sent["Accept-Encoding"] == "gzip, deflate, br, zstd"
     assert sent["Host"] == f"127.0.0.1:{servers.ports['app']}"
 
 

@@ -34,6 +34,7 @@ from afetch.errors import (
     TlsError,
     TooLargeError,
 )
+from afetch.http import decoding
 from afetch.http.lean.protocol import text_of
 from afetch.http.oserrors import connect_failure, describe
 from afetch.http.request import (
@@ -133,6 +134,9 @@ def open_session(
         max_line_size=MAX_HEADER_LINE,
         max_field_size=MAX_HEADER_LINE,
         max_headers=MAX_HEADER_COUNT,
+        # Bodies are decoded by afetch.http.decoding, as in the lean transport: stacked
+        # and truncated streams are judged alike, and bombs inflate in bounded pieces.
+        auto_decompress=False,
         trace_configs=[_trace_config()],
         response_class=_PeerResponse,
     )
@@ -172,10 +176,13 @@ class _Exchange:
             )
         assert isinstance(response, _PeerResponse)  # the session's response_class
         self._response = response
-        if not 100 <= response.status <= 599:
+        try:
+            if not 100 <= response.status <= 599:
+                raise ResponseError(f"status {response.status:03d} is not an HTTP status (100-599)")
+            return _Response(response)
+        except ResponseError:
             response.close()
-            raise ResponseError(f"status {response.status:03d} is not an HTTP status (100-599)")
-        return _Response(response)
+            raise
 
     async def __aexit__(
         self,
@@ -218,10 +225,14 @@ class _PeerResponse(aiohttp.ClientResponse):
 class _Response:
     """aiohttp's ClientResponse as a transport Response, body errors mapped."""
 
-    __slots__ = ("_inner",)
+    __slots__ = ("_decoder", "_ended", "_inner")
 
     def __init__(self, inner: aiohttp.ClientResponse) -> None:
         self._inner = inner
+        self._decoder = decoding.decoder_for(
+            ", ".join(inner.headers.getall("Content-Encoding", ())) or None
+        )
+        self._ended = False
 
     @property
     def status(self) -> int:
@@ -257,12 +268,28 @@ class _Response:
         return self
 
     async def readany(self) -> bytes:
-        with aiohttp_errors():
-            return await self._inner.content.readany()
+        decoder = self._decoder
+        if decoder is None:
+            with aiohttp_errors():
+                return await self._inner.content.readany()
+        while True:
+            if decoded := decoder.pull():
+                return decoded
+            if self._ended:
+                return b""
+            with aiohttp_errors():
+                piece = await self._inner.content.readany()
+            if piece:
+                decoder.push(piece)
+            else:
+                self._ended = True
+                decoder.end()
 
     async def read(self) -> bytes:
-        with aiohttp_errors():
-            return await self._inner.read()
+        pieces = []
+        while piece := await self.readany():
+            pieces.append(piece)
+        return b"".join(pieces)
 
 
 def _clean(text: str) -> str:

@@ -26,14 +26,13 @@ from multidict import CIMultiDictProxy
 
 from afetch.config import DEFAULT_PORTS
 from afetch.errors import RequestError
+from afetch.http.decoding import ACCEPT_ENCODING
 
 if TYPE_CHECKING:
     from yarl import URL
 
     from afetch.http.transport import HeaderMap, Request
 
-#: What the lean transport can decode; aiohttp is told the same so both agree.
-ACCEPT_ENCODING = "gzip, deflate"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: RFC 9110 token: methods and header names.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

@@ -19,7 +19,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.errors import ResponseError, TooLargeError
-from afetch.http.lean import decoding
+from afetch.http import decoding
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -202,6 +202,8 @@ class Response:
     async def readany(self) -> bytes:
         """The next piece of the (decoded) body; b"" at its end."""
         while True:
+            if self._decoder is not None and (decoded := self._decoder.pull()):
+                return decoded  # what the last piece inflated to, INFLATE_PIECE at a time
             if self._chunks:
                 piece = self._chunks.popleft()
                 self._buffered -= len(piece)
@@ -210,20 +212,17 @@ class Response:
                     self._connection.resume_reading()
                 if self._decoder is None:
                     return piece
-                decoded, tail = decoding.inflate(self._decoder, piece)
-                if tail:  # more to inflate from this piece: keep it first in line
-                    self._chunks.appendleft(tail)
-                    self._buffered += len(tail)
-                if decoded:
+                self._decoder.push(piece)
+                if decoded := self._decoder.pull():
                     return decoded
                 continue
             if self._error is not None:
                 raise self._error
             if self._complete:
-                if self._decoder is None:
-                    return b""
-                decoder, self._decoder = self._decoder, None
-                return decoding.finish(decoder)
+                if self._decoder is not None:
+                    decoder, self._decoder = self._decoder, None
+                    decoder.end()
+                return b""
             await self._wait()
 
     async def read(self) -> bytes:
@@ -426,8 +425,12 @@ class Headers:
         known: dict[str, str] = {}
         for name, value in fields:
             key = name.lower()
-            if key in self._KNOWN and (text := key.decode()) not in known:
-                known[text] = text_of(value)
+            if key in self._KNOWN:
+                text = key.decode()
+                if text not in known:
+                    known[text] = text_of(value)
+                elif text == "content-encoding":  # two lines: two layers, in order
+                    known[text] += ", " + text_of(value)
         self._known = known
 
     def get(self, name: str) -> str | None:
