@@ -316,6 +316,19 @@ def _keep_answering(payload: bytes, unsolicited: bytes = b"", after: float = 0.0
     return handle
 
 
+def _first_bytes_then(payload: bytes) -> Handler:
+    """Reads what the client sends first (a TLS ClientHello), writes ``payload``, hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(reader.read(100), 5)
+            writer.write(payload)
+            await writer.drain()
+        writer.close()
+
+    return handle
+
+
 #: What the recording server received, by request-target: the exact bytes.
 RECORDED: defaultdict[str, list[bytes]] = defaultdict(list)
 
@@ -359,6 +372,8 @@ RAW_HANDLERS: dict[str, Handler] = {
         b"HTTP/1.1 200 R\xe9ason\xff\r\nContent-Type: text/plain; charset=\xff\xfe\r\n"
         b"X-V: \xc3\x28\xff\r\nContent-Length: 2\r\n\r\nok"
     ),
+    "tls-eof": _first_bytes_then(b""),
+    "tls-plain-http": _first_bytes_then(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
     "status-099": _reply(b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n"),
     "obs-fold": _reply(
         b"HTTP/1.1 200 OK\r\nX-Folded: one\r\n two\r\n\tthree\r\nContent-Length: 2\r\n\r\nok"

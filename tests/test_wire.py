@@ -248,3 +248,20 @@ def test_non_utf8_bytes_anywhere_in_a_head_are_latin1_text(servers: ServerThread
     assert record["reason"] == "Réasonÿ"
     assert record["content_type"] == "text/plain; charset=ÿþ"
     assert record["headers"]["x-v"] == "Ã(ÿ"
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("tls-eof", "closed the connection during the handshake"),
+        ("tls-plain-http", "did not answer with TLS"),
+    ],
+)
+def test_tls_failures_are_tls_and_say_what_happened(
+    servers: ServerThread, name: str, words: str
+) -> None:
+    url = servers.raw(name).replace("http://", "https://")
+    run = run_cli("--retries", "0", url)
+    (record,) = run.records
+    assert record["error"]["type"] == "tls", record
+    assert words in record["error"]["message"]

@@ -36,7 +36,7 @@ from afetch.errors import (
 )
 from afetch.http import decoding
 from afetch.http.lean.protocol import text_of
-from afetch.http.oserrors import connect_failure, describe
+from afetch.http.oserrors import connect_failure, describe, tls_failure
 from afetch.http.request import (
     check_headers,
     check_request,
@@ -163,17 +163,22 @@ class _Exchange:
         await self._transport.check_family(request)
         session = await self._transport.session()
         _current.set(hop)
-        with aiohttp_errors():
-            response = await session.request(
-                request.method,
-                request.url,
-                headers=headers,
-                data=request.body if request.body is not None or not chunked else b"",
-                chunked=chunked or None,
-                allow_redirects=False,
-                proxy=route.proxy,
-                proxy_headers=route.headers,
-            )
+        try:
+            response = await self._send(session, request, headers, chunked, route)
+        except (ConnectError, TlsError) as exc:
+            if (
+                request.url.scheme == "https"
+                and route.proxy is None
+                and hop.tcp_end
+                and not hop.ready
+            ):
+                # TCP connected, TLS never got ready: whatever failed, failed in TLS.
+                cause = exc.__cause__ or exc
+                if isinstance(cause, aiohttp.ClientConnectorError):
+                    cause = cause.os_error
+                url = request.url
+                raise tls_failure(url.raw_host or "", url.port or 443, cause) from exc
+            raise
         assert isinstance(response, _PeerResponse)  # the session's response_class
         self._response = response
         try:
@@ -183,6 +188,26 @@ class _Exchange:
         except ResponseError:
             response.close()
             raise
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        request: Request,
+        headers: list[tuple[str, str]],
+        chunked: bool,
+        route: Route,
+    ) -> aiohttp.ClientResponse:
+        with aiohttp_errors():
+            return await session.request(
+                request.method,
+                request.url,
+                headers=headers,
+                data=request.body if request.body is not None or not chunked else b"",
+                chunked=chunked or None,
+                allow_redirects=False,
+                proxy=route.proxy,
+                proxy_headers=route.headers,
+            )
 
     async def __aexit__(
         self,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import aiohappyeyeballs
 
 from afetch.http.lean.protocol import Connection, Key, Owner
-from afetch.http.oserrors import connect_failure
+from afetch.http.oserrors import connect_failure, tls_failure
 from afetch.http.tls import TlsSessions
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class Connector:
         hop.tcp_end = time.perf_counter()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = Connection(owner, key)
+        tls = None
         try:
             tls = await self._tls.context() if scheme == "https" else None
             await loop.create_connection(
@@ -85,6 +86,8 @@ class Connector:
             )
         except OSError as exc:  # ssl.SSLError is an OSError
             sock.close()
+            if tls is not None:  # TCP is connected: whatever failed, failed in TLS
+                raise tls_failure(host, port, exc) from exc
             raise connect_failure(host, port, exc) from exc
         except BaseException:
             sock.close()
