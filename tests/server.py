@@ -329,6 +329,25 @@ def _first_bytes_then(payload: bytes) -> Handler:
     return handle
 
 
+async def _odd_location(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Redirects / with a Location that has blanks around it and a Latin-1 byte in it."""
+    with contextlib.suppress(Exception):
+        while True:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            target = head.split(b" ", 2)[1]
+            if target == b"/":
+                writer.write(
+                    b"HTTP/1.1 302 Found\r\nLocation:  /target?q=caf\xe9&s=a b \t\r\n"
+                    b"Content-Length: 0\r\n\r\n"
+                )
+            else:
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(target), target)
+                )
+            await writer.drain()
+    writer.close()
+
+
 #: What the recording server received, by request-target: the exact bytes.
 RECORDED: defaultdict[str, list[bytes]] = defaultdict(list)
 
@@ -372,6 +391,10 @@ RAW_HANDLERS: dict[str, Handler] = {
         b"HTTP/1.1 200 R\xe9ason\xff\r\nContent-Type: text/plain; charset=\xff\xfe\r\n"
         b"X-V: \xc3\x28\xff\r\nContent-Length: 2\r\n\r\nok"
     ),
+    "early-413": _reply(
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n"
+    ),
+    "odd-location": _odd_location,
     "tls-eof": _first_bytes_then(b""),
     "tls-plain-http": _first_bytes_then(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
     "status-099": _reply(b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n"),

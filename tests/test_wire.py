@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -265,3 +266,24 @@ def test_tls_failures_are_tls_and_say_what_happened(
     (record,) = run.records
     assert record["error"]["type"] == "tls", record
     assert words in record["error"]["message"]
+
+
+def test_an_answer_before_the_upload_ends_is_recorded(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """A 413 sent (and the connection closed) after the head of a 16 MB upload: a 413
+    record, one attempt — not "closed without a response"."""
+    payload = tmp_path / "big.bin"
+    payload.write_bytes(b"\0" * (16 << 20))
+    run = run_cli("--retries", "2", "-d", f"@{payload}", servers.raw("early-413"))
+    (record,) = run.records
+    assert (record["status"], record["attempts"]) == (413, 1), record
+
+
+def test_a_location_is_trimmed_and_its_bytes_kept(servers: ServerThread) -> None:
+    """Blanks around it go; a Latin-1 byte and a space inside are sent percent-encoded."""
+    run = run_cli("--body", servers.raw("odd-location"))
+    (record,) = run.records
+    assert record["ok"], record
+    assert record["body"] == "/target?q=caf%E9&s=a%20b"
+    assert record["final_url"].endswith("/target?q=caf%E9&s=a%20b")

@@ -186,7 +186,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
         exchange = client.transport.send(Request(method, url, headers, body), attempt.hop)
         async with exchange as response:
             attempt.hop.headers = time.perf_counter()
-            location = response.headers.get("Location")
+            location = response.location
             if config.follow and response.status in REDIRECT_STATUSES and location:
                 if len(attempt.redirects) >= config.max_redirects:
                     raise FetchFailure(
@@ -313,7 +313,6 @@ async def _drain_small(response: Response) -> None:
 
 
 def _redirect_target(current: URL, location: str) -> URL:
-    location = location.strip(" \t")
     try:
         target = current.join(URL(location))
         if target.scheme in ("http", "https"):

@@ -40,6 +40,7 @@ from afetch.http.oserrors import connect_failure, describe, tls_failure
 from afetch.http.request import (
     check_headers,
     check_request,
+    location_text,
     user_host,
     wants_chunked,
     with_defaults,
@@ -278,6 +279,11 @@ class _Response:
     @property
     def charset(self) -> str | None:
         return self._inner.charset
+
+    @property
+    def location(self) -> str | None:
+        raw = next((v for k, v in self._inner.raw_headers if k.lower() == b"location"), None)
+        return None if raw is None else location_text(raw)
 
     @property
     def content_length(self) -> int | None:

@@ -178,3 +178,15 @@ def basic_auth(url: URL) -> str:
     user = unquote(url.raw_user or "")
     password = unquote(url.raw_password or "")
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+#: Characters a URL reference may hold as they are (RFC 3986 reserved, unreserved, %).
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def location_text(raw: bytes) -> str:
+    """A Location value's bytes as a URL reference: trimmed, every other byte kept, those
+    that may not appear in a URL (non-ASCII, controls, spaces) percent-encoded."""
+    from urllib.parse import quote
+
+    return quote(raw.strip(b" \t"), safe=_URL_SAFE)

@@ -20,6 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.errors import ResponseError, TooLargeError
 from afetch.http import decoding
+from afetch.http.request import location_text
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -198,6 +199,11 @@ class Response:
     @property
     def charset(self) -> str | None:
         return charset_of(self.headers.get("Content-Type"))
+
+    @property
+    def location(self) -> str | None:
+        raw = self.headers.raw("location")
+        return None if raw is None else location_text(raw)
 
     async def readany(self) -> bytes:
         """The next piece of the (decoded) body; b"" at its end."""
@@ -432,6 +438,11 @@ class Headers:
                 elif text == "content-encoding":  # two lines: two layers, in order
                     known[text] += ", " + text_of(value)
         self._known = known
+
+    def raw(self, name: str) -> bytes | None:
+        """The first value of ``name`` (lower case) as its bytes came."""
+        key = name.encode()
+        return next((value for field, value in self._fields if field.lower() == key), None)
 
     def get(self, name: str) -> str | None:
         key = name.lower()
