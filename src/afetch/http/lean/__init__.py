@@ -2,9 +2,8 @@
 
 - ``pool.py``      keep-alive connections per origin; the Transport entry point
 - ``connect.py``   a new connection: addresses, TCP (Happy Eyeballs), TLS
-- ``dns.py``       name lookups: asynchronous, coalesced, cached
 - ``protocol.py``  one connection's bytes: request out, response parsed by llhttp
-- ``decoding.py``  Content-Encoding, inflated in bounded pieces
+  and framed strictly (bytes after the answer retire the connection)
 
 aiohttp's ``ClientSession.request`` spends ~150 µs of CPU per request on
 what afetch does itself (redirects, timeouts, retries, cookies it does not
