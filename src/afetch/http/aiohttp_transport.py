@@ -282,6 +282,8 @@ class _Response:
 
     @property
     def location(self) -> str | None:
+        if "Location" not in self._inner.headers:
+            return None
         raw = next((v for k, v in self._inner.raw_headers if k.lower() == b"location"), None)
         return None if raw is None else location_text(raw)
 

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from afetch.config import DEFAULT_PORTS
+from afetch.errors import RequestError
 from afetch.http.dns import Resolver
 from afetch.http.lean.connect import Connector
 from afetch.http.lean.protocol import Connection, Key, NotAnswered, Response
@@ -135,7 +136,11 @@ class Pool:
         """Write the request on a connection and wait for the response head."""
         url = request.url
         scheme, host = url.scheme, url.raw_host or ""
-        port = url.port or DEFAULT_PORTS[scheme]
+        port = url.port
+        if not port:  # yarl gives the scheme's default when none is written; 0 is written
+            if port == 0:
+                raise RequestError("port 0 is not 1-65535")
+            port = DEFAULT_PORTS[scheme]
         key = (scheme, host, port)
         head, body = self._renderer.render(request, host, port)
         while True:

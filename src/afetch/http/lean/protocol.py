@@ -202,6 +202,8 @@ class Response:
 
     @property
     def location(self) -> str | None:
+        if self.headers.get("Location") is None:  # the common case: picked out while parsing
+            return None
         raw = self.headers.raw("location")
         return None if raw is None else location_text(raw)
 
@@ -310,11 +312,9 @@ class Response:
 
     # -- llhttp callbacks ---------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        if self._complete:
-            raise _Extra
-
     def on_status(self, reason: bytes) -> None:
+        if self._complete:  # a second response began: the first one is the answer
+            raise _Extra
         self._reason += reason
         if len(self._reason) > MAX_HEADER_LINE:
             raise TooLargeError("status line too long")
@@ -327,6 +327,8 @@ class Response:
         self._fields.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self._complete:  # a second response (one without a reason phrase)
+            raise _Extra
         assert self._parser is not None  # callbacks run inside feed()
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:
@@ -338,6 +340,7 @@ class Response:
         self.reason = text_of(self._reason) or None
         self.http_version = self._parser.get_http_version()
         self.headers = headers = Headers(self._fields)
+        self._fields = []  # the Headers own that list: a stray second head must not add to it
         self._headers_done = True
         self._keep_alive = self._parser.should_keep_alive()
         self._decoder = decoding.decoder_for(headers.get("Content-Encoding"))
