@@ -54,11 +54,9 @@ def test_ordered_writes_records_in_input_order(servers: ServerThread) -> None:
     assert [record["index"] for record in run.records] == list(range(32))
 
 
-def test_deadline_cancels_the_rest_and_judges_what_finished(
-    servers: ServerThread, tmp_path: Path
-) -> None:
+def test_deadline_cancels_the_rest_and_fails_the_run(servers: ServerThread, tmp_path: Path) -> None:
     """--deadline: unfinished requests are cancelled records, the JUnit report is still written,
-    and the exit status reflects the finished (all ok) records."""
+    and the run exits 1: cancelled is not ok (a CI run never passes by running out of time)."""
     report = tmp_path / "report.xml"
     started = time.monotonic()
     run = run_cli(
@@ -66,10 +64,10 @@ def test_deadline_cancels_the_rest_and_judges_what_finished(
         "--deadline", "500ms", "--junit", str(report), "--summary",
     )  # fmt: skip
     assert time.monotonic() - started < 5
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr
     kinds = sorted((r["error"] or {}).get("type", "ok") for r in run.records)
     assert kinds == ["cancelled", "cancelled", "ok"]
-    assert "--deadline reached" in run.stderr
+    assert "--deadline reached: 2 unfinished requests cancelled" in run.stderr
     suite = ET.parse(report).getroot().find("testsuite")
     assert suite is not None
     assert suite.get("tests") == "3"
@@ -130,3 +128,62 @@ def test_junit_report_is_complete_after_sigint(servers: ServerThread, tmp_path: 
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
     assert orjson.loads(rest)["error"]["type"] == "cancelled"
+
+
+def test_a_deadline_that_ends_everything_at_once_is_not_a_pass(servers: ServerThread) -> None:
+    """--deadline 0 fetches nothing: exit 1, not a silent 0."""
+    run = run_cli(f"{servers.base}/ok", "--deadline", "0")
+    assert run.returncode == 1, run.stderr
+    assert "--deadline reached" in run.stderr
+
+
+def test_resume_with_unfinished_requests_says_how_many_and_exits_1(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    run = run_cli(
+        f"{servers.base}/ok", f"{servers.base}/hang", "-o", str(out), "--resume",
+        "--deadline", "500ms",
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "1 requests unfinished (no record)" in run.stderr
+    assert len(out.read_text().splitlines()) == 1
+
+
+def test_an_empty_input_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# only a comment\n\n")
+    run = run_cli("-i", str(empty))
+    assert run.returncode == 0
+    assert "afetch: no requests in the input" in run.stderr
+
+
+def test_head_1_ends_the_run_at_once_with_slow_requests_in_flight(
+    servers: ServerThread,
+) -> None:
+    """The writer watches the pipe: `| head -1` is noticed without waiting for a write."""
+    command = f"{AFETCH} {servers.base}/ok {servers.base}/hang | head -1"
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", "-c", command + "; echo ${PIPESTATUS[0]} >&2"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert time.monotonic() - started < 3
+    assert proc.stdout.count(b"\n") == 1
+    assert proc.stderr.decode().strip().splitlines()[-1] in ("0", "141")
+    assert b"Traceback" not in proc.stderr
+
+
+def test_stdout_closed_is_one_line_and_exit_1(servers: ServerThread) -> None:
+    proc = subprocess.run(
+        ["bash", "-c", f"{AFETCH} {servers.base}/ok >&-"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip() == (
+        "afetch: error: cannot write records: standard output is closed"
+    )

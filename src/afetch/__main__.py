@@ -42,6 +42,8 @@ def exit_now(code: object) -> NoReturn:
     if "coverage" in sys.modules:
         raise SystemExit(code)
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with it closed
+            continue
         with contextlib.suppress(OSError, ValueError):  # a reader that left, a closed stream
             stream.flush()
     os._exit(code or 0)

@@ -508,6 +508,9 @@ def _recorded(path: str) -> IndexBitmap:
 
 def _open_output(path: str | None, *, append: bool = False) -> IO[bytes]:
     if path is None or path == "-":
+        if sys.stdout is None:  # started with stdout closed (>&-): nowhere for records to go
+            click.echo("afetch: error: cannot write records: standard output is closed", err=True)
+            sys.exit(1)
         return sys.stdout.buffer
     try:
         return open(path, "ab" if append else "wb")

@@ -105,6 +105,8 @@ class Engine:
         self._finished: list[FetchResult] = []  # done, but the stop came before delivery
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        #: Requests read but not finished when the run stopped (with or without records).
+        self.unfinished = 0
         self._hosts = HostSlots(config.per_host)
         # Requests taken from the input but not yet delivered: those in flight, a
         # queue's worth waiting for a worker, and (with --per-host) a look-ahead of
@@ -173,6 +175,7 @@ class Engine:
         outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
         for result in [*self._finished, *(self._held[seq] for seq in sorted(self._held))]:
             await out.put(result)
+        self.unfinished = len(self._admitted)
         if self.emit_cancelled:
             now = time.perf_counter()
             for ticket in sorted(self._admitted.values(), key=lambda t: t.spec.index):

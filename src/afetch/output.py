@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
+import select
+import stat
 import threading
 from collections.abc import Callable
 from typing import IO, Any
@@ -36,6 +40,7 @@ class RecordWriter:
         *,
         on_broken: Callable[[], None] | None = None,
         high_water: int = 1 << 20,
+        watch_reader: bool = True,
     ) -> None:
         self._stream = stream
         self._on_broken = on_broken
@@ -54,6 +59,45 @@ class RecordWriter:
         self._finished = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="afetch-output", daemon=True)
         self._thread.start()
+        self._watched = self._watch_reader() if watch_reader else None
+
+    def _watch_reader(self) -> threading.Thread | None:
+        """Learn at once when the reader of a pipe goes away (``| head -1``).
+
+        Waiting for the next write would take as long as the slowest request in
+        flight. A thread of its own polls the pipe for a hang-up: the event
+        loop cannot watch it (uvloop would make the fd non-blocking, and the
+        writer thread's large writes would then tear lines).
+        """
+        try:
+            fd = self._stream.fileno()
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                return None
+        except (OSError, ValueError, AttributeError):
+            return None
+        thread = threading.Thread(
+            target=self._poll_reader, args=(fd,), name="afetch-pipe-watch", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _poll_reader(self, fd: int) -> None:
+        poller = select.poll()
+        poller.register(fd, 0)  # no events asked for: POLLERR and POLLHUP are always reported
+        while not self._closing and self.error is None:
+            try:
+                events = poller.poll(200)
+            except OSError:
+                return
+            if any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events):
+                self._wake(self._reader_left)
+                return
+
+    def _reader_left(self) -> None:
+        if self.error is None:
+            self.error = BrokenPipeError(errno.EPIPE, "the reader closed the pipe")
+            if self._on_broken is not None:
+                self._on_broken()
 
     @property
     def broken(self) -> bool:

@@ -168,10 +168,20 @@ class _Run:
             _silence_stdout(self.out)  # the reader left (| head): end quietly, like cat does
         elif output_error is not None:
             _warn(f"afetch: error: cannot write records: {output_error}")
-        elif self.ui.summary:
+        else:
+            unfinished = self.engine.unfinished
             if self.deadline_hit:
-                _warn("afetch: --deadline reached: unfinished requests were cancelled")
-            _warn(self.tally.render())
+                _warn(f"afetch: --deadline reached: {unfinished} unfinished requests cancelled")
+            if self.control.resume and unfinished:
+                _warn(
+                    f"afetch: {unfinished} requests unfinished (no record):"
+                    " run the same command again to fetch them"
+                )
+            nothing = not (self.tally.total or self.tally.input_errors or self.deadline_hit)
+            if nothing and not self.control.resume:
+                _warn("afetch: no requests in the input")
+            if self.ui.summary:
+                _warn(self.tally.render())
         return exit_status(
             self.tally,
             signal_status=self.signal_status,
@@ -179,6 +189,7 @@ class _Run:
             output_failed=output_error is not None,
             exit_zero=self.ui.exit_zero,
             deadline_hit=self.deadline_hit,
+            unfinished=self.engine.unfinished,
         )
 
 
@@ -189,6 +200,8 @@ def _log_failure(result: FetchResult) -> None:
 
 
 def _warn(text: str) -> None:
+    if sys.stderr is None:  # started with stderr closed: print() would fall back to stdout
+        return
     with contextlib.suppress(OSError):
         print(text, file=sys.stderr, flush=True)
 

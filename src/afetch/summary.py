@@ -128,17 +128,20 @@ def exit_status(
     output_failed: bool = False,
     exit_zero: bool = False,
     deadline_hit: bool = False,
+    unfinished: int = 0,
 ) -> ExitStatus:
-    """The one place the process exit code is decided."""
+    """The one place the process exit code is decided.
+
+    Cancelled records are not ok, and neither is a run cut short: a CI run
+    that checked nothing never exits 0 by running out of time.
+    """
     if signal_status is not None:
         return signal_status
     if broken_pipe:
         return ExitStatus.SIGPIPE
     if output_failed:
         return ExitStatus.FAILURES
-    not_ok = tally.not_ok
-    if deadline_hit:  # what the deadline cut short did not fail: judge what finished
-        not_ok -= tally.by_error[ErrorKind.CANCELLED.value]
-    if (not_ok or tally.input_errors) and not exit_zero:
+    failed = tally.not_ok or tally.input_errors or unfinished or deadline_hit
+    if failed and not exit_zero:
         return ExitStatus.FAILURES
     return ExitStatus.OK

@@ -44,7 +44,8 @@ async def _requests(parser: RequestParser) -> AsyncIterator[FetchSpec | FetchRes
 async def _serve(config: Config, emit_cancelled: bool) -> None:
     engine = Engine(config, emit_cancelled=emit_cancelled)
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, engine.stop)
-    writer = RecordWriter(sys.stdout.buffer, on_broken=engine.stop)
+    # The coordinator reads this pipe to the end: its going away is a crash, seen there.
+    writer = RecordWriter(sys.stdout.buffer, on_broken=engine.stop, watch_reader=False)
     try:
         async for result in engine.results(_requests(RequestParser(config))):
             await writer.write(result)

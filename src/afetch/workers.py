@@ -69,6 +69,8 @@ class WorkerPool:
     ) -> None:
         self.config = config
         self.emit_cancelled = emit_cancelled
+        #: Requests read but not finished when the run stopped (with or without records).
+        self.unfinished = 0
         self.ordered = ordered
         self._shares = [share for share in shares(config.concurrency, workers) if share]
         self._workers: list[_Worker] = []
@@ -220,6 +222,7 @@ class WorkerPool:
         """Records for requests sent to a worker that returned nothing for them."""
         left = sorted(self._sent.values(), key=lambda entry: entry[0])
         self._sent.clear()
+        self.unfinished += len(left)
         if self._stopping:
             return [cancelled(spec, 0.0, 0) for _, spec, _ in left] if self.emit_cancelled else []
         # Not stopped, yet a worker went quiet: it died. Never expected.
