@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+from yarl import URL
 
 import afetch
 from afetch.config import Config
@@ -151,3 +152,50 @@ async def _until(condition: Callable[[], bool], seconds: float = 5) -> None:
         if condition():
             return
         await asyncio.sleep(0.05)
+
+
+# -- supervision: a failing input never hangs the run -------------------------------
+
+
+@pytest.mark.timeout(20)
+async def test_fetch_all_takes_mappings_like_json_lines(servers: ServerThread) -> None:
+    results = await afetch.fetch_all([{"url": f"{servers.base}/ok"}, f"{servers.base}/ok"])
+    assert [r.status for r in results] == [200, 200]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("fail_at", [0, 1000])
+async def test_a_source_that_raises_ends_the_run_after_the_finished_records(
+    servers: ServerThread, fail_at: int
+) -> None:
+    def source() -> Iterator[str]:
+        for i in range(fail_at):
+            yield f"{servers.base}/ok?i={i}"
+        raise OSError("the input went away")
+
+    got: list[FetchResult] = []
+
+    async def run() -> None:
+        async for result in afetch.stream(source(), Config(concurrency=50)):
+            got.append(result)
+
+    with pytest.raises(OSError, match="the input went away"):
+        await run()
+    assert len(got) == fail_at
+    assert all(r.ok for r in got)
+
+
+@pytest.mark.timeout(20)
+async def test_a_request_of_an_unknown_type_is_a_type_error_not_a_hang(
+    servers: ServerThread,
+) -> None:
+    with pytest.raises(TypeError, match="not int"):
+        await afetch.fetch_all([f"{servers.base}/ok", 5])  # type: ignore[list-item]
+
+
+@pytest.mark.timeout(20)
+async def test_two_specs_with_one_index_are_refused(servers: ServerThread) -> None:
+    url = f"{servers.base}/ok"
+    spec = FetchSpec(0, url, URL(url))
+    with pytest.raises(ValueError, match="index 0"):
+        await afetch.fetch_all([spec, spec])

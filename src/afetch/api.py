@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
+
+import orjson
 
 from afetch.config import Config
 from afetch.engine import Engine
 from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
 
-Request = str | FetchSpec
+Request = str | FetchSpec | Mapping[str, Any]
 
 
 def stream(
@@ -38,17 +40,34 @@ async def fetch_all(urls: Iterable[Request], **options: Any) -> list[FetchResult
 async def _specs(
     requests: Iterable[Request] | AsyncIterable[Request], parser: RequestParser
 ) -> AsyncIterator[FetchSpec | FetchResult]:
+    given: set[int] = set()  # indices of the caller's own FetchSpecs: each once
     if isinstance(requests, AsyncIterable):
         async for request in requests:
-            if (item := _one(request, parser)) is not None:
+            if (item := _one(request, parser, given)) is not None:
                 yield item
     else:
         for request in requests:
-            if (item := _one(request, parser)) is not None:
+            if (item := _one(request, parser, given)) is not None:
                 yield item
 
 
-def _one(request: Request, parser: RequestParser) -> FetchSpec | FetchResult | None:
+def _one(
+    request: Request | Mapping[str, Any], parser: RequestParser, given: set[int]
+) -> FetchSpec | FetchResult | None:
+    """A URL string, a JSON-line-shaped mapping ({"url": ...}) or a FetchSpec."""
     if isinstance(request, FetchSpec):
+        if request.index in given:
+            raise ValueError(f"two requests have index {request.index}: indices must be unique")
+        given.add(request.index)
         return request
+    if isinstance(request, Mapping):
+        try:
+            text = orjson.dumps(dict(request)).decode()
+        except TypeError as exc:
+            raise TypeError(f"a request mapping must be JSON-serialisable: {exc}") from None
+        return parser.parse_json(text)
+    if not isinstance(request, str):
+        raise TypeError(
+            f"a request must be a URL, a mapping or a FetchSpec, not {type(request).__name__}"
+        )
     return parser.parse_argument(request)

@@ -192,24 +192,30 @@ class Engine:
         out: _Outbox,
     ) -> None:
         try:
-            while True:
-                await window.acquire()  # before reading: input is pulled only as room frees
-                item = await anext(requests, None)
-                if item is None:
-                    break
-                seq, self._seq = self._seq, self._seq + 1
-                if isinstance(item, FetchResult):
-                    await self._deliver(seq, item, out, window)
-                    continue
-                self._admitted[item.index] = _Ticket(item, seq)
-                if self._hosts.admit(item):
-                    ready.put_nowait(item)
+            try:
+                while True:
+                    await window.acquire()  # before reading: input is pulled only as room frees
+                    item = await anext(requests, None)
+                    if item is None:
+                        break
+                    seq, self._seq = self._seq, self._seq + 1
+                    if isinstance(item, FetchResult):
+                        await self._deliver(seq, item, out, window)
+                        continue
+                    if item.index in self._admitted:
+                        raise ValueError(f"two requests have index {item.index}")
+                    self._admitted[item.index] = _Ticket(item, seq)
+                    if self._hosts.admit(item):
+                        ready.put_nowait(item)
+            finally:
+                await requests.aclose()
+            for _ in range(self._window_size - 1):  # the whole window back: all delivered
+                await window.acquire()
         finally:
-            await requests.aclose()
-        for _ in range(self._window_size - 1):  # the whole window back: all delivered
-            await window.acquire()
-        for _ in range(self.config.concurrency):
-            ready.put_nowait(None)
+            # Also when the input failed: the workers finish what they hold and stop,
+            # and the failure reaches the caller after those records (never a hang).
+            for _ in range(self.config.concurrency):
+                ready.put_nowait(None)
 
     async def _work(
         self,

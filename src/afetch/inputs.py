@@ -284,6 +284,10 @@ class RequestParser:
             return None
         return FetchSpec(self._take_index(), url, target, method, source=source)
 
+    def parse_json(self, text: str) -> FetchSpec | FetchResult | None:
+        """A JSON request object (a line, or a mapping the library was given)."""
+        return self._parse_json(text)
+
     def _parse_json(self, text: str) -> FetchSpec | FetchResult | None:
         try:
             obj = orjson.loads(text)
