@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from afetch.workers import shares
 from tests.conftest import AFETCH, check_record, kill_then_resume, lines, run_cli
@@ -117,3 +118,30 @@ def test_huge_escaped_bodies_pass_through_workers(servers: ServerThread) -> None
     run = run_cli(url, url, "--workers", "2", "--body", "--max-body", "500KB")
     assert run.returncode == 0, run.stderr
     assert [len(r["body"]) for r in run.records] == [400_000, 400_000]
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_killed_mid_run_loses_nothing(servers: ServerThread, tmp_path: Path) -> None:
+    """SIGKILL of one worker (the OOM killer's way): its requests run again on the other,
+    every index is recorded exactly once, stderr says what happened, exit 1."""
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(f"{servers.base}/hang?i={i}\n" for i in range(200)))
+    proc = subprocess.Popen(
+        [AFETCH, "--workers", "2", "-c", "20", "-t", "0.5s", "--retries", "0", "-i", str(urls)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    children: list[int] = []
+    while len(children) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+        children = [int(pid) for pid in found.stdout.split()]
+    assert len(children) == 2
+    time.sleep(0.8)  # requests are in flight on both
+    os.kill(children[0], signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=40)
+    indices = sorted(orjson.loads(line)["index"] for line in stdout.splitlines())
+    assert indices == list(range(200))
+    assert "died (signal 9)" in stderr.decode()
+    assert proc.returncode == 1

@@ -107,6 +107,7 @@ class Engine:
         self._stopping = False
         #: Requests read but not finished when the run stopped (with or without records).
         self.unfinished = 0
+        self.deaths = 0  # worker processes that died: none here (the interface of WorkerPool)
         self._hosts = HostSlots(config.per_host)
         # Requests taken from the input but not yet delivered: those in flight, a
         # queue's worth waiting for a worker, and (with --per-host) a look-ahead of

@@ -189,7 +189,7 @@ class _Run:
             output_failed=output_error is not None,
             exit_zero=self.ui.exit_zero,
             deadline_hit=self.deadline_hit,
-            unfinished=self.engine.unfinished,
+            unfinished=self.engine.unfinished + self.engine.deaths,
         )
 
 

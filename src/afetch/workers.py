@@ -54,6 +54,7 @@ class _Worker:
     process: asyncio.subprocess.Process
     slots: asyncio.Semaphore
     outstanding: int = 0
+    dead: bool = False
 
 
 class WorkerPool:
@@ -77,7 +78,11 @@ class WorkerPool:
         self._sent: dict[int, tuple[int, FetchSpec, int]] = {}  # index → (seq, spec, worker)
         self._stopping = False
         self._feeder: asyncio.Task[None] | None = None
+        self._feeding = True
+        self._resends: set[asyncio.Task[None]] = set()
         self._record_limit = _record_limit(config)
+        #: Worker processes that died during the run (the OOM killer's SIGKILL...).
+        self.deaths = 0
 
     @property
     def stopping(self) -> bool:
@@ -146,15 +151,21 @@ class WorkerPool:
                     await self._send(seq, item)
                 seq += 1
         finally:
+            while self._resends:  # requests of a dead worker, going to the survivors
+                await asyncio.gather(*self._resends, return_exceptions=True)
+            self._feeding = False
             for worker in self._workers:
                 assert worker.process.stdin is not None
                 with contextlib.suppress(OSError):
                     worker.process.stdin.close()  # no more work: the worker drains and exits
 
     async def _send(self, seq: int, spec: FetchSpec) -> None:
-        number = self._choose(spec)
-        worker = self._workers[number]
-        await worker.slots.acquire()
+        while True:
+            number = self._choose(spec)
+            worker = self._workers[number]
+            await worker.slots.acquire()
+            if not worker.dead:  # it may have died while this waited for a slot
+                break
         worker.outstanding += 1
         self._sent[spec.index] = (seq, spec, number)
         assert worker.process.stdin is not None
@@ -164,11 +175,39 @@ class WorkerPool:
         await worker.process.stdin.drain()
 
     def _choose(self, spec: FetchSpec) -> int:
+        alive = [n for n, worker in enumerate(self._workers) if not worker.dead]
+        if not alive:
+            raise RuntimeError("every worker process died")
         if self.config.per_host:
             # One worker owns each host: per-host caps and pauses stay exact.
             host, port = host_key(spec.target)
-            return zlib.crc32(f"{host}:{port}".encode()) % len(self._workers)
-        return min(range(len(self._workers)), key=lambda n: self._workers[n].outstanding)
+            return alive[zlib.crc32(f"{host}:{port}".encode()) % len(alive)]
+        return min(alive, key=lambda n: self._workers[n].outstanding)
+
+    def _died(self, number: int, worker: _Worker) -> None:
+        """A worker ended without being told to: its requests go to the survivors."""
+        worker.dead = True
+        self.deaths += 1
+        for _ in range(len(self._sent) + 1):  # wake a feeder waiting for its slots
+            worker.slots.release()
+        lost = sorted(
+            (entry for entry in self._sent.values() if entry[2] == number),
+            key=lambda entry: entry[0],
+        )
+        code = worker.process.returncode
+        how = f"signal {-code}" if code is not None and code < 0 else f"status {code}"
+        alive = any(not w.dead for w in self._workers)
+        if alive and self._feeding:
+            for seq, spec, _ in lost:
+                del self._sent[spec.index]
+                task = asyncio.create_task(self._send(seq, spec))
+                self._resends.add(task)
+                task.add_done_callback(self._resends.discard)
+            what = f"its {len(lost)} requests in flight run again on the others"
+        else:
+            what = f"its {len(lost)} requests in flight get records saying so"
+        with contextlib.suppress(OSError):
+            print(f"afetch: worker process {number + 1} died ({how}): {what}", file=sys.stderr)
 
     async def _read(self, number: int, worker: _Worker, out: asyncio.Queue[_Item | None]) -> None:
         """Records as the worker wrote them, read in large pieces rather than line by line."""
@@ -185,6 +224,11 @@ class WorkerPool:
                     seq, _, _ = self._sent.pop(result.index)
                     out.put_nowait((seq, result, number))
         finally:
+            if not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(worker.process.wait(), 5)
+                if worker.process.returncode != 0 or self._feeding:
+                    self._died(number, worker)
             await out.put(None)  # this worker is done
 
     async def _deliver(
