@@ -42,20 +42,40 @@ def test_a_torn_last_line_is_cut_off(tmp_path: Path) -> None:
     assert whole_torn.read_bytes() == b""
 
 
-def test_recorded_indices_scans_a_large_file_without_parsing_json(tmp_path: Path) -> None:
-    """200 000 records, read in blocks for their index only (how fast: the bench's business).
-
-    The rest of each line is not valid JSON here: a scanner that parsed lines would fail.
-    """
+def test_recorded_indices_scans_a_large_file(tmp_path: Path) -> None:
+    """200 000 records, read in blocks (how fast: the bench's business)."""
     path = tmp_path / "big.jsonl"
-    record = b',"url":"http://h/x" not json\n'
     with path.open("wb") as handle:
         for index in range(0, 400_000, 2):
-            handle.write(b'{"index":%d' % index + record)
+            handle.write(b'{"index":%d,"url":"http://h/x","ok":true}\n' % index)
     done = recorded_indices(str(path))
     assert done.count == 200_000
     assert 399_998 in done
     assert 1 not in done
+
+
+def test_only_whole_valid_records_count_as_done(tmp_path: Path) -> None:
+    """Garbage or half-written lines that start like a record are fetched again."""
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(
+        b'{"index":0,"ok":true}\n'
+        b'{"index":1,"url":"http://h/ torn in the mid\n'
+        b'{"index":2,garbage}\n'
+        b'{"index":3,"ok":false}\n'
+        b'{"index":4,"no_ok_key":1}\n'
+    )
+    done = recorded_indices(str(path))
+    assert [i for i in range(6) if i in done] == [0, 3]
+
+
+def test_an_output_that_is_also_an_input_is_refused(tmp_path: Path) -> None:
+    """-i list.txt -o list.txt would empty the list: exit 2, the list untouched."""
+    urls = tmp_path / "list.txt"
+    urls.write_text("http://127.0.0.1:1/\n")
+    result = CliRunner().invoke(command, ["-i", str(urls), "-o", str(urls)])
+    assert result.exit_code == 2
+    assert "also an input" in result.stderr
+    assert urls.read_text() == "http://127.0.0.1:1/\n"
 
 
 def test_resume_needs_an_output_file() -> None:
@@ -69,7 +89,7 @@ def test_resume_skips_recorded_indices_and_appends(servers: ServerThread, tmp_pa
     """Indices already in FILE are not fetched again; the rest are appended."""
     out = tmp_path / "out.jsonl"
     urls = lines(*[f"{servers.base}/count/resume-skip?s=0&i={i}" for i in range(6)])
-    out.write_bytes(b'{"index":1,"x":0}\n{"index":4,"x":0}\n')
+    out.write_bytes(b'{"index":1,"ok":true}\n{"index":4,"ok":true}\n')
     run = run_cli("-o", str(out), "--resume", stdin=urls)
     assert run.returncode == 0, run.stderr
     indices = sorted(orjson.loads(line)["index"] for line in out.read_bytes().splitlines())

@@ -6,10 +6,12 @@ Only click lives here; the HTTP machinery is imported inside the command so
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -476,6 +478,7 @@ def command(
         # One process spaces starts exactly; a rate-limited run is never CPU-bound.
         workers=1 if rate else min(workers, concurrency),
     )
+    _refuse_output_that_is_input(output, inputs)
     done = None
     if resume:
         if output in (None, "-"):
@@ -485,6 +488,16 @@ def command(
     from afetch.runner import run
 
     sys.exit(int(run(config, ui, control, (urls, inputs), out, done)))
+
+
+def _refuse_output_that_is_input(output: str | None, inputs: Sequence[str]) -> None:
+    """``-i list.txt -o list.txt`` would empty the list before reading it."""
+    if output in (None, "-") or not os.path.exists(output):
+        return
+    for path in inputs:
+        with contextlib.suppress(OSError):
+            if path != "-" and os.path.samefile(path, output):
+                raise click.UsageError(f"-o {output} is also an input (-i {path})")
 
 
 def _make_dir(path: Path | None) -> Path | None:

@@ -3,7 +3,8 @@
 The file is repaired first (a line torn by a kill is cut off, so its index
 is fetched again), then scanned in 1 MiB blocks with one regular expression
 per block: every record line starts with ``{"index":N,`` because the index
-is always the first key. Indices go into a bitmap (one bit each), so a
+is always the first key, and each such line must parse as a whole record to
+count. Indices go into a bitmap (one bit each), so a
 million records cost 125 KB, not a set of a million ints.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+
+import orjson
 
 _BLOCK = 1 << 20
 _INDEX = re.compile(rb'^\{"index":(\d+),', re.MULTILINE)
@@ -70,5 +73,20 @@ def recorded_indices(path: str) -> IndexBitmap:
             cut = block.rfind(b"\n") + 1
             carry = block[cut:]
             for match in _INDEX.finditer(block, 0, cut):
-                done.add(int(match.group(1)))
+                end = block.index(b"\n", match.end())
+                if _is_record(block[match.start() : end], int(match.group(1))):
+                    done.add(int(match.group(1)))
     return done
+
+
+def _is_record(line: bytes, index: int) -> bool:
+    """A whole, valid record: JSON that parses, with this index and an ``ok``.
+
+    A garbage or half-written ``{"index":N,...`` line does not count, so its
+    index is fetched again (orjson checks a line in a microsecond or two).
+    """
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and record.get("index") == index and "ok" in record
