@@ -145,3 +145,13 @@ def test_a_worker_killed_mid_run_loses_nothing(servers: ServerThread, tmp_path: 
     assert indices == list(range(200))
     assert "died (signal 9)" in stderr.decode()
     assert proc.returncode == 1
+
+
+def test_a_line_near_the_line_limit_reaches_a_worker_whole(servers: ServerThread) -> None:
+    """Requests go to workers length-prefixed: a 65 000-byte JSON line is not cut up."""
+    line = orjson.dumps({"url": f"{servers.base}/echo?key=long-line", "body": "x" * 65_000})
+    run = run_cli("--workers", "2", stdin=line + b"\n")
+    (record,) = run.records
+    assert record["status"] == 200, record
+    (received,) = servers.state.echoes["long-line"]
+    assert len(received["body"]) == 65_000

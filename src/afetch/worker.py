@@ -24,21 +24,28 @@ import orjson
 from afetch.__main__ import tune_gc
 from afetch.config import Config
 from afetch.engine import Engine
-from afetch.inputs import RequestParser, read_raw_lines
+from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
 from afetch.output import RecordWriter
 from afetch.runner import loop_factory
 
 
 async def _requests(parser: RequestParser) -> AsyncIterator[FetchSpec | FetchResult]:
-    async for batch in read_raw_lines(["-"]):
-        for raw in batch:
-            if isinstance(raw, bytes) and raw:
-                index, is_line, text = orjson.loads(raw)
-                parser.next_index = index
-                item = parser.parse(text.encode()) if is_line else parser.parse_argument(text)
-                if item is not None:
-                    yield item
+    """Requests as the coordinator frames them: ``LENGTH\n`` then that many bytes of
+    ``[index, is_line, text]``, so any line the parser accepts arrives whole."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 16)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while header := await reader.readline():
+        try:
+            payload = await reader.readexactly(int(header))
+        except asyncio.IncompleteReadError:
+            return  # the coordinator went away mid-frame
+        index, is_line, text = orjson.loads(payload)
+        parser.next_index = index
+        item = parser.parse(text.encode()) if is_line else parser.parse_argument(text)
+        if item is not None:
+            yield item
 
 
 async def _serve(config: Config, emit_cancelled: bool) -> None:

@@ -171,7 +171,8 @@ class WorkerPool:
         assert worker.process.stdin is not None
         assert spec.source is not None
         is_line, text = spec.source
-        worker.process.stdin.write(orjson.dumps([spec.index, is_line, text]) + b"\n")
+        payload = orjson.dumps([spec.index, is_line, text])
+        worker.process.stdin.write(b"%d\n" % len(payload) + payload)  # length-prefixed
         await worker.process.stdin.drain()
 
     def _choose(self, spec: FetchSpec) -> int:
