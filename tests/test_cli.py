@@ -255,3 +255,23 @@ def test_fast_exit_after_the_reader_left(servers: ServerThread) -> None:
     proc.stderr.close()
     assert proc.wait(timeout=30) in (0, 141)
     assert stderr == b""
+
+
+def test_an_input_that_fails_before_anything_is_fetched_is_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "urls.txt.gz"
+    bad.write_bytes(b"not gzip at all")
+    run = run_cli("-i", str(bad))
+    assert run.returncode == 2
+    assert f"afetch: error: {bad}: Not a gzipped file" in run.stderr
+    assert run.stdout == b""
+
+
+def test_an_input_that_fails_midway_keeps_the_records_and_exits_1(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    half = tmp_path / "half.gz"
+    half.write_bytes(gzip.compress(lines(f"{servers.base}/ok")) + b"garbage after it")
+    run = run_cli("-i", str(half))
+    assert run.returncode == 1
+    assert [r["ok"] for r in run.records] == [True]
+    assert f"afetch: error: {half}" in run.stderr

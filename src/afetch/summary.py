@@ -141,6 +141,8 @@ def exit_status(
         return ExitStatus.SIGPIPE
     if output_failed:
         return ExitStatus.FAILURES
+    if tally.input_errors and not tally.total:
+        return ExitStatus.USAGE  # the input failed before anything was fetched
     failed = tally.not_ok or tally.input_errors or unfinished or deadline_hit
     if failed and not exit_zero:
         return ExitStatus.FAILURES
