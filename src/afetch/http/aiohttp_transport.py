@@ -37,14 +37,7 @@ from afetch.errors import (
 from afetch.http import decoding
 from afetch.http.lean.protocol import text_of
 from afetch.http.oserrors import connect_failure, describe, tls_failure
-from afetch.http.request import (
-    check_headers,
-    check_request,
-    location_text,
-    user_host,
-    wants_chunked,
-    with_defaults,
-)
+from afetch.http.request import check_request, location_text, prepared_headers
 from afetch.http.timing import HopTiming
 from afetch.http.transport import user_agent
 
@@ -155,11 +148,9 @@ class _Exchange:
     async def __aenter__(self) -> _Response:
         request, hop = self._request, self._hop
         check_request(request)
-        headers = with_defaults(request.headers, self._transport.user_agent)
-        if (host := user_host(request.headers)) is not None:
+        headers, host, chunked = prepared_headers(request.headers, self._transport.user_agent)
+        if host is not None:
             headers.append(("Host", host))
-        check_headers(headers)
-        chunked = wants_chunked(request.headers)
         route = self._transport.route(request)
         await self._transport.check_family(request)
         session = await self._transport.session()

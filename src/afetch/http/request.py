@@ -92,14 +92,18 @@ def with_defaults(headers: HeaderMap, user_agent: str) -> list[tuple[str, str]]:
     return [*((k, v) for k, v in defaults if k not in headers), *own]
 
 
-def user_host(headers: HeaderMap) -> str | None:
-    """The user's ``Host`` value (the last one given), sent instead of the URL's."""
-    values = headers.getall("Host", None)
-    return values[-1] if values else None
-
-
-def wants_chunked(headers: HeaderMap) -> bool:
-    return "Transfer-Encoding" in headers
+def prepared_headers(
+    headers: HeaderMap, user_agent: str
+) -> tuple[list[tuple[str, str]], str | None, bool]:
+    """What both transports send: (checked header fields without framing, the user's
+    ``Host`` or None, whether the body goes chunk-encoded)."""
+    fields = with_defaults(headers, user_agent)
+    check_headers(fields)
+    hosts = headers.getall("Host", None)
+    host = hosts[-1] if hosts else None  # the last one given, as with curl
+    if host is not None:
+        check_headers([("Host", host)])
+    return fields, host, "Transfer-Encoding" in headers
 
 
 def chunked(body: bytes) -> bytes:
@@ -181,12 +185,9 @@ class HeadRenderer:
         shared = isinstance(headers, CIMultiDictProxy)
         if shared and (cached := self._blocks.get(id(headers))) is not None:
             return cached[1]
-        fields = with_defaults(headers, self.user_agent)
-        check_headers(fields)
-        if host := user_host(headers):
-            check_headers([("Host", host)])
+        fields, host, chunk = prepared_headers(headers, self.user_agent)
         block = "".join(f"{name}: {value}\r\n" for name, value in fields)
-        result = (block, host, wants_chunked(headers))
+        result = (block, host, chunk)
         if shared:
             self._blocks[id(headers)] = (headers, result)  # holding it keeps the id unique
         return result
