@@ -13,9 +13,9 @@ from yarl import URL
 
 import afetch
 from afetch.config import Config
-from afetch.engine import Engine
 from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
+from afetch.run.engine import Engine
 from tests.conftest import check_record, records_of
 from tests.server import ServerThread
 

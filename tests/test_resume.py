@@ -12,7 +12,7 @@ import orjson
 from click.testing import CliRunner
 
 from afetch.cli import command
-from afetch.resume import IndexBitmap, recorded_indices, repair_torn_tail
+from afetch.sinks.resume import IndexBitmap, recorded_indices, repair_torn_tail
 from tests.conftest import AFETCH, kill_then_resume, lines, run_cli
 from tests.server import ServerThread
 

@@ -8,7 +8,7 @@ import pytest
 from yarl import URL
 
 import afetch
-from afetch.saving import file_name
+from afetch.sinks.bodies import file_name
 from tests.conftest import records_of, run_cli
 from tests.server import ServerThread
 

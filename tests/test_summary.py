@@ -8,7 +8,7 @@ import pytest
 
 from afetch.errors import ErrorInfo, ErrorKind
 from afetch.models import FetchResult
-from afetch.summary import ExitStatus, LatencyHistogram, Tally, exit_status
+from afetch.sinks.summary import ExitStatus, LatencyHistogram, Tally, exit_status
 
 
 def result(

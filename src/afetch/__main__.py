@@ -5,7 +5,6 @@ scripts probe it often and it should cost no more than starting Python.
 """
 
 import contextlib
-import gc
 import os
 import sys
 from typing import NoReturn
@@ -19,6 +18,7 @@ def main() -> None:
         print(f"afetch, version {__version__}")
         return
     from afetch.cli import main as cli_main
+    from afetch.run.loop import tune_gc
 
     tune_gc()
     try:
@@ -47,18 +47,6 @@ def exit_now(code: object) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a reader that left, a closed stream
             stream.flush()
     os._exit(code or 0)
-
-
-def tune_gc() -> None:
-    """Fewer and cheaper collections for a run that makes many short-lived objects.
-
-    What is loaded by now (modules, classes) is frozen out of the collector's
-    sight, and the youngest generation is collected every 20 000 allocations
-    instead of 700: 5 % fewer instructions per request (callgrind, 3 000
-    requests). Cycles are still collected, only in larger batches.
-    """
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
 
 
 if __name__ == "__main__":

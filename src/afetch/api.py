@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 
 from afetch.config import Config
-from afetch.engine import Engine
 from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
+from afetch.run.engine import Engine
 
 Request = str | FetchSpec | Mapping[str, Any]
 

@@ -23,7 +23,7 @@ from afetch.defaults import DEFAULT_CONCURRENCY
 if TYPE_CHECKING:
     from afetch.config import Pin
     from afetch.expect import StatusSet
-    from afetch.resume import IndexBitmap
+    from afetch.sinks.resume import IndexBitmap
 
 _TTY_HINT = (
     "afetch: no URLs given and standard input is a terminal.\n"
@@ -511,7 +511,7 @@ def _make_dir(path: Path | None) -> Path | None:
 
 
 def _recorded(path: str) -> IndexBitmap:
-    from afetch.resume import recorded_indices
+    from afetch.sinks.resume import recorded_indices
 
     try:
         return recorded_indices(path)

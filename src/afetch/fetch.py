@@ -30,7 +30,7 @@ from afetch.http.transport import Request, Response, ResponseHeaders, Transport
 from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import Pacer
 from afetch.retry import RETRYABLE_STATUSES, retry_delay
-from afetch.saving import BodyFile
+from afetch.sinks.bodies import BodyFile
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Headers that carry credentials: never sent to another origin after a redirect.

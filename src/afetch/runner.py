@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import signal
 import sys
@@ -16,18 +15,19 @@ from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
 from afetch.config import Config, RunControl, UiOptions
-from afetch.engine import Engine
 from afetch.inputs import InputError, RequestParser, read_requests
 from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
-from afetch.output import RecordWriter
-from afetch.progress import Progress
-from afetch.resume import IndexBitmap
-from afetch.summary import ExitStatus, Tally, exit_status
+from afetch.run.engine import Engine
+from afetch.run.loop import loop_factory
+from afetch.sinks.progress import Progress
+from afetch.sinks.records import RecordWriter
+from afetch.sinks.resume import IndexBitmap
+from afetch.sinks.summary import ExitStatus, Tally, exit_status
 
 if TYPE_CHECKING:
-    from afetch.report import JUnitReport
-    from afetch.workers import WorkerPool
+    from afetch.run.processes import WorkerPool
+    from afetch.sinks.junit import JUnitReport
 
 
 def run(
@@ -62,16 +62,6 @@ def _fit_open_files(config: Config, workers: int) -> Config:
     return replace(config, concurrency=concurrency, max_idle=budget.idle)
 
 
-def loop_factory() -> type[asyncio.AbstractEventLoop] | None:
-    """uvloop when it is installed (``afetch-cli[speed]``), asyncio's own loop otherwise."""
-    try:
-        uvloop = importlib.import_module("uvloop")
-    except ImportError:
-        return None
-    loop_class: type[asyncio.AbstractEventLoop] = uvloop.Loop
-    return loop_class
-
-
 def index_filter(
     shard: tuple[int, int] | None, done: IndexBitmap | None
 ) -> Callable[[int], bool] | None:
@@ -92,7 +82,7 @@ class _Run:
         # With --resume an interrupted request leaves no record: the next run fetches it.
         self.engine: Engine | WorkerPool
         if control.workers > 1:
-            from afetch.workers import WorkerPool  # subprocesses and pickle: only when asked
+            from afetch.run.processes import WorkerPool  # subprocesses and pickle: only when asked
 
             self.engine = WorkerPool(
                 config, control.workers, emit_cancelled=not control.resume, ordered=control.ordered
@@ -135,7 +125,7 @@ class _Run:
         writer = RecordWriter(self.out, on_broken=self.engine.stop)
         report = None
         if self.control.junit:
-            from afetch.report import JUnitReport  # xml and datetime only when asked for
+            from afetch.sinks.junit import JUnitReport  # xml and datetime only when asked for
 
             report = JUnitReport(self.control.junit)
         progress = Progress(sys.stderr, enabled=self.ui.progress)

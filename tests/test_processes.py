@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from afetch.workers import shares
+from afetch.run.processes import shares
 from tests.conftest import AFETCH, check_record, kill_then_resume, lines, run_cli
 from tests.server import ServerThread
 

@@ -1,6 +1,6 @@
 """A ``--workers`` fetch process: requests in on stdin, records out on stdout.
 
-Started by afetch.workers with ``python -m afetch.worker``. Stdin starts with
+Started by afetch.run.processes with ``python -m afetch.run.worker``. Stdin starts with
 the run's Config, pickled, after a line giving its length; then each line is
 one request, ``[index, is_line, text]`` in JSON, parsed exactly as the
 coordinator parsed it (an input line, or a positional URL).
@@ -21,13 +21,12 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from afetch.__main__ import tune_gc
 from afetch.config import Config
-from afetch.engine import Engine
 from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
-from afetch.output import RecordWriter
-from afetch.runner import loop_factory
+from afetch.run.engine import Engine
+from afetch.run.loop import loop_factory, tune_gc
+from afetch.sinks.records import RecordWriter
 
 
 async def _requests(parser: RequestParser) -> AsyncIterator[FetchSpec | FetchResult]:

@@ -3,7 +3,7 @@
 The coordinator (the afetch process itself) keeps every stage that must see
 the whole run: reading and numbering the input, --dedupe/--shard/--resume,
 ordering, the output file, the report, the tally, signals and the exit
-status. Workers (afetch.worker) only fetch: each gets its share of
+status. Workers (afetch.run.worker) only fetch: each gets its share of
 --concurrency (the shares add up to it exactly) and requests through a pipe,
 at most twice its share outstanding, to the least busy worker — or, with
 --per-host, always to the worker that owns the host, so the per-host cap
@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 import orjson
 
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
-from afetch.engine import as_async
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
 from afetch.pacing import host_key
+from afetch.run.engine import as_async
 
 _Item = tuple[int, FetchResult, int | None]  # (seq, result, worker that held it)
 _READ_SIZE = 256 * 1024
@@ -126,7 +126,7 @@ class WorkerPool:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "afetch.worker",
+            "afetch.run.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
