@@ -16,6 +16,7 @@ from afetch.config import Config
 from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
 from afetch.run.engine import Engine
+from afetch.run.scheduler import RunLimits, StopReason
 from tests.conftest import check_record, records_of
 from tests.server import ServerThread
 
@@ -109,7 +110,7 @@ async def test_stop_gives_every_unfinished_request_a_cancelled_record(
 async def test_stop_without_cancelled_records_for_resume(servers: ServerThread) -> None:
     """With emit_cancelled off, interrupted requests leave no record at all."""
     config = Config(concurrency=2, retries=0)
-    engine = Engine(config, emit_cancelled=False)
+    engine = Engine(config, RunLimits(emit_cancelled=False))
     urls = [f"{servers.base}/hang"] * 2
     asyncio.get_running_loop().call_later(0.2, engine.stop)
     records = [result async for result in engine.results(specs(urls, config))]
@@ -199,3 +200,69 @@ async def test_two_specs_with_one_index_are_refused(servers: ServerThread) -> No
     spec = FetchSpec(0, url, URL(url))
     with pytest.raises(ValueError, match="index 0"):
         await afetch.fetch_all([spec, spec])
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_source_that_raises_midway_raises_after_its_records_with_any_scheduler(
+    servers: ServerThread, workers: int
+) -> None:
+    def source() -> Iterator[str]:
+        for i in range(300):
+            yield f"{servers.base}/ok?i={i}"
+        raise OSError("the input went away")
+
+    got: list[FetchResult] = []
+
+    async def run() -> None:
+        async for result in afetch.stream(source(), Config(concurrency=20), workers=workers):
+            got.append(result)
+
+    with pytest.raises(OSError, match="the input went away"):
+        await run()
+    assert sorted(r.index for r in got) == list(range(300))
+    assert all(r.ok for r in got)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_the_library_expresses_every_run_the_cli_makes(
+    servers: ServerThread, workers: int
+) -> None:
+    """ordered, workers, deadline and emit_cancelled through afetch.stream, as the CLI uses them."""
+    urls = [f"{servers.base}/slow?s={0.3 if i % 2 else 0.01}&i={i}" for i in range(10)]
+    ordered = afetch.stream(urls, Config(concurrency=4), ordered=True, workers=workers)
+    assert [r.index async for r in ordered] == list(range(10))
+    assert ordered.stop_reason is None
+    assert ordered.unfinished == 0
+
+    hanging = [f"{servers.base}/slow?s=30&i={i}" for i in range(3)]
+    cut = afetch.stream(hanging, Config(concurrency=3), deadline=0.3, workers=workers)
+    records = [r async for r in cut]
+    assert cut.stop_reason is StopReason.DEADLINE
+    assert cut.unfinished == 3
+    assert sorted(r.index for r in records) == [0, 1, 2]
+    assert {r.error.kind for r in records if r.error} == {afetch.ErrorKind.CANCELLED}
+
+    quiet = afetch.stream(hanging, Config(concurrency=3), deadline=0.3, emit_cancelled=False)
+    assert [r async for r in quiet] == []
+    assert quiet.unfinished == 3
+
+
+@pytest.mark.timeout(30)
+async def test_max_failures_stops_a_library_run(servers: ServerThread) -> None:
+    urls = [f"{servers.base}/status/500?i={i}" for i in range(50)]
+    results = afetch.stream(urls, Config(concurrency=1, retries=0), max_failures=2)
+    records = [r async for r in results]
+    assert results.stop_reason is StopReason.MAX_FAILURES
+    assert 2 <= sum(1 for r in records if r.status == 500) < 10
+
+
+@pytest.mark.timeout(30)
+async def test_a_callers_own_specs_reach_worker_processes(servers: ServerThread) -> None:
+    url = f"{servers.base}/ok"
+    specs = [FetchSpec(i, url, URL(url), id=f"s{i}") for i in range(4)]
+    results = await afetch.fetch_all(specs, workers=2)
+    assert [(r.index, r.id, r.status) for r in results] == [(i, f"s{i}", 200) for i in range(4)]
+    with pytest.raises(ValueError, match="index 0"):
+        await afetch.fetch_all([specs[0], specs[0]], workers=2)

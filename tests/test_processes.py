@@ -155,3 +155,55 @@ def test_a_line_near_the_line_limit_reaches_a_worker_whole(servers: ServerThread
     assert record["status"] == 200, record
     (received,) = servers.state.echoes["long-line"]
     assert len(received["body"]) == 65_000
+
+
+def test_a_workers_record_comes_back_as_the_whole_result() -> None:
+    """Every field survives the pipe, so every sink sees the same result with --workers."""
+    from dataclasses import replace
+
+    from afetch.errors import ErrorInfo, ErrorKind
+    from afetch.models import FetchResult
+    from afetch.sinks.records import dumps
+
+    result = FetchResult(
+        index=7,
+        url="http://a.test/x",
+        method="GET",
+        ok=False,
+        status=200,
+        error=None,
+        attempts=2,
+        elapsed_ms=12.5,
+        id={"k": 1},
+        final_url="http://a.test/y",
+        redirects=((301, "http://a.test/y"),),
+        reason="OK",
+        content_type="text/plain",
+        size=3,
+        truncated=True,
+        timing={"dns_ms": 1.0, "connect_ms": None},
+        headers={"set-cookie": ["a", "b"]},
+        body=b"h\xc3\xa9",
+        charset="utf-8",
+        sha256="00",
+        saved_to="/tmp/x",
+        failed=("status 200 not in 204",),
+        remote_ip="127.0.0.1",
+        http_version="1.1",
+        reused=True,
+    )
+    for original in (
+        result,
+        replace(result, body=b"\xff\x00", charset=None),
+        replace(
+            result,
+            **dict.fromkeys(
+                ("status", "body", "charset", "reason", "content_type", "size", "http_version"),
+                None,
+            ),
+            reused=None,
+            error=ErrorInfo(ErrorKind.TIMEOUT, "slow"),
+        ),
+    ):
+        line = dumps(original.to_record())
+        assert FetchResult.from_line(line) == replace(original, line=line)

@@ -458,19 +458,39 @@ def _with_default(
     return (*headers, (name, value))
 
 
-async def read_requests(
+@dataclass(frozen=True, slots=True)
+class ParsedRequests:
+    """Requests already parsed and numbered: ``afetch.stream`` takes them as they are."""
+
+    items: AsyncGenerator[FetchSpec | FetchResult, None]
+
+    def __aiter__(self) -> AsyncGenerator[FetchSpec | FetchResult, None]:
+        return self.items
+
+
+def read_requests(
     urls: Iterable[str],
     paths: Sequence[str],
     parser: RequestParser,
     *,
     select: Callable[[int], bool] | None = None,
     on_error: Callable[[InputError], None] | None = None,
-) -> AsyncGenerator[FetchSpec | FetchResult, None]:
+) -> ParsedRequests:
     """The run's requests in index order: positional URLs, then each input.
 
     ``select`` keeps only some indices (``--shard``, ``--resume``); the others
     still take their index, so every shard and every resumed run agree on it.
     """
+    return ParsedRequests(_requests(urls, paths, parser, select, on_error))
+
+
+async def _requests(
+    urls: Iterable[str],
+    paths: Sequence[str],
+    parser: RequestParser,
+    select: Callable[[int], bool] | None,
+    on_error: Callable[[InputError], None] | None,
+) -> AsyncGenerator[FetchSpec | FetchResult, None]:
     for url in urls:
         item = parser.parse_argument(url)
         if item is not None and (select is None or select(item.index)):

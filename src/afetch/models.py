@@ -76,9 +76,15 @@ class FetchResult:
 
     @classmethod
     def from_line(cls, line: bytes) -> FetchResult:
-        """What the coordinator needs of a worker's record: tally and report fields."""
+        """A worker's record back as a whole FetchResult: every sink sees every field.
+
+        The line itself is kept and written as it is. A text body comes back
+        as its UTF-8 bytes (the record no longer says which charset it had).
+        """
         record = orjson.loads(line)
         error = record["error"]
+        body = record.get("body")
+        base64_body = record.get("body_encoding") == "base64"
         return cls(
             index=record["index"],
             url=record["url"],
@@ -89,7 +95,26 @@ class FetchResult:
             attempts=record["attempts"],
             elapsed_ms=record["elapsed_ms"],
             id=record.get("id", NO_ID),
+            final_url=record.get("final_url"),
+            redirects=tuple((hop["status"], hop["url"]) for hop in record.get("redirects", ())),
+            reason=record.get("reason"),
+            content_type=record.get("content_type"),
+            size=record.get("size"),
+            truncated=record.get("truncated", False),
+            timing=record.get("timing"),
+            headers=record.get("headers"),
+            body=None
+            if body is None
+            else base64.b64decode(body)
+            if base64_body
+            else body.encode("utf-8"),
+            charset=None if body is None or base64_body else "utf-8",
+            sha256=record.get("sha256"),
+            saved_to=record.get("saved_to"),
             failed=tuple(record.get("failed", ())),
+            remote_ip=record.get("remote_ip"),
+            http_version=record.get("http_version"),
+            reused=record.get("reused"),
             line=line,
         )
 

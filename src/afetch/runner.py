@@ -1,4 +1,4 @@
-"""One CLI run: inputs → engine → writer, report, progress and tally; signals; exit status.
+"""One CLI run: inputs → afetch.stream → records, report, progress and tally; signals; exit status.
 
 Kept apart from cli.py so the command module imports no HTTP machinery.
 """
@@ -14,19 +14,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
+from afetch.api import Stream, stream
 from afetch.config import Config, RunControl, UiOptions
 from afetch.inputs import InputError, RequestParser, read_requests
 from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
-from afetch.run.engine import Engine
 from afetch.run.loop import loop_factory
+from afetch.run.scheduler import StopReason
 from afetch.sinks.progress import Progress
 from afetch.sinks.records import RecordWriter
 from afetch.sinks.resume import IndexBitmap
 from afetch.sinks.summary import ExitStatus, Tally, exit_status
 
 if TYPE_CHECKING:
-    from afetch.run.processes import WorkerPool
     from afetch.sinks.junit import JUnitReport
 
 
@@ -75,33 +75,24 @@ def index_filter(
 
 
 class _Run:
-    """The state of one run that signal, deadline and pipe callbacks touch."""
+    """The state of one run that signal and pipe callbacks touch."""
 
     def __init__(self, config: Config, ui: UiOptions, control: RunControl, out: IO[bytes]) -> None:
         self.config, self.ui, self.control, self.out = config, ui, control, out
-        # With --resume an interrupted request leaves no record: the next run fetches it.
-        self.engine: Engine | WorkerPool
-        if control.workers > 1:
-            from afetch.run.processes import WorkerPool  # subprocesses and pickle: only when asked
-
-            self.engine = WorkerPool(
-                config, control.workers, emit_cancelled=not control.resume, ordered=control.ordered
-            )
-        else:
-            self.engine = Engine(config, emit_cancelled=not control.resume, ordered=control.ordered)
         self.tally = Tally()
         self.signal_status: ExitStatus | None = None
-        self.deadline_hit = False
+        self.failure: str | None = None  # what ended the run with an error, said on stderr
+        self.results: Stream | None = None
 
     def on_signal(self, status: ExitStatus) -> None:
         if self.signal_status is not None:
             os._exit(status)  # a second Ctrl-C: the user wants out now
         self.signal_status = status
-        self.engine.stop()
+        self.stop()
 
-    def on_deadline(self) -> None:
-        self.deadline_hit = True
-        self.engine.stop()
+    def stop(self) -> None:
+        if self.results is not None:
+            self.results.stop()
 
     def on_input_error(self, error: InputError) -> None:
         self.tally.input_errors += 1
@@ -110,11 +101,6 @@ class _Run:
     async def main(
         self, sources: tuple[Sequence[str], Sequence[str]], done: IndexBitmap | None
     ) -> ExitStatus:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)
-        loop.add_signal_handler(signal.SIGTERM, self.on_signal, ExitStatus.SIGTERM)
-        if self.control.deadline is not None:
-            loop.call_later(self.control.deadline, self.on_deadline)
         parser = RequestParser(self.config, dedupe=self.control.dedupe)
         requests = read_requests(
             *sources,
@@ -122,24 +108,40 @@ class _Run:
             select=index_filter(self.control.shard, done),
             on_error=self.on_input_error,
         )
-        writer = RecordWriter(self.out, on_broken=self.engine.stop)
+        control = self.control
+        self.results = results = stream(
+            requests,
+            self.config,
+            ordered=control.ordered,
+            # With --resume an interrupted request leaves no record: the next run fetches it.
+            emit_cancelled=not control.resume,
+            workers=control.workers,
+            deadline=control.deadline,
+            max_failures=control.max_failures,
+        )
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)
+        loop.add_signal_handler(signal.SIGTERM, self.on_signal, ExitStatus.SIGTERM)
+        writer = RecordWriter(self.out, on_broken=self.stop)
         report = None
-        if self.control.junit:
+        if control.junit:
             from afetch.sinks.junit import JUnitReport  # xml and datetime only when asked for
 
-            report = JUnitReport(self.control.junit)
+            report = JUnitReport(control.junit)
         progress = Progress(sys.stderr, enabled=self.ui.progress)
         try:
-            async for result in self.engine.results(requests):
+            async for result in results:
                 await writer.write(result)
                 self._count(result, progress, report)
+        except Exception as exc:  # the run layer failed: what finished is written, then say why
+            self.failure = str(exc) or type(exc).__name__
         finally:
             progress.close()
             await writer.close()
             if report is not None:
                 report.close()
         self.tally.duplicates = parser.duplicates
-        return self._finish(writer.error)
+        return self._finish(results, writer.error)
 
     def _count(self, result: FetchResult, progress: Progress, report: JUnitReport | None) -> None:
         self.tally.add(result)
@@ -148,27 +150,31 @@ class _Run:
             report.add(result)
         if self.ui.verbose and not result.ok:
             _log_failure(result)
-        limit = self.control.max_failures
-        if limit is not None and self.tally.not_ok >= limit and not self.engine.stopping:
-            _warn(f"afetch: {self.tally.not_ok} requests not ok: --max-failures reached, stopping")
-            self.engine.stop()
 
-    def _finish(self, output_error: OSError | None) -> ExitStatus:
+    def _finish(self, results: Stream, output_error: OSError | None) -> ExitStatus:
+        deadline_hit = results.stop_reason is StopReason.DEADLINE
+        unfinished = results.unfinished
         if isinstance(output_error, BrokenPipeError):
             _silence_stdout(self.out)  # the reader left (| head): end quietly, like cat does
         elif output_error is not None:
             _warn(f"afetch: error: cannot write records: {output_error}")
         else:
-            unfinished = self.engine.unfinished
-            if self.deadline_hit:
+            if self.failure is not None:
+                _warn(f"afetch: error: {self.failure}")
+            if deadline_hit:
                 _warn(f"afetch: --deadline reached: {unfinished} unfinished requests cancelled")
+            if results.stop_reason is StopReason.MAX_FAILURES:
+                _warn(
+                    f"afetch: --max-failures reached ({self.control.max_failures} requests"
+                    f" not ok): stopped with {unfinished} requests unfinished"
+                )
             if self.control.resume and unfinished:
                 _warn(
                     f"afetch: {unfinished} requests unfinished (no record):"
                     " run the same command again to fetch them"
                 )
-            nothing = not (self.tally.total or self.tally.input_errors or self.deadline_hit)
-            if nothing and not self.control.resume:
+            nothing = not (self.tally.total or self.tally.input_errors or deadline_hit)
+            if nothing and not self.control.resume and self.failure is None:
                 _warn("afetch: no requests in the input")
             if self.ui.summary:
                 _warn(self.tally.render())
@@ -176,10 +182,10 @@ class _Run:
             self.tally,
             signal_status=self.signal_status,
             broken_pipe=isinstance(output_error, BrokenPipeError),
-            output_failed=output_error is not None,
+            output_failed=output_error is not None or self.failure is not None,
             exit_zero=self.ui.exit_zero,
-            deadline_hit=self.deadline_hit,
-            unfinished=self.engine.unfinished + self.engine.deaths,
+            deadline_hit=deadline_hit,
+            unfinished=unfinished + results.deaths,
         )
 
 

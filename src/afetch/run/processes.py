@@ -20,15 +20,17 @@ import pickle
 import signal
 import sys
 import zlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 
 import orjson
 
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
-from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
+from afetch.errors import ErrorKind
+from afetch.models import FetchResult, FetchSpec, internal_error
 from afetch.pacing import host_key
 from afetch.run.engine import as_async
+from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler, Ticket
 
 _Item = tuple[int, FetchResult, int | None]  # (seq, result, worker that held it)
 _READ_SIZE = 256 * 1024
@@ -57,50 +59,31 @@ class _Worker:
     dead: bool = False
 
 
-class WorkerPool:
-    """Engine's interface (``results``, ``stop``) over worker processes."""
+class WorkerPool(Scheduler):
+    """The scheduler over worker processes: same contract, same shared parts as Engine."""
 
     def __init__(
         self,
         config: Config,
         workers: int,
-        *,
-        emit_cancelled: bool = True,
-        ordered: bool = False,
+        limits: RunLimits = NO_LIMITS,
     ) -> None:
-        self.config = config
-        self.emit_cancelled = emit_cancelled
-        #: Requests read but not finished when the run stopped (with or without records).
-        self.unfinished = 0
-        self.ordered = ordered
+        super().__init__(config, limits)
         self._shares = [share for share in shares(config.concurrency, workers) if share]
         self._workers: list[_Worker] = []
-        self._sent: dict[int, tuple[int, FetchSpec, int]] = {}  # index → (seq, spec, worker)
-        self._stopping = False
         self._feeder: asyncio.Task[None] | None = None
         self._feeding = True
         self._resends: set[asyncio.Task[None]] = set()
         self._record_limit = _record_limit(config)
-        #: Worker processes that died during the run (the OOM killer's SIGKILL...).
-        self.deaths = 0
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
-    def stop(self) -> None:
-        """Start no more requests; workers stop theirs and report what finished."""
-        if self._stopping:
-            return
-        self._stopping = True
+    def _halt(self) -> None:
+        """Workers stop theirs and report what finished."""
         if self._feeder is not None:
             self._feeder.cancel()
         for worker in self._workers:
             _signal(worker.process, signal.SIGTERM)
 
-    async def results(
-        self, requests: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult]
-    ) -> AsyncIterator[FetchResult]:
+    async def results(self, requests: Requests) -> AsyncGenerator[FetchResult, None]:
         """One result per request read, in completion order (or input order)."""
         out: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._workers = [await self._spawn(share) for share in self._shares]
@@ -109,14 +92,21 @@ class WorkerPool:
             for number, worker in enumerate(self._workers)
         ]
         self._feeder = asyncio.create_task(self._feed(requests, out))
-        if self._stopping:
-            self._stopping = False
-            self.stop()
+        if self.stopping:
+            self._halt()
+        self._start_clock()
+        completed = False
         try:
             async for result in self._deliver(out, len(readers)):
+                self._passed(result)
                 yield result
+            completed = True
+            feeder = self._feeder
+            error = feeder.exception() if feeder.done() and not feeder.cancelled() else None
+            if error is not None:
+                raise error  # the input failed: raised after the records that finished
         finally:
-            self.stop()
+            self._wind_up(completed)
             for task in readers:
                 task.cancel()
             for worker in self._workers:
@@ -137,19 +127,15 @@ class WorkerPool:
         process.stdin.write(b"%d\n" % len(blob) + blob)
         return _Worker(process, asyncio.Semaphore(2 * share))
 
-    async def _feed(
-        self,
-        requests: AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult],
-        out: asyncio.Queue[_Item | None],
-    ) -> None:
-        seq = 0
+    async def _feed(self, requests: Requests, out: asyncio.Queue[_Item | None]) -> None:
         try:
             async for item in as_async(requests):
                 if isinstance(item, FetchResult):
-                    await out.put((seq, item, None))
+                    await out.put((self.ledger.take_seq(), item, None))
                 else:
-                    await self._send(seq, item)
-                seq += 1
+                    # In the ledger before it waits for a slot: a stop now still
+                    # gives it a record.
+                    await self._send(self.ledger.admit(item))
         finally:
             while self._resends:  # requests of a dead worker, going to the survivors
                 await asyncio.gather(*self._resends, return_exceptions=True)
@@ -159,7 +145,8 @@ class WorkerPool:
                 with contextlib.suppress(OSError):
                     worker.process.stdin.close()  # no more work: the worker drains and exits
 
-    async def _send(self, seq: int, spec: FetchSpec) -> None:
+    async def _send(self, ticket: Ticket) -> None:
+        spec = ticket.spec
         while True:
             number = self._choose(spec)
             worker = self._workers[number]
@@ -167,12 +154,9 @@ class WorkerPool:
             if not worker.dead:  # it may have died while this waited for a slot
                 break
         worker.outstanding += 1
-        self._sent[spec.index] = (seq, spec, number)
+        ticket.holder = number
         assert worker.process.stdin is not None
-        assert spec.source is not None
-        is_line, text = spec.source
-        payload = orjson.dumps([spec.index, is_line, text])
-        worker.process.stdin.write(b"%d\n" % len(payload) + payload)  # length-prefixed
+        worker.process.stdin.write(frame(spec))
         await worker.process.stdin.drain()
 
     def _choose(self, spec: FetchSpec) -> int:
@@ -189,19 +173,19 @@ class WorkerPool:
         """A worker ended without being told to: its requests go to the survivors."""
         worker.dead = True
         self.deaths += 1
-        for _ in range(len(self._sent) + 1):  # wake a feeder waiting for its slots
+        for _ in range(len(self.ledger) + 1):  # wake a feeder waiting for its slots
             worker.slots.release()
         lost = sorted(
-            (entry for entry in self._sent.values() if entry[2] == number),
-            key=lambda entry: entry[0],
+            (ticket for ticket in self.ledger.open.values() if ticket.holder == number),
+            key=lambda ticket: ticket.seq,
         )
         code = worker.process.returncode
         how = f"signal {-code}" if code is not None and code < 0 else f"status {code}"
         alive = any(not w.dead for w in self._workers)
         if alive and self._feeding:
-            for seq, spec, _ in lost:
-                del self._sent[spec.index]
-                task = asyncio.create_task(self._send(seq, spec))
+            for ticket in lost:
+                ticket.holder = None
+                task = asyncio.create_task(self._send(ticket))
                 self._resends.add(task)
                 task.add_done_callback(self._resends.discard)
             what = f"its {len(lost)} requests in flight run again on the others"
@@ -222,10 +206,10 @@ class WorkerPool:
                     raise ValueError("a worker wrote a record longer than any it can write")
                 for line in lines:
                     result = FetchResult.from_line(line + b"\n")
-                    seq, _, _ = self._sent.pop(result.index)
-                    out.put_nowait((seq, result, number))
+                    ticket = self.ledger.settle(result.index)
+                    out.put_nowait((ticket.seq, result, number))
         finally:
-            if not self._stopping:
+            if not self.stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(worker.process.wait(), 5)
                 if worker.process.returncode != 0 or self._feeding:
@@ -235,44 +219,49 @@ class WorkerPool:
     async def _deliver(
         self, out: asyncio.Queue[_Item | None], readers: int
     ) -> AsyncIterator[FetchResult]:
-        held: dict[int, _Item] = {}
-        next_seq = 0
         while readers:
             item = await out.get()
             if item is None:
                 readers -= 1
                 continue
-            if not self.ordered:
-                self._release(item)
-                yield item[1]
-                continue
-            held[item[0]] = item
-            while next_seq in held:
-                ready = held.pop(next_seq)
-                next_seq += 1
-                self._release(ready)
-                yield ready[1]
-        for item in sorted(held.values(), key=lambda entry: entry[0]):
-            yield item[1]
+            seq, result, holder = item
+            if holder is not None:
+                worker = self._workers[holder]
+                worker.outstanding -= 1
+                worker.slots.release()
+                if result.error is not None and result.error.kind is ErrorKind.CANCELLED:
+                    self.unfinished += 1  # a worker's record of a request the stop interrupted
+            for ready in self.window.push(seq, result):
+                yield ready
+        for result in self.window.rest():
+            yield result
         for result in self._unfinished():
             yield result
 
-    def _release(self, item: _Item) -> None:
-        if item[2] is not None:
-            worker = self._workers[item[2]]
-            worker.outstanding -= 1
-            worker.slots.release()
-
     def _unfinished(self) -> list[FetchResult]:
-        """Records for requests sent to a worker that returned nothing for them."""
-        left = sorted(self._sent.values(), key=lambda entry: entry[0])
-        self._sent.clear()
+        """Records for requests read that no worker returned a record for."""
+        if self.stopping:
+            return self._leftovers()
+        # Not stopped, yet requests are left: the worker processes that held them died.
+        left = self.ledger.close()
         self.unfinished += len(left)
-        if self._stopping:
-            return [cancelled(spec, 0.0, 0) for _, spec, _ in left] if self.emit_cancelled else []
-        # Not stopped, yet a worker went quiet: it died. Never expected.
         crash = RuntimeError("worker process ended before finishing this request")
-        return [internal_error(spec, crash, 0) for _, spec, _ in left]
+        return [internal_error(ticket.spec, crash, 0) for ticket in left]
+
+
+def frame(spec: FetchSpec) -> bytes:
+    """A request for a worker, length-prefixed so any line the parser accepts arrives whole.
+
+    A request read from the input goes as its source (``[index, is_line,
+    text]`` in JSON), parsed again in the worker exactly as here; a
+    library caller's own FetchSpec, which has no source, goes pickled.
+    """
+    if spec.source is None:
+        blob = pickle.dumps(spec)
+        return b"p%d\n" % len(blob) + blob
+    is_line, text = spec.source
+    payload = orjson.dumps([spec.index, is_line, text])
+    return b"%d\n" % len(payload) + payload
 
 
 def _signal(process: asyncio.subprocess.Process, signum: int) -> None:

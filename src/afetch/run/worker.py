@@ -1,9 +1,9 @@
 """A ``--workers`` fetch process: requests in on stdin, records out on stdout.
 
-Started by afetch.run.processes with ``python -m afetch.run.worker``. Stdin starts with
-the run's Config, pickled, after a line giving its length; then each line is
-one request, ``[index, is_line, text]`` in JSON, parsed exactly as the
-coordinator parsed it (an input line, or a positional URL).
+Started by afetch.run.processes with ``python -m afetch.run.worker``. Stdin
+starts with the run's Config, pickled, after a line giving its length; then
+come requests, each framed the same way (``processes.frame``): its source,
+parsed exactly as the coordinator parsed it, or a caller's FetchSpec.
 Records go out as JSON lines. SIGINT is ignored (a terminal's Ctrl-C reaches
 the whole process group; the coordinator decides); SIGTERM stops the engine,
 which writes ``cancelled`` records for what it interrupts (none with
@@ -26,20 +26,24 @@ from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
 from afetch.run.engine import Engine
 from afetch.run.loop import loop_factory, tune_gc
+from afetch.run.scheduler import RunLimits
 from afetch.sinks.records import RecordWriter
 
 
 async def _requests(parser: RequestParser) -> AsyncIterator[FetchSpec | FetchResult]:
-    """Requests as the coordinator frames them: ``LENGTH\n`` then that many bytes of
-    ``[index, is_line, text]``, so any line the parser accepts arrives whole."""
+    """Requests as the coordinator frames them (afetch.run.processes.frame)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 16)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while header := await reader.readline():
+        pickled = header.startswith(b"p")
         try:
-            payload = await reader.readexactly(int(header))
+            payload = await reader.readexactly(int(header[1:] if pickled else header))
         except asyncio.IncompleteReadError:
             return  # the coordinator went away mid-frame
+        if pickled:  # a library caller's own FetchSpec
+            yield pickle.loads(payload)
+            continue
         index, is_line, text = orjson.loads(payload)
         parser.next_index = index
         item = parser.parse(text.encode()) if is_line else parser.parse_argument(text)
@@ -48,7 +52,7 @@ async def _requests(parser: RequestParser) -> AsyncIterator[FetchSpec | FetchRes
 
 
 async def _serve(config: Config, emit_cancelled: bool) -> None:
-    engine = Engine(config, emit_cancelled=emit_cancelled)
+    engine = Engine(config, RunLimits(emit_cancelled=emit_cancelled))
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, engine.stop)
     # The coordinator reads this pipe to the end: its going away is a crash, seen there.
     writer = RecordWriter(sys.stdout.buffer, on_broken=engine.stop, watch_reader=False)
