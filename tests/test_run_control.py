@@ -187,3 +187,37 @@ def test_stdout_closed_is_one_line_and_exit_1(servers: ServerThread) -> None:
     assert proc.stderr.decode().strip() == (
         "afetch: error: cannot write records: standard output is closed"
     )
+
+
+def test_a_junit_report_in_a_new_directory_is_created(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    report = tmp_path / "reports" / "deep" / "junit.xml"
+    run = run_cli(f"{servers.base}/ok", "--junit", str(report))
+    assert run.returncode == 0
+    assert "<testcase" in report.read_text()
+
+
+def test_a_junit_path_that_cannot_be_made_is_exit_2_before_fetching(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    run = run_cli(f"{servers.base}/ok", "--junit", str(tmp_path / "file" / "junit.xml"))
+    assert run.returncode == 2
+    assert run.records == []
+    assert "afetch: error: --junit" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_junit_report_that_fails_midway_stops_the_run(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    report = tmp_path / "junit.xml"
+    (tmp_path / "junit.xml.cases").symlink_to("/dev/full")  # ENOSPC on the first write
+    urls = [f"{servers.base}/slow?s=0.2&i={i}" for i in range(30)]
+    run = run_cli(*urls, "-c", "2", "--junit", str(report))
+    assert run.returncode == 1
+    assert "afetch: error: --junit" in run.stderr
+    assert "No space left on device" in run.stderr
+    assert len(run.records) < 30
+    assert not report.exists()

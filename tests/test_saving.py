@@ -79,3 +79,29 @@ def test_cli_output_dir_is_created(servers: ServerThread, tmp_path: Path) -> Non
     run = run_cli(f"{servers.base}/ok", "--output-dir", str(target))
     (record,) = run.records
     assert Path(record["saved_to"]).read_bytes() == b"ok"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_body_file_that_cannot_be_written_ends_the_run_with_one_error(
+    servers: ServerThread, tmp_path: Path, workers: str
+) -> None:
+    """A full disk is the run's fault, not the URLs': one message, exit 1, no `internal` records."""
+    urls = [f"{servers.base}/ok?i={i}" for i in range(40)]
+    (tmp_path / f"{file_name(5, URL(urls[5]))}.part").symlink_to("/dev/full")  # ENOSPC
+    run = run_cli(*urls, "--output-dir", str(tmp_path), "-c", "2", "--workers", workers)
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, run.stderr
+    assert "--output-dir" in errors[0]
+    assert "No space left on device" in errors[0]
+    kinds = {r["error"]["type"] for r in run.records if r["error"]}
+    assert kinds <= {"cancelled"}
+    assert len(run.records) < 40
+
+
+async def test_the_library_raises_an_output_failure(servers: ServerThread, tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_bytes(b"")
+    with pytest.raises(afetch.errors.OutputFailure, match="--output-dir"):
+        await afetch.fetch_all([f"{servers.base}/ok"], output_dir=not_a_dir)

@@ -59,6 +59,14 @@ class FetchFailure(Exception):
         self.message = message
 
 
+class OutputFailure(Exception):
+    """A sink could not write (``--output-dir``, the JUnit report): the run ends, not a request.
+
+    Never classified: a full disk is no fault of the URL being fetched, and
+    making every remaining request ``internal`` would hide the one cause.
+    """
+
+
 class TransportError(Exception):
     """What a transport raises for a request that failed; the class is the kind."""
 

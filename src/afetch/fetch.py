@@ -22,7 +22,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from afetch.config import Config
-from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, classify
+from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, OutputFailure, classify
 from afetch.expect import check
 from afetch.http.request import check_host, check_port
 from afetch.http.timing import HopTiming, begin_hop
@@ -166,6 +166,8 @@ async def _attempt(client: Client, spec: FetchSpec, config: Config) -> _Attempt:
     try:
         async with asyncio.timeout(spec.timeout or config.timeout):
             await _exchange(client, spec, config, attempt)
+    except OutputFailure:
+        raise  # the run's fault, not this URL's: it ends the run
     except Exception as exc:  # every failure of this URL becomes data
         attempt.error = classify(exc)
         if attempt.error.kind is ErrorKind.TIMEOUT and not str(exc):
@@ -276,7 +278,11 @@ async def _drain(response: Response, spec: FetchSpec, config: Config, attempt: _
         digest = hashlib.sha256()
     keep = config.capture_body or (spec.expect or config.expect).needs_body
     kept: list[bytes] | None = [] if keep else None
-    saved = BodyFile(config.output_dir, spec.index, spec.target) if config.output_dir else None
+    saved = (
+        await BodyFile.open(config.output_dir, spec.index, spec.target)
+        if config.output_dir
+        else None
+    )
     try:
         content = response.content
         while chunk := await content.readany():
@@ -290,7 +296,7 @@ async def _drain(response: Response, spec: FetchSpec, config: Config, attempt: _
             if kept is not None:
                 kept.append(chunk)
             if saved is not None:
-                saved.write(chunk)
+                await saved.write(chunk)
             if attempt.truncated:
                 break
     except BaseException:
@@ -299,7 +305,7 @@ async def _drain(response: Response, spec: FetchSpec, config: Config, attempt: _
         raise
     attempt.size = size
     attempt.sha256 = digest.hexdigest() if digest is not None else None
-    attempt.saved_to = saved.commit() if saved is not None else None
+    attempt.saved_to = await saved.commit() if saved is not None else None
     if kept is not None:
         attempt.body = b"".join(kept)
         attempt.charset = response.charset

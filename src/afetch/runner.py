@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING
 
 from afetch.api import Stream, stream
 from afetch.config import Config, RunControl, UiOptions
+from afetch.errors import OutputFailure
 from afetch.inputs import InputError, RequestParser, read_requests
 from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
@@ -83,6 +84,7 @@ class _Run:
         self.signal_status: ExitStatus | None = None
         self.failure: str | None = None  # what ended the run with an error, said on stderr
         self.results: Stream | None = None
+        self.report: JUnitReport | None = None
 
     def on_signal(self, status: ExitStatus) -> None:
         if self.signal_status is not None:
@@ -98,9 +100,23 @@ class _Run:
         self.tally.input_errors += 1
         _warn(f"afetch: error: {error}")
 
+    def on_report_failed(self) -> None:
+        """The JUnit report cannot be written: the run ends, saying so once."""
+        if self.report is not None and self.report.error is not None:
+            self.failure = self.failure or str(self.report.error)
+        self.stop()
+
     async def main(
         self, sources: tuple[Sequence[str], Sequence[str]], done: IndexBitmap | None
     ) -> ExitStatus:
+        if self.control.junit:
+            from afetch.sinks.junit import JUnitReport  # xml and datetime only when asked for
+
+            try:
+                self.report = JUnitReport(self.control.junit, on_broken=self.on_report_failed)
+            except OutputFailure as exc:
+                _warn(f"afetch: error: {exc}")
+                return ExitStatus.USAGE
         parser = RequestParser(self.config, dedupe=self.control.dedupe)
         requests = read_requests(
             *sources,
@@ -123,31 +139,30 @@ class _Run:
         loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)
         loop.add_signal_handler(signal.SIGTERM, self.on_signal, ExitStatus.SIGTERM)
         writer = RecordWriter(self.out, on_broken=self.stop)
-        report = None
-        if control.junit:
-            from afetch.sinks.junit import JUnitReport  # xml and datetime only when asked for
-
-            report = JUnitReport(control.junit)
+        report = self.report
         progress = Progress(sys.stderr, enabled=self.ui.progress)
         try:
             async for result in results:
                 await writer.write(result)
-                self._count(result, progress, report)
+                if report is not None:
+                    await report.add(result)
+                self._count(result, progress)
         except Exception as exc:  # the run layer failed: what finished is written, then say why
-            self.failure = str(exc) or type(exc).__name__
+            self.failure = self.failure or str(exc) or type(exc).__name__
         finally:
             progress.close()
             await writer.close()
             if report is not None:
-                report.close()
+                try:
+                    await report.close()
+                except OutputFailure as exc:
+                    self.failure = self.failure or str(exc)
         self.tally.duplicates = parser.duplicates
         return self._finish(results, writer.error)
 
-    def _count(self, result: FetchResult, progress: Progress, report: JUnitReport | None) -> None:
+    def _count(self, result: FetchResult, progress: Progress) -> None:
         self.tally.add(result)
         progress.update(result)
-        if report is not None:
-            report.add(result)
         if self.ui.verbose and not result.ok:
             _log_failure(result)
 

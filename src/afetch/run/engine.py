@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from dataclasses import dataclass
 
 from afetch.config import Config
+from afetch.errors import OutputFailure
 from afetch.fetch import Client, fetch_one
 from afetch.http import open_transport
 from afetch.models import FetchResult, FetchSpec, internal_error
@@ -193,6 +194,9 @@ class Engine(Scheduler):
             ticket.started = time.perf_counter()
             try:
                 result = await fetch_one(client, spec, self.config, ticket.count_attempt)
+            except OutputFailure:
+                self.stop()  # a sink failed: the run ends, raising it after what finished
+                raise
             except Exception as exc:  # a bug in afetch: still one record for this index
                 result = internal_error(spec, exc, ticket.attempts)
             if (following := self._hosts.release(spec)) is not None:

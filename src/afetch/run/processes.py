@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import orjson
 
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
-from afetch.errors import ErrorKind
+from afetch.errors import ErrorKind, OutputFailure
 from afetch.models import FetchResult, FetchSpec, internal_error
 from afetch.pacing import host_key
 from afetch.run.engine import as_async
@@ -34,6 +34,9 @@ from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler, Tick
 
 _Item = tuple[int, FetchResult, int | None]  # (seq, result, worker that held it)
 _READ_SIZE = 256 * 1024
+#: The key of the one line a worker writes when a sink failed there (OutputFailure).
+FATAL = "afetch_fatal"
+_FATAL_LINE = b'{"%s":' % FATAL.encode()
 
 
 def _record_limit(config: Config) -> int:
@@ -75,6 +78,7 @@ class WorkerPool(Scheduler):
         self._feeding = True
         self._resends: set[asyncio.Task[None]] = set()
         self._record_limit = _record_limit(config)
+        self._fatal: OutputFailure | None = None  # a worker's sink failed
 
     def _halt(self) -> None:
         """Workers stop theirs and report what finished."""
@@ -103,7 +107,7 @@ class WorkerPool(Scheduler):
             completed = True
             feeder = self._feeder
             error = feeder.exception() if feeder.done() and not feeder.cancelled() else None
-            if error is not None:
+            if (error := self._fatal or error) is not None:
                 raise error  # the input failed: raised after the records that finished
         finally:
             self._wind_up(completed)
@@ -205,6 +209,10 @@ class WorkerPool(Scheduler):
                 if len(tail) > self._record_limit:
                     raise ValueError("a worker wrote a record longer than any it can write")
                 for line in lines:
+                    if line.startswith(_FATAL_LINE):
+                        self._fatal = OutputFailure(orjson.loads(line)[FATAL])
+                        self.stop()
+                        continue
                     result = FetchResult.from_line(line + b"\n")
                     ticket = self.ledger.settle(result.index)
                     out.put_nowait((ticket.seq, result, number))

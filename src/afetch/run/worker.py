@@ -22,10 +22,12 @@ from collections.abc import AsyncIterator
 import orjson
 
 from afetch.config import Config
+from afetch.errors import OutputFailure
 from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
 from afetch.run.engine import Engine
 from afetch.run.loop import loop_factory, tune_gc
+from afetch.run.processes import FATAL
 from afetch.run.scheduler import RunLimits
 from afetch.sinks.records import RecordWriter
 
@@ -59,6 +61,11 @@ async def _serve(config: Config, emit_cancelled: bool) -> None:
     try:
         async for result in engine.results(_requests(RequestParser(config))):
             await writer.write(result)
+    except OutputFailure as exc:  # after the records that finished: the coordinator says it
+        await writer.close()
+        sys.stdout.buffer.write(orjson.dumps({FATAL: str(exc)}) + b"\n")
+        sys.stdout.buffer.flush()
+        return
     finally:
         await writer.close()
 

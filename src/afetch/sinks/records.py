@@ -31,8 +31,8 @@ def dumps(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, option=_DUMP_OPTIONS)
 
 
-class RecordWriter:
-    """Serializes records and writes them off the event loop, whole lines only."""
+class ThreadedWriter:
+    """Bytes to a binary stream, written off the event loop, whole pieces only."""
 
     def __init__(
         self,
@@ -40,7 +40,7 @@ class RecordWriter:
         *,
         on_broken: Callable[[], None] | None = None,
         high_water: int = 1 << 20,
-        watch_reader: bool = True,
+        name: str = "afetch-output",
     ) -> None:
         self._stream = stream
         self._on_broken = on_broken
@@ -48,7 +48,7 @@ class RecordWriter:
         self._cond = threading.Condition()
         self._pending: list[bytes] = []
         self._pending_bytes = 0
-        self._gathered: list[bytes] = []  # this loop pass's records, not yet handed over
+        self._gathered: list[bytes] = []  # this loop pass's pieces, not yet handed over
         self._gathered_bytes = 0
         self._handover_due = False
         self._closing = False
@@ -57,65 +57,27 @@ class RecordWriter:
         self._room = asyncio.Event()
         self._room.set()
         self._finished = asyncio.Event()
-        self._thread = threading.Thread(target=self._run, name="afetch-output", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
-        self._watched = self._watch_reader() if watch_reader else None
-
-    def _watch_reader(self) -> threading.Thread | None:
-        """Learn at once when the reader of a pipe goes away (``| head -1``).
-
-        Waiting for the next write would take as long as the slowest request in
-        flight. A thread of its own polls the pipe for a hang-up: the event
-        loop cannot watch it (uvloop would make the fd non-blocking, and the
-        writer thread's large writes would then tear lines).
-        """
-        try:
-            fd = self._stream.fileno()
-            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-                return None
-        except (OSError, ValueError, AttributeError):
-            return None
-        thread = threading.Thread(
-            target=self._poll_reader, args=(fd,), name="afetch-pipe-watch", daemon=True
-        )
-        thread.start()
-        return thread
-
-    def _poll_reader(self, fd: int) -> None:
-        poller = select.poll()
-        poller.register(fd, 0)  # no events asked for: POLLERR and POLLHUP are always reported
-        while not self._closing and self.error is None:
-            try:
-                events = poller.poll(200)
-            except OSError:
-                return
-            if any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events):
-                self._wake(self._reader_left)
-                return
-
-    def _reader_left(self) -> None:
-        if self.error is None:
-            self.error = BrokenPipeError(errno.EPIPE, "the reader closed the pipe")
-            if self._on_broken is not None:
-                self._on_broken()
 
     @property
     def broken(self) -> bool:
         """True once the consumer has gone away (EPIPE) or the stream failed."""
         return self.error is not None
 
-    async def write(self, result: FetchResult) -> None:
-        """Queue one record; waits while too much output is already waiting.
+    async def write_bytes(self, data: bytes) -> None:
+        """Queue one piece; waits while too much output is already waiting.
 
-        Records of one pass of the event loop go to the thread together (one
+        Pieces of one pass of the event loop go to the thread together (one
         wake-up, one write): waking it per record costs a thread switch and a
         GIL hand-over each, which at thousands of records a second was a
         large share of the loop's time.
         """
-        if self.error is not None:
-            return
-        # A worker's record (--workers) is already a JSON line: passed on untouched.
-        data = result.line or dumps(result.to_record())
+        if self.error is None and self._queue(data):
+            await self._room.wait()
+
+    def _queue(self, data: bytes) -> bool:
+        """Gather one piece for the thread; True when the producer must wait for room."""
         self._gathered.append(data)
         self._gathered_bytes += len(data)
         if not self._handover_due:
@@ -123,8 +85,7 @@ class RecordWriter:
             self._loop.call_soon(self._hand_over)
         if self._gathered_bytes + self._pending_bytes > self._high_water:
             self._hand_over()
-        if not self._room.is_set():
-            await self._room.wait()
+        return not self._room.is_set()
 
     def _hand_over(self) -> None:
         self._handover_due = False
@@ -177,3 +138,62 @@ class RecordWriter:
     def _wake(self, callback: Callable[[], None]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
             self._loop.call_soon_threadsafe(callback)
+
+
+class RecordWriter(ThreadedWriter):
+    """Records as JSON lines; notices at once when the reader of a pipe goes away."""
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        on_broken: Callable[[], None] | None = None,
+        high_water: int = 1 << 20,
+        watch_reader: bool = True,
+    ) -> None:
+        super().__init__(stream, on_broken=on_broken, high_water=high_water)
+        self._watched = self._watch_reader() if watch_reader else None
+
+    async def write(self, result: FetchResult) -> None:
+        """Queue one record (see ``write_bytes``)."""
+        # A worker's record (--workers) is already a JSON line: passed on untouched.
+        if self.error is None and self._queue(result.line or dumps(result.to_record())):
+            await self._room.wait()
+
+    def _watch_reader(self) -> threading.Thread | None:
+        """Learn at once when the reader of a pipe goes away (``| head -1``).
+
+        Waiting for the next write would take as long as the slowest request in
+        flight. A thread of its own polls the pipe for a hang-up: the event
+        loop cannot watch it (uvloop would make the fd non-blocking, and the
+        writer thread's large writes would then tear lines).
+        """
+        try:
+            fd = self._stream.fileno()
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                return None
+        except (OSError, ValueError, AttributeError):
+            return None
+        thread = threading.Thread(
+            target=self._poll_reader, args=(fd,), name="afetch-pipe-watch", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _poll_reader(self, fd: int) -> None:
+        poller = select.poll()
+        poller.register(fd, 0)  # no events asked for: POLLERR and POLLHUP are always reported
+        while not self._closing and self.error is None:
+            try:
+                events = poller.poll(200)
+            except OSError:
+                return
+            if any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events):
+                self._wake(self._reader_left)
+                return
+
+    def _reader_left(self) -> None:
+        if self.error is None:
+            self.error = BrokenPipeError(errno.EPIPE, "the reader closed the pipe")
+            if self._on_broken is not None:
+                self._on_broken()
