@@ -133,3 +133,72 @@ def test_interrupted_requests_leave_no_record_with_resume(
     (record,) = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert record["ok"] is True
     assert os.path.getsize(out) > 0
+
+
+def test_resume_against_a_changed_input_is_refused_and_leaves_file_untouched(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """A line added at the top shifts every index: resuming would mix two runs."""
+    source = tmp_path / "urls.txt"
+    source.write_text("".join(f"{servers.base}/ok?i={i}\n" for i in range(4)))
+    out = tmp_path / "out.jsonl"
+    first = run_cli("-i", str(source), "-o", str(out), "--resume")
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "out.jsonl.resume.json").exists()
+    out.write_bytes(out.read_bytes() + b'{"index":9,"torn')  # must stay as it is too
+    before = out.read_bytes()
+
+    source.write_text(f"{servers.base}/ok?new\n" + source.read_text())
+    refused = run_cli("-i", str(source), "-o", str(out), "--resume")
+    assert refused.returncode == 2
+    assert "the input differs from the run that wrote" in refused.stderr
+    assert "--resume-force" in refused.stderr
+    assert out.read_bytes() == before
+
+    other_options = run_cli("-i", str(source), "-o", str(out), "--resume", "-X", "HEAD")
+    assert other_options.returncode == 2
+    assert "request options" in other_options.stderr
+
+    forced = run_cli("-i", str(source), "-o", str(out), "--resume-force")
+    assert forced.returncode == 0, forced.stderr
+    indices = sorted(orjson.loads(line)["index"] for line in out.read_bytes().splitlines())
+    assert indices == [0, 1, 2, 3, 4]  # the torn line was cut; index 4 is the new last line
+
+
+def test_resume_with_the_same_input_and_other_tuning_goes_on(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """Concurrency, timeouts and retries may change on resume: that is why one resumes."""
+    source = tmp_path / "urls.txt"
+    source.write_text("".join(f"{servers.base}/ok?i={i}\n" for i in range(3)))
+    out = tmp_path / "out.jsonl"
+    assert run_cli("-i", str(source), "-o", str(out), "--resume", "-c", "5").returncode == 0
+    again = run_cli("-i", str(source), "-o", str(out), "--resume", "-c", "1", "-t", "3")
+    assert again.returncode == 0, again.stderr
+    assert len(out.read_bytes().splitlines()) == 3
+
+
+def test_a_fresh_run_forgets_an_old_fingerprint(servers: ServerThread, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    assert run_cli(f"{servers.base}/ok", "-o", str(out), "--resume").returncode == 0
+    assert (tmp_path / "out.jsonl.resume.json").exists()
+    assert run_cli(f"{servers.base}/ok?other", "-o", str(out)).returncode == 0
+    assert not (tmp_path / "out.jsonl.resume.json").exists()
+    resumed = run_cli(f"{servers.base}/ok?other", "-o", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_large_input_is_fingerprinted_by_its_ends(tmp_path: Path) -> None:
+    """Past 64 MiB only the first and last 16 MiB are read: a change there is seen."""
+    from afetch.config import Config, RunControl
+    from afetch.sinks.fingerprint import fingerprint
+
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as handle:
+        handle.truncate(70 << 20)
+    before = fingerprint(Config(), RunControl(), [], [str(big)])
+    with open(big, "r+b") as handle:
+        handle.write(b"http://a.test/\n")
+    after = fingerprint(Config(), RunControl(), [], [str(big)])
+    assert before["inputs"] != after["inputs"]
+    assert fingerprint(Config(), RunControl(), [], ["-"])["inputs"] == ["stdin"]

@@ -21,7 +21,7 @@ from afetch._version import __version__
 from afetch.defaults import DEFAULT_CONCURRENCY
 
 if TYPE_CHECKING:
-    from afetch.config import Pin
+    from afetch.config import Config, Pin, RunControl
     from afetch.expect import StatusSet
     from afetch.sinks.resume import IndexBitmap
 
@@ -316,6 +316,11 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     help="With -o FILE: skip indices already in FILE, append the rest.",
 )
 @click.option(
+    "--resume-force",
+    is_flag=True,
+    help="--resume even if the input or options differ from the run that wrote FILE.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 64),
     default=1,
@@ -385,6 +390,7 @@ def command(
     deadline: float | None,
     shard: tuple[int, int] | None,
     resume: bool,
+    resume_force: bool,
     workers: int,
     exit_zero: bool,
     progress: bool | None,
@@ -473,17 +479,23 @@ def command(
         deadline=deadline,
         max_failures=max_failures,
         shard=shard,
-        resume=resume,
+        resume=resume or resume_force,
         junit=junit,
         # One process spaces starts exactly; a rate-limited run is never CPU-bound.
         workers=1 if rate else min(workers, concurrency),
     )
     _refuse_output_that_is_input(output, inputs)
     done = None
+    resume = resume or resume_force
     if resume:
         if output in (None, "-"):
             raise click.UsageError("--resume needs -o FILE: the records to resume from")
+        _check_resume(output, config, control, urls, inputs, force=resume_force)
         done = _recorded(output)
+    elif output not in (None, "-"):
+        from afetch.sinks.fingerprint import forget
+
+        forget(output)  # FILE starts afresh: a fingerprint of its old run would mislead
     out = _open_output(output, append=resume)
     from afetch.runner import run
 
@@ -498,6 +510,27 @@ def _refuse_output_that_is_input(output: str | None, inputs: Sequence[str]) -> N
         with contextlib.suppress(OSError):
             if path != "-" and os.path.samefile(path, output):
                 raise click.UsageError(f"-o {output} is also an input (-i {path})")
+
+
+def _check_resume(
+    output: str,
+    config: Config,
+    control: RunControl,
+    urls: Sequence[str],
+    inputs: Sequence[str],
+    *,
+    force: bool,
+) -> None:
+    """Refuse (exit 2, FILE untouched) to resume a run made from another input."""
+    from afetch.sinks.fingerprint import check_or_record, fingerprint
+
+    try:
+        refusal = check_or_record(output, fingerprint(config, control, urls, inputs), force=force)
+    except OSError as exc:
+        raise click.UsageError(f"cannot resume {output}: {exc.strerror}") from exc
+    if refusal is not None:
+        click.echo(f"afetch: error: {refusal}", err=True)
+        sys.exit(2)
 
 
 def _make_dir(path: Path | None) -> Path | None:
