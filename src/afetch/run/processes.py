@@ -105,10 +105,11 @@ class WorkerPool(Scheduler):
                 self._passed(result)
                 yield result
             completed = True
-            feeder = self._feeder
-            error = feeder.exception() if feeder.done() and not feeder.cancelled() else None
-            if (error := self._fatal or error) is not None:
-                raise error  # the input failed: raised after the records that finished
+            # After the records that finished: a worker's failed sink, then what made
+            # the input or a reader fail (supervised: no task's failure goes unseen).
+            error = self._fatal or _first_failure([self._feeder, *readers])
+            if error is not None:
+                raise error
         finally:
             self._wind_up(completed)
             for task in readers:
@@ -216,6 +217,9 @@ class WorkerPool(Scheduler):
                     result = FetchResult.from_line(line + b"\n")
                     ticket = self.ledger.settle(result.index)
                     out.put_nowait((ticket.seq, result, number))
+        except Exception:
+            self.stop()  # a bug here, not a dead worker: the run ends and raises it
+            raise
         finally:
             if not self.stopping:
                 with contextlib.suppress(TimeoutError):
@@ -255,6 +259,13 @@ class WorkerPool(Scheduler):
         self.unfinished += len(left)
         crash = RuntimeError("worker process ended before finishing this request")
         return [internal_error(ticket.spec, crash, 0) for ticket in left]
+
+
+def _first_failure(tasks: list[asyncio.Task[None]]) -> BaseException | None:
+    for task in tasks:
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+            return error
+    return None
 
 
 def frame(spec: FetchSpec) -> bytes:
