@@ -1,6 +1,6 @@
 """Which proxy a URL goes through: ``--proxy`` or the environment, read once.
 
-aiohttp's ``trust_env`` looks the variables up (and ~/.netrc) in a worker
+aiohttp's ``trust_env`` looks the variables up (and ~/.netrc) in a helper
 thread on every request, which costs two thread hops per request and GIL
 contention; here they are read once and the answer cached per host.
 """
