@@ -135,13 +135,17 @@ def test_interrupted_requests_leave_no_record_with_resume(
     assert os.path.getsize(out) > 0
 
 
+def _list_and_output(servers: ServerThread, tmp_path: Path, count: int) -> tuple[Path, Path]:
+    source = tmp_path / "urls.txt"
+    source.write_text("".join(f"{servers.base}/ok?i={i}\n" for i in range(count)))
+    return source, tmp_path / "out.jsonl"
+
+
 def test_resume_against_a_changed_input_is_refused_and_leaves_file_untouched(
     servers: ServerThread, tmp_path: Path
 ) -> None:
     """A line added at the top shifts every index: resuming would mix two runs."""
-    source = tmp_path / "urls.txt"
-    source.write_text("".join(f"{servers.base}/ok?i={i}\n" for i in range(4)))
-    out = tmp_path / "out.jsonl"
+    source, out = _list_and_output(servers, tmp_path, 4)
     first = run_cli("-i", str(source), "-o", str(out), "--resume")
     assert first.returncode == 0, first.stderr
     assert (tmp_path / "out.jsonl.resume.json").exists()
@@ -169,9 +173,7 @@ def test_resume_with_the_same_input_and_other_tuning_goes_on(
     servers: ServerThread, tmp_path: Path
 ) -> None:
     """Concurrency, timeouts and retries may change on resume: that is why one resumes."""
-    source = tmp_path / "urls.txt"
-    source.write_text("".join(f"{servers.base}/ok?i={i}\n" for i in range(3)))
-    out = tmp_path / "out.jsonl"
+    source, out = _list_and_output(servers, tmp_path, 3)
     assert run_cli("-i", str(source), "-o", str(out), "--resume", "-c", "5").returncode == 0
     again = run_cli("-i", str(source), "-o", str(out), "--resume", "-c", "1", "-t", "3")
     assert again.returncode == 0, again.stderr
