@@ -121,9 +121,10 @@ def test_huge_escaped_bodies_pass_through_workers(servers: ServerThread) -> None
 
 
 @pytest.mark.timeout(60)
-def test_a_worker_killed_mid_run_loses_nothing(servers: ServerThread, tmp_path: Path) -> None:
-    """SIGKILL of one worker (the OOM killer's way): its requests run again on the other,
-    every index is recorded exactly once, stderr says what happened, exit 1."""
+def _kill_workers(
+    servers: ServerThread, tmp_path: Path, victims: int
+) -> tuple[list[int], str, int]:
+    """Run 200 hanging requests over 2 workers, SIGKILL ``victims`` of them mid-run."""
     urls = tmp_path / "urls.txt"
     urls.write_text("".join(f"{servers.base}/hang?i={i}\n" for i in range(200)))
     proc = subprocess.Popen(
@@ -139,12 +140,31 @@ def test_a_worker_killed_mid_run_loses_nothing(servers: ServerThread, tmp_path: 
         children = [int(pid) for pid in found.stdout.split()]
     assert len(children) == 2
     time.sleep(0.8)  # requests are in flight on both
-    os.kill(children[0], signal.SIGKILL)
+    for child in children[:victims]:
+        os.kill(child, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=40)
     indices = sorted(orjson.loads(line)["index"] for line in stdout.splitlines())
+    return indices, stderr.decode(), proc.returncode
+
+
+def test_a_worker_killed_mid_run_loses_nothing(servers: ServerThread, tmp_path: Path) -> None:
+    """SIGKILL of one worker (the OOM killer's way): its requests run again on the other,
+    every index is recorded exactly once, stderr says what happened, exit 1."""
+    indices, stderr, status = _kill_workers(servers, tmp_path, victims=1)
     assert indices == list(range(200))
-    assert "died (signal 9)" in stderr.decode()
-    assert proc.returncode == 1
+    assert "died (signal 9)" in stderr
+    assert status == 1
+
+
+def test_every_worker_killed_ends_the_run_saying_so(servers: ServerThread, tmp_path: Path) -> None:
+    """No survivor: the requests in flight get records, the run ends at once with a message."""
+    indices, stderr, status = _kill_workers(servers, tmp_path, victims=2)
+    assert indices == sorted(set(indices))
+    assert 0 < len(indices) < 200
+    assert "afetch: error: every worker process died" in stderr
+    assert "Traceback" not in stderr
+    assert "pipe closed" not in stderr
+    assert status == 1
 
 
 def test_a_line_near_the_line_limit_reaches_a_worker_whole(servers: ServerThread) -> None:

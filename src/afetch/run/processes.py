@@ -78,7 +78,7 @@ class WorkerPool(Scheduler):
         self._feeding = True
         self._resends: set[asyncio.Task[None]] = set()
         self._record_limit = _record_limit(config)
-        self._fatal: OutputFailure | None = None  # a worker's sink failed
+        self._fatal: Exception | None = None  # a worker's sink failed, every worker died
 
     def _halt(self) -> None:
         """Workers stop theirs and report what finished."""
@@ -105,8 +105,8 @@ class WorkerPool(Scheduler):
                 self._passed(result)
                 yield result
             completed = True
-            # After the records that finished: a worker's failed sink, then what made
-            # the input or a reader fail (supervised: no task's failure goes unseen).
+            # After the records that finished: a worker's failed sink or every worker's
+            # death, else what made the input or a reader fail (no failure goes unseen).
             error = self._fatal or _first_failure([self._feeder, *readers])
             if error is not None:
                 raise error
@@ -160,9 +160,13 @@ class WorkerPool(Scheduler):
                 break
         worker.outstanding += 1
         ticket.holder = number
-        assert worker.process.stdin is not None
-        worker.process.stdin.write(frame(spec))
-        await worker.process.stdin.drain()
+        stdin = worker.process.stdin
+        assert stdin is not None
+        if stdin.is_closing():
+            return  # the worker is dying: when its reader sees it, _died sends this again
+        stdin.write(frame(spec))
+        with contextlib.suppress(ConnectionError):  # likewise
+            await stdin.drain()
 
     def _choose(self, spec: FetchSpec) -> int:
         alive = [n for n, worker in enumerate(self._workers) if not worker.dead]
@@ -196,6 +200,10 @@ class WorkerPool(Scheduler):
             what = f"its {len(lost)} requests in flight run again on the others"
         else:
             what = f"its {len(lost)} requests in flight get records saying so"
+        if not alive:  # nothing can fetch the rest of the input: the run ends, saying why
+            self._fatal = self._fatal or RuntimeError("every worker process died")
+            if self._feeder is not None:
+                self._feeder.cancel()
         with contextlib.suppress(OSError):
             print(f"afetch: worker process {number + 1} died ({how}): {what}", file=sys.stderr)
 
