@@ -5,10 +5,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import orjson
+from junitparser import Error, Failure, JUnitXml, Properties, Skipped, TestCase
 
 from tests.conftest import AFETCH, lines, run_cli
 from tests.server import ServerThread
@@ -68,9 +68,8 @@ def test_deadline_cancels_the_rest_and_fails_the_run(servers: ServerThread, tmp_
     kinds = sorted((r["error"] or {}).get("type", "ok") for r in run.records)
     assert kinds == ["cancelled", "cancelled", "ok"]
     assert "--deadline reached: 2 unfinished requests cancelled" in run.stderr
-    suite = ET.parse(report).getroot().find("testsuite")
-    assert suite is not None
-    assert suite.get("tests") == "3"
+    (suite,) = list(JUnitXml.fromfile(str(report)))
+    assert (suite.tests, suite.skipped) == (3, 2)
 
 
 def test_max_failures_stops_early_and_exits_1(servers: ServerThread) -> None:
@@ -82,27 +81,46 @@ def test_max_failures_stops_early_and_exits_1(servers: ServerThread) -> None:
     assert "--max-failures reached" in run.stderr
 
 
-def test_junit_report_is_valid_and_counts_failures(servers: ServerThread, tmp_path: Path) -> None:
-    """One testcase per record; failures carry the error kind and the failed expectations."""
+def _properties(case: TestCase) -> dict[str, str]:
+    """A test case's <properties>, as pytest and Surefire write them."""
+    (properties,) = case.iterchildren(Properties)
+    return {prop.name: prop.value for prop in properties}
+
+
+def test_junit_report_reads_as_ci_tools_read_it(servers: ServerThread, tmp_path: Path) -> None:
+    """Parsed with junitparser: network errors are errors, missed expectations failures,
+    cancelled requests skipped; cases in input order; URL, status, final URL as properties."""
     report = tmp_path / "junit.xml"
     line = f'{{"url": "{servers.base}/status/404", "id": "api-health"}}'
     run = run_cli(
-        f"{servers.base}/ok", "--junit", str(report), "--expect-status", "200", "-i", "-",
-        stdin=lines(line, "ftp://nope/\x01"),
+        f"{servers.base}/slow?s=0.3", f"{servers.base}/redirect/1", "--junit", str(report),
+        "--expect-status", "200", "--retries", "0", "-i", "-",
+        stdin=lines(line, "ftp://nope/\x01", "http://127.0.0.1:1/"),
     )  # fmt: skip
     assert run.returncode == 1
-    root = ET.parse(report).getroot()
-    assert root.tag == "testsuites"
-    suite = root.find("testsuite")
-    assert suite is not None
-    assert (suite.get("tests"), suite.get("failures")) == ("3", "2")
-    cases = {case.get("name"): case for case in suite.iter("testcase")}
-    assert cases[f"{servers.base}/ok"].find("failure") is None
-    assert cases[f"{servers.base}/ok"].get("classname") == "127.0.0.1"
-    failure = cases["api-health"].find("failure")
-    assert failure is not None
-    assert failure.get("type") == "http"
+    xml = JUnitXml.fromfile(str(report))
+    (suite,) = list(xml)
+    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (5, 1, 2, 0)
+    cases = list(suite)
+    assert [case.name for case in cases] == [
+        f"{servers.base}/slow?s=0.3",  # slow, so last to finish: still first in the report
+        f"{servers.base}/redirect/1",
+        "api-health",
+        "ftp://nope/\x01".replace("\x01", "\ufffd"),
+        "http://127.0.0.1:1/",
+    ]
+    assert cases[0].is_passed
+    props = _properties(cases[1])
+    assert props["status"] == "200"
+    assert props["final_url"].endswith("/ok")
+    (failure,) = cases[2].result
+    assert isinstance(failure, Failure)
+    assert failure.type == "http"
     assert failure.text == "status 404 not in [200]"
+    assert _properties(cases[2])["url"] == f"{servers.base}/status/404"
+    assert [type(r) for r in cases[3].result] == [Error]
+    assert cases[3].result[0].type == "invalid_input"
+    assert cases[4].result[0].type == "connect"
     assert not list(tmp_path.glob("*.cases"))
     assert not list(tmp_path.glob("*.tmp"))
 
@@ -124,9 +142,9 @@ def test_junit_report_is_complete_after_sigint(servers: ServerThread, tmp_path: 
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=20)
     assert proc.returncode == 130
-    suite = ET.parse(report).getroot().find("testsuite")
-    assert suite is not None
-    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    (suite,) = list(JUnitXml.fromfile(str(report)))
+    assert (suite.tests, suite.failures, suite.skipped) == (2, 0, 1)
+    assert isinstance(list(suite)[1].result[0], Skipped)
     assert orjson.loads(rest)["error"]["type"] == "cancelled"
 
 

@@ -16,6 +16,7 @@ knows aiohttp or llhttp.
 | too_large          | TooLargeError  | a response limit other than max-body    |
 | http               | (the response) | status or an expectation failed         |
 | cancelled          | (the run)      | the run stopped before it finished      |
+| skipped            | (the run)      | --max-host-errors gave up on its host   |
 | internal           | anything else  | a bug in afetch; never expected         |
 """
 
@@ -39,6 +40,7 @@ class ErrorKind(StrEnum):
     TOO_LARGE = "too_large"
     HTTP = "http"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"
     INTERNAL = "internal"
 
 

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import time
+from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import orjson
 
-from afetch.errors import OutputFailure
+from afetch.errors import ErrorKind, OutputFailure
 from afetch.models import NO_ID, FetchResult
 from afetch.sinks.records import ThreadedWriter
 
@@ -33,14 +33,19 @@ def _xml_attr(value: str) -> str:
 
 
 class JUnitReport:
-    """A JUnit XML report: one ``<testcase>`` per record, complete and well-formed at close.
+    """A JUnit XML report: one ``<testcase>`` per record, in input order, well-formed at close.
 
-    Test cases are streamed to a side file as records arrive (constant memory
-    for any number of records), written by a thread with back-pressure like
-    the records; ``close`` writes the ``<testsuite>`` header, whose counts are
+    How CI tools read it: a network error is an ``<error>``, a missed
+    expectation a ``<failure>``, a cancelled or skipped request
+    ``<skipped>``; URL, status and final URL are ``<properties>`` of the
+    case, whatever its name. Test cases are streamed to a side file as
+    records arrive, written by a thread with back-pressure like the records;
+    only three numbers per case stay in memory (index, offset, length), so
+    ``close`` can copy them in input order — completion order changes from
+    run to run. ``close`` writes the ``<testsuite>`` header, whose counts are
     known only at the end, then the cases, into a temporary file (on a
-    thread too) that is renamed over PATH, so a reader never sees half a
-    report. A report that cannot be written is an ``OutputFailure``.
+    thread) that is renamed over PATH, so a reader never sees half a report.
+    A report that cannot be written is an ``OutputFailure``.
     """
 
     def __init__(self, path: str, on_broken: Callable[[], None] | None = None) -> None:
@@ -53,8 +58,9 @@ class JUnitReport:
         except OSError as exc:
             raise self._failure(exc) from exc
         self._writer = ThreadedWriter(self._cases, on_broken=on_broken, name="afetch-junit")
-        self.tests = 0
-        self.failures = 0
+        self.counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        self._places = array("q")  # index, offset, length of each case in the side file
+        self._offset = 0
         self._started = time.time()
 
     @property
@@ -63,10 +69,14 @@ class JUnitReport:
         return None if self._writer.error is None else self._failure(self._writer.error)
 
     async def add(self, result: FetchResult) -> None:
-        self.tests += 1
-        if not result.ok:
-            self.failures += 1
-        await self._writer.write_bytes(_case(result).encode())
+        outcome = _outcome(result)
+        self.counts["tests"] += 1
+        if outcome is not None:
+            self.counts[_COUNTED[outcome[0]]] += 1
+        case = _case(result, outcome).encode()
+        self._places.extend((result.index, self._offset, len(case)))
+        self._offset += len(case)
+        await self._writer.write_bytes(case)
 
     async def close(self) -> None:
         await self._writer.close()
@@ -83,20 +93,21 @@ class JUnitReport:
 
     def _assemble(self, seconds: float) -> None:
         stamp = datetime.fromtimestamp(self._started, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        suite = (
-            f'<testsuite name="afetch" tests="{self.tests}" failures="{self.failures}" '
-            f'errors="0" skipped="0" time="{seconds:.3f}" timestamp="{stamp}">'
-        )
+        counts = " ".join(f'{name}="{value}"' for name, value in self.counts.items())
         partial = self.path.with_name(self.path.name + ".tmp")
-        with open(partial, "w", encoding="utf-8") as report:
-            report.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+        places = self._places
+        order = sorted(range(0, len(places), 3), key=places.__getitem__)
+        with open(partial, "wb") as report, open(self._cases_path, "rb") as cases:
             report.write(
-                f'<testsuites name="afetch" tests="{self.tests}" failures="{self.failures}" '
-                f'errors="0" time="{seconds:.3f}">\n  {suite}\n'
+                f'<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<testsuites name="afetch" {counts} time="{seconds:.3f}">\n'
+                f'  <testsuite name="afetch" {counts} time="{seconds:.3f}"'
+                f' timestamp="{stamp}">\n'.encode()
             )
-            with open(self._cases_path, encoding="utf-8") as cases:
-                shutil.copyfileobj(cases, report)
-            report.write("  </testsuite>\n</testsuites>\n")
+            for at in order:
+                cases.seek(places[at + 1])
+                report.write(cases.read(places[at + 2]))
+            report.write(b"  </testsuite>\n</testsuites>\n")
         os.replace(partial, self.path)
         self._cases_path.unlink(missing_ok=True)
 
@@ -104,23 +115,52 @@ class JUnitReport:
         return OutputFailure(f"--junit {self.path}: {exc.strerror or exc}")
 
 
-def _case(result: FetchResult) -> str:
+#: What each kind of outcome is counted as in the suite's attributes.
+_COUNTED = {"failure": "failures", "error": "errors", "skipped": "skipped"}
+_NOT_RUN = (ErrorKind.CANCELLED, ErrorKind.SKIPPED)
+
+
+def _outcome(result: FetchResult) -> tuple[str, str, str, str] | None:
+    """(element, type, message, details) for a record that is not ok; None when it is."""
+    if result.ok:
+        return None
+    kind = result.error.kind if result.error else ErrorKind.HTTP
+    message = result.error.message if result.error else "; ".join(result.failed)
+    details = "\n".join(result.failed) or message
+    if kind in _NOT_RUN:
+        return "skipped", kind.value, message, details
+    if kind is ErrorKind.HTTP:  # a response came and missed what was expected of it
+        return "failure", kind.value, message, details
+    return "error", kind.value, message, details
+
+
+def _case(result: FetchResult, outcome: tuple[str, str, str, str] | None) -> str:
     """One ``<testcase>`` element."""
     name = result.url if result.id is NO_ID else _id_text(result.id)
     host = urlsplit(result.url).hostname or "afetch"
-    head = (
+    properties = [("url", result.url)]
+    if result.status is not None:
+        properties.append(("status", str(result.status)))
+    if result.final_url is not None:
+        properties.append(("final_url", result.final_url))
+    lines = [
         f"    <testcase name={_xml_attr(name)} classname={_xml_attr(host)} "
-        f'time="{result.elapsed_ms / 1000:.3f}"'
-    )
-    if result.ok:
-        return head + "/>\n"
-    kind = result.error.kind.value if result.error else "http"
-    message = result.error.message if result.error else ""
-    details = "\n".join(result.failed) or message
-    return (
-        f"{head}>\n      <failure type={_xml_attr(kind)} message={_xml_attr(message)}>"
-        f"{_xml_text(details)}</failure>\n    </testcase>\n"
-    )
+        f'time="{result.elapsed_ms / 1000:.3f}">',
+        "      <properties>",
+        *(
+            f"        <property name={_xml_attr(key)} value={_xml_attr(value)}/>"
+            for key, value in properties
+        ),
+        "      </properties>",
+    ]
+    if outcome is not None:
+        element, kind, message, details = outcome
+        lines.append(
+            f"      <{element} type={_xml_attr(kind)} message={_xml_attr(message)}>"
+            f"{_xml_text(details)}</{element}>"
+        )
+    lines.append("    </testcase>\n")
+    return "\n".join(lines)
 
 
 def _id_text(value: Any) -> str:
