@@ -6,8 +6,10 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 from junitparser import Error, Failure, JUnitXml, Properties, Skipped, TestCase
 
 from tests.conftest import AFETCH, lines, run_cli
@@ -239,3 +241,48 @@ def test_a_junit_report_that_fails_midway_stops_the_run(
     assert "No space left on device" in run.stderr
     assert len(run.records) < 30
     assert not report.exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_max_host_errors_skips_a_dead_hosts_other_requests(
+    servers: ServerThread, workers: str
+) -> None:
+    """3 refusals in a row on one host: its 7 other requests are skipped, other hosts go on."""
+    dead = [f"http://127.0.0.1:1/{i}" for i in range(10)]
+    alive = [f"{servers.base}/ok?i={i}" for i in range(5)]
+    run = run_cli(
+        *dead, *alive, "-c", "1", "--retries", "0", "--max-host-errors", "3",
+        "--workers", workers,
+    )  # fmt: skip
+    assert run.returncode == 1
+    kinds = [(r["error"] or {}).get("type", "ok") for r in sorted(run.records, key=_index)]
+    assert kinds == ["connect"] * 3 + ["skipped"] * 7 + ["ok"] * 5
+    skipped = next(r for r in run.records if r["error"] and r["error"]["type"] == "skipped")
+    assert skipped["attempts"] == 0
+    assert "3 connection failures in a row on 127.0.0.1:1" in skipped["error"]["message"]
+
+
+def test_a_response_resets_the_host_error_count() -> None:
+    """Failures must be in a row: any response from the host starts the count again."""
+    from afetch.errors import ErrorInfo, ErrorKind
+    from afetch.models import FetchResult
+    from afetch.pacing import HostErrors
+
+    def result(kind: ErrorKind | None, status: int | None = None) -> FetchResult:
+        error = ErrorInfo(kind, "x") if kind else None
+        return FetchResult(0, "u", "GET", kind is None, status, error, 1, 1.0)
+
+    errors, host = HostErrors(2), ("a.test", 80)
+    errors.observe(host, result(ErrorKind.TIMEOUT))
+    errors.observe(host, result(ErrorKind.HTTP, 500))  # a response: not in a row any more
+    errors.observe(host, result(ErrorKind.CONNECT))
+    assert not errors.given_up(host)
+    errors.observe(host, result(ErrorKind.PROTOCOL))  # not connection-level: neither counts
+    errors.observe(host, result(ErrorKind.DNS))
+    assert errors.given_up(host)
+    assert not errors.given_up(("b.test", 80))
+    assert not HostErrors(None).given_up(host)
+
+
+def _index(record: dict[str, Any]) -> int:
+    return int(record["index"])

@@ -291,6 +291,12 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     metavar="N",
     help="Stop starting requests after N records are not ok; cancel the rest; exit 1.",
 )
+@click.option(
+    "--max-host-errors",
+    type=click.IntRange(1, None),
+    metavar="N",
+    help="After N connection failures in a row on a host, skip its other requests.",
+)
 @click.option("--junit", metavar="PATH", help="Write a JUnit XML report to PATH.")
 @click.option(
     "--ordered", is_flag=True, help="Write records in input order (bounded reorder window)."
@@ -384,6 +390,7 @@ def command(
     expect_body: re.Pattern[str] | None,
     max_latency: float | None,
     max_failures: int | None,
+    max_host_errors: int | None,
     junit: str | None,
     ordered: bool,
     dedupe: bool,
@@ -452,6 +459,7 @@ def command(
             capture_headers=capture_headers,
             capture_body=capture_body,
             hash_body=hash_body,
+            max_host_errors=max_host_errors,
             output_dir=_make_dir(output_dir),
             expect=Expectation(
                 statuses=expect_status or DEFAULT_STATUSES,

@@ -207,6 +207,21 @@ def cancelled(spec: FetchSpec, elapsed_ms: float, attempts: int) -> FetchResult:
     )
 
 
+def skipped(spec: FetchSpec, message: str) -> FetchResult:
+    """The record for a request the run chose not to attempt (``--max-host-errors``)."""
+    return FetchResult(
+        index=spec.index,
+        url=spec.url,
+        method=spec.method,
+        ok=False,
+        status=None,
+        error=ErrorInfo(ErrorKind.SKIPPED, message),
+        attempts=0,
+        elapsed_ms=0.0,
+        id=spec.id,
+    )
+
+
 def internal_error(spec: FetchSpec, exc: BaseException, attempts: int) -> FetchResult:
     """The record for a request that hit a bug in afetch (never expected)."""
     return FetchResult(

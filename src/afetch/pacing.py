@@ -8,6 +8,8 @@
   slow host holds back only its own requests.
 - ``HostPauses`` remembers a ``Retry-After`` from a 429 or 503 and holds back
   further attempts to that host (not the run) until then.
+- ``HostErrors`` gives a host up after ``--max-host-errors`` connection-level
+  failures in a row.
 
 The arithmetic takes the clock as a parameter and is tested without sleeping.
 """
@@ -22,7 +24,8 @@ from collections.abc import Callable
 from yarl import URL
 
 from afetch.config import Config
-from afetch.models import FetchSpec
+from afetch.errors import ErrorKind
+from afetch.models import FetchResult, FetchSpec
 from afetch.retry import parse_retry_after
 
 Clock = Callable[[], float]
@@ -95,6 +98,7 @@ class Pacer:
     def __init__(self, config: Config, clock: Clock = time.monotonic) -> None:
         self._rate = RateLimiter(config.rate, clock) if config.rate else None
         self.pauses = HostPauses(config.retry_max_wait, clock)
+        self.host_errors = HostErrors(config.max_host_errors)
 
     @property
     def active(self) -> bool:
@@ -111,6 +115,35 @@ class Pacer:
 
     def after_attempt(self, url: URL, status: int | None, retry_after: str | None) -> None:
         self.pauses.observe(host_key(url), status, retry_after)
+
+
+class HostErrors:
+    """``--max-host-errors N``: after N connection-level failures in a row, give a host up.
+
+    Counts results, not attempts (a request's retries are one failure), and
+    any response from the host starts the count again. Once given up, the
+    host's remaining requests are not attempted: they get ``skipped``
+    records, so a dead host costs N timeouts, not one per URL.
+    """
+
+    _CONNECTION_LEVEL = frozenset(
+        (ErrorKind.DNS, ErrorKind.CONNECT, ErrorKind.TLS, ErrorKind.TIMEOUT)
+    )
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._in_a_row: dict[HostKey, int] = {}
+
+    def given_up(self, host: HostKey) -> bool:
+        return self.limit is not None and self._in_a_row.get(host, 0) >= self.limit
+
+    def observe(self, host: HostKey, result: FetchResult) -> None:
+        if self.limit is None:
+            return
+        if result.error is not None and result.error.kind in self._CONNECTION_LEVEL:
+            self._in_a_row[host] = self._in_a_row.get(host, 0) + 1
+        elif result.status is not None:
+            self._in_a_row.pop(host, None)
 
 
 class HostSlots:

@@ -17,7 +17,7 @@ from afetch.config import Config
 from afetch.errors import OutputFailure
 from afetch.fetch import Client, fetch_one
 from afetch.http import open_transport
-from afetch.models import FetchResult, FetchSpec, internal_error
+from afetch.models import FetchResult, FetchSpec, internal_error, skipped
 from afetch.pacing import HostSlots, Pacer, host_key
 from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler
 
@@ -192,13 +192,18 @@ class Engine(Scheduler):
                 continue
             ticket = self.ledger.open[spec.index]
             ticket.started = time.perf_counter()
-            try:
-                result = await fetch_one(client, spec, self.config, ticket.count_attempt)
-            except OutputFailure:
-                self.stop()  # a sink failed: the run ends, raising it after what finished
-                raise
-            except Exception as exc:  # a bug in afetch: still one record for this index
-                result = internal_error(spec, exc, ticket.attempts)
+            host_errors = client.pacer.host_errors
+            if host_errors.limit is not None and host_errors.given_up(host_key(spec.target)):
+                result = skipped(spec, _given_up(spec, host_errors.limit))
+            else:
+                try:
+                    result = await fetch_one(client, spec, self.config, ticket.count_attempt)
+                except OutputFailure:
+                    self.stop()  # a sink failed: the run ends, raising it after what finished
+                    raise
+                except Exception as exc:  # a bug in afetch: still one record for this index
+                    result = internal_error(spec, exc, ticket.attempts)
+                host_errors.observe(host_key(spec.target), result)
             if (following := self._hosts.release(spec)) is not None:
                 ready.put_nowait(following)
             self.ledger.settle(spec.index)
@@ -229,6 +234,12 @@ class Engine(Scheduler):
                     self._finished.extend(ready[index:])
                     raise
                 room.release()
+
+
+def _given_up(spec: FetchSpec, limit: int) -> str:
+    host, port = host_key(spec.target)
+    where = host if port is None else f"{host}:{port}"
+    return f"not attempted: {limit} connection failures in a row on {where} (--max-host-errors)"
 
 
 def as_async(

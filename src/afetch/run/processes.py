@@ -172,8 +172,8 @@ class WorkerPool(Scheduler):
         alive = [n for n, worker in enumerate(self._workers) if not worker.dead]
         if not alive:
             raise RuntimeError("every worker process died")
-        if self.config.per_host:
-            # One worker owns each host: per-host caps and pauses stay exact.
+        if self.config.per_host or self.config.max_host_errors:
+            # One worker owns each host: per-host caps, pauses and error counts stay exact.
             host, port = host_key(spec.target)
             return alive[zlib.crc32(f"{host}:{port}".encode()) % len(alive)]
         return min(alive, key=lambda n: self._workers[n].outstanding)
