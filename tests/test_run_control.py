@@ -286,3 +286,55 @@ def test_a_response_resets_the_host_error_count() -> None:
 
 def _index(record: dict[str, Any]) -> int:
     return int(record["index"])
+
+
+@pytest.mark.parametrize(
+    ("limit", "status", "said"),
+    [
+        ("5%", 0, "threshold ok: error rate 5% <= 5% [1 of 20 not ok]"),
+        ("4", 1, "threshold failed: error rate 5% > 4% (by 1 pp) [1 of 20 not ok]"),
+    ],
+)
+def test_max_error_rate_decides_the_exit_status(
+    servers: ServerThread, limit: str, status: int, said: str
+) -> None:
+    urls = [f"{servers.base}/ok?i={i}" for i in range(19)] + [f"{servers.base}/status/500"]
+    run = run_cli(*urls, "--retries", "0", "--max-error-rate", limit, "--summary")
+    assert run.returncode == status, run.stderr
+    assert said in run.stderr
+
+
+@pytest.mark.parametrize(("limit", "status"), [("100ms", 1), ("5s", 0)])
+def test_max_p95_judges_ok_records(servers: ServerThread, limit: str, status: int) -> None:
+    urls = [f"{servers.base}/slow?s=0.2&i={i}" for i in range(5)]
+    run = run_cli(*urls, "--max-p95", limit)
+    assert run.returncode == status, run.stderr
+    if status:
+        assert "threshold failed: p95 latency 2" in run.stderr
+        assert "> 100ms (by 1" in run.stderr
+
+
+@pytest.mark.parametrize(("minimum", "status"), [("3", 0), ("4", 1)])
+def test_min_requests_fails_an_emptied_list(
+    servers: ServerThread, minimum: str, status: int
+) -> None:
+    urls = [f"{servers.base}/ok?i={i}" for i in range(3)]
+    run = run_cli(*urls, "--min-requests", minimum)
+    assert run.returncode == status, run.stderr
+    if status:
+        assert "threshold failed: 3 requests < 4 (by 1)" in run.stderr
+
+
+def test_min_requests_with_an_empty_input(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing here\n")
+    run = run_cli("-i", str(empty), "--min-requests", "1")
+    assert run.returncode == 1
+    assert "no requests in the input" in run.stderr
+    assert "threshold failed: 0 requests < 1" in run.stderr
+
+
+def test_a_bad_percentage_is_a_usage_error() -> None:
+    run = run_cli("http://127.0.0.1:1/", "--max-error-rate", "150%")
+    assert run.returncode == 2
+    assert "--max-error-rate" in run.stderr

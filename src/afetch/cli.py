@@ -292,6 +292,24 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     help="Stop starting requests after N records are not ok; cancel the rest; exit 1.",
 )
 @click.option(
+    "--max-error-rate",
+    metavar="PCT",
+    callback=_parsed("config.parse_percent"),
+    help="Pass while at most PCT of records are not ok (e.g. 5%) instead of requiring all ok.",
+)
+@click.option(
+    "--max-p95",
+    metavar="DURATION",
+    callback=_parsed("config.parse_duration"),
+    help="Fail the run when the p95 latency of ok records is above DURATION.",
+)
+@click.option(
+    "--min-requests",
+    type=click.IntRange(0, None),
+    metavar="N",
+    help="Fail the run when it made fewer than N requests (an emptied list).",
+)
+@click.option(
     "--max-host-errors",
     type=click.IntRange(1, None),
     metavar="N",
@@ -390,6 +408,9 @@ def command(
     expect_body: re.Pattern[str] | None,
     max_latency: float | None,
     max_failures: int | None,
+    max_error_rate: float | None,
+    max_p95: float | None,
+    min_requests: int | None,
     max_host_errors: int | None,
     junit: str | None,
     ordered: bool,
@@ -416,7 +437,7 @@ def command(
     if schema:
         _print_schema()
         return
-    from afetch.config import Config, RunControl, UiOptions, request_shape
+    from afetch.config import Config, RunControl, Thresholds, UiOptions, request_shape
     from afetch.expect import DEFAULT_STATUSES, Expectation
     from afetch.tls import TlsOptions
 
@@ -489,6 +510,11 @@ def command(
         shard=shard,
         resume=resume or resume_force,
         junit=junit,
+        thresholds=Thresholds(
+            max_error_rate=max_error_rate,
+            max_p95_ms=None if max_p95 is None else max_p95 * 1000,
+            min_requests=min_requests,
+        ),
         # One process spaces starts exactly; a rate-limited run is never CPU-bound.
         workers=1 if rate else min(workers, concurrency),
     )

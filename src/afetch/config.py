@@ -129,6 +129,19 @@ class UiOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Whole-run thresholds: with any of them, they decide the exit status."""
+
+    max_error_rate: float | None = None  # a fraction: 0.05 for --max-error-rate 5%
+    max_p95_ms: float | None = None  # over ok records
+    min_requests: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return (self.max_error_rate, self.max_p95_ms, self.min_requests) != (None, None, None)
+
+
+@dataclass(frozen=True, slots=True)
 class RunControl:
     """How the run as a whole is steered: order, skipping, limits, reports."""
 
@@ -140,6 +153,15 @@ class RunControl:
     resume: bool = False
     junit: str | None = None
     workers: int = 1
+    thresholds: Thresholds = Thresholds()
+
+
+def parse_percent(text: str) -> float:
+    """``"5%"`` or ``"5"`` (percent), 0 to 100 → a fraction."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*%?\s*", text)
+    if not match or float(match.group(1)) > 100:
+        raise ValueError(f"{text!r} is not a percentage from 0 to 100 (e.g. 5%, 0.5%)")
+    return float(match.group(1)) / 100
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from afetch.run.scheduler import StopReason
 from afetch.sinks.progress import Progress
 from afetch.sinks.records import RecordWriter
 from afetch.sinks.resume import IndexBitmap
-from afetch.sinks.summary import ExitStatus, Tally, exit_status
+from afetch.sinks.summary import ExitStatus, Tally, exit_status, judge
 
 if TYPE_CHECKING:
     from afetch.sinks.junit import JUnitReport
@@ -169,6 +169,7 @@ class _Run:
     def _finish(self, results: Stream, output_error: OSError | None) -> ExitStatus:
         deadline_hit = results.stop_reason is StopReason.DEADLINE
         unfinished = results.unfinished
+        verdicts = judge(self.tally, self.control.thresholds)
         if isinstance(output_error, BrokenPipeError):
             _silence_stdout(self.out)  # the reader left (| head): end quietly, like cat does
         elif output_error is not None:
@@ -191,8 +192,11 @@ class _Run:
             nothing = not (self.tally.total or self.tally.input_errors or deadline_hit)
             if nothing and not self.control.resume and self.failure is None:
                 _warn("afetch: no requests in the input")
+            for verdict in verdicts:
+                if not verdict.holds:
+                    _warn(f"afetch: threshold failed: {verdict.text}")
             if self.ui.summary:
-                _warn(self.tally.render())
+                _warn(self.tally.render(verdicts=verdicts))
         return exit_status(
             self.tally,
             signal_status=self.signal_status,
@@ -201,6 +205,7 @@ class _Run:
             exit_zero=self.ui.exit_zero,
             deadline_hit=deadline_hit,
             unfinished=unfinished + results.deaths,
+            verdicts=verdicts,
         )
 
 

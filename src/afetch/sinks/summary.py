@@ -9,8 +9,11 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 
+from afetch.config import Thresholds
 from afetch.errors import ErrorKind
 from afetch.models import FetchResult
 
@@ -63,6 +66,7 @@ class Tally:
         self.by_error: Counter[str] = Counter()
         self.failed: list[str] = []
         self.latency = LatencyHistogram()
+        self.ok_latency = LatencyHistogram()  # what --max-p95 judges
         self.input_errors = 0
         self.duplicates = 0
 
@@ -74,6 +78,7 @@ class Tally:
         self.total += 1
         if result.ok:
             self.ok += 1
+            self.ok_latency.add(result.elapsed_ms)
         elif len(self.failed) < _FAILED_SHOWN:
             kind = result.error.kind.value if result.error else "?"
             self.failed.append(f"{result.url} ({result.status or kind})")
@@ -84,7 +89,7 @@ class Tally:
         if result.error is None or result.error.kind not in _NO_LATENCY:
             self.latency.add(result.elapsed_ms)
 
-    def render(self, now: float | None = None) -> str:
+    def render(self, now: float | None = None, verdicts: Sequence[Verdict] = ()) -> str:
         """The human summary printed on stderr."""
         seconds = max((time.perf_counter() if now is None else now) - self.started, 1e-9)
         lines = [
@@ -110,14 +115,74 @@ class Tally:
             lines.append(f"  duplicates skipped: {self.duplicates}")
         if self.input_errors:
             lines.append(f"  input errors: {self.input_errors} (see messages above)")
+        for verdict in verdicts:
+            lines.append(f"  threshold {'ok' if verdict.holds else 'FAILED'}: {verdict.text}")
         return "\n".join(lines)
 
 
-_NO_LATENCY = frozenset({ErrorKind.INVALID_INPUT, ErrorKind.CANCELLED})
+_NO_LATENCY = frozenset({ErrorKind.INVALID_INPUT, ErrorKind.CANCELLED, ErrorKind.SKIPPED})
 
 
 def _counts(counter: Counter[str]) -> str:
     return "  ".join(f"{key} {value}" for key, value in sorted(counter.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One whole-run threshold, judged: what the summary shows and the exit status uses."""
+
+    holds: bool
+    text: str  # "error rate 7.5% > 5% (by 2.5 pp)"
+
+
+def judge(tally: Tally, thresholds: Thresholds) -> list[Verdict]:
+    """Every threshold given, judged; none when none was given (every record must be ok).
+
+    Given any threshold, the error rate is judged too: against
+    ``--max-error-rate``, or against 0 % (every record ok) without it.
+    """
+    if not thresholds.any:
+        return []
+    verdicts = []
+    limit = thresholds.max_error_rate or 0.0
+    rate = tally.not_ok / tally.total if tally.total else 0.0
+    over = rate > limit
+    verdicts.append(
+        Verdict(
+            not over,
+            f"error rate {_pct(rate)} {'>' if over else '<='} {_pct(limit)}"
+            + (f" (by {_pct(rate - limit, unit=' pp')})" if over else "")
+            + f" [{tally.not_ok} of {tally.total} not ok]",
+        )
+    )
+    if thresholds.max_p95_ms is not None:
+        p95 = tally.ok_latency.percentile(0.95)
+        if p95 is None:
+            verdicts.append(Verdict(True, "p95 latency: no ok records to judge"))
+        else:
+            slow = p95 > thresholds.max_p95_ms
+            verdicts.append(
+                Verdict(
+                    not slow,
+                    f"p95 latency {p95:.0f}ms {'>' if slow else '<='}"
+                    f" {thresholds.max_p95_ms:.0f}ms"
+                    + (f" (by {p95 - thresholds.max_p95_ms:.0f}ms)" if slow else ""),
+                )
+            )
+    if thresholds.min_requests is not None:
+        few = tally.total < thresholds.min_requests
+        verdicts.append(
+            Verdict(
+                not few,
+                f"{tally.total} requests {'<' if few else '>='} {thresholds.min_requests}"
+                + (f" (by {thresholds.min_requests - tally.total})" if few else ""),
+            )
+        )
+    return verdicts
+
+
+def _pct(fraction: float, unit: str = "%") -> str:
+    return f"{fraction * 100:.3g}{unit}"
 
 
 def exit_status(
@@ -129,11 +194,13 @@ def exit_status(
     exit_zero: bool = False,
     deadline_hit: bool = False,
     unfinished: int = 0,
+    verdicts: list[Verdict] | None = None,
 ) -> ExitStatus:
     """The one place the process exit code is decided.
 
     Cancelled records are not ok, and neither is a run cut short: a CI run
-    that checked nothing never exits 0 by running out of time.
+    that checked nothing never exits 0 by running out of time. With
+    whole-run thresholds, their ``verdicts`` replace "every record ok".
     """
     if signal_status is not None:
         return signal_status
@@ -143,7 +210,8 @@ def exit_status(
         return ExitStatus.FAILURES
     if tally.input_errors and not tally.total:
         return ExitStatus.USAGE  # the input failed before anything was fetched
-    failed = tally.not_ok or tally.input_errors or unfinished or deadline_hit
+    judged = not all(v.holds for v in verdicts) if verdicts else tally.not_ok
+    failed = judged or tally.input_errors or unfinished or deadline_hit
     if failed and not exit_zero:
         return ExitStatus.FAILURES
     return ExitStatus.OK
