@@ -11,26 +11,39 @@ from afetch.config import Config
 from afetch.inputs import ParsedRequests, RequestParser
 from afetch.models import FetchResult, FetchSpec
 from afetch.run.engine import Engine
+from afetch.run.recheck import Rechecks
 from afetch.run.scheduler import Requests, RunLimits, Scheduler, StopReason
 
 Request = str | FetchSpec | Mapping[str, Any]
-_RUN_OPTIONS = ("ordered", "emit_cancelled", "workers", "deadline", "max_failures")
+_RUN_OPTIONS = (
+    "ordered",
+    "emit_cancelled",
+    "workers",
+    "deadline",
+    "max_failures",
+    "recheck",
+    "recheck_delay",
+)
 
 
 class Stream:
     """The results of one run, as an async iterator, with the run's controls.
 
     Iterating it iterates the scheduler's own generator (no layer per
-    result); ``aclose()`` (or ``contextlib.aclosing``) closes the run's
-    connections and worker processes at once. ``stop()`` ends the run early:
-    unfinished requests get ``cancelled`` records (unless
-    ``emit_cancelled=False``). After the end, ``stop_reason``, ``unfinished``
-    and ``deaths`` say how it ended.
+    result; with ``recheck``, the rounds' generator); ``aclose()`` (or
+    ``contextlib.aclosing``) closes the run's connections and worker
+    processes at once. ``stop()`` ends the run early: unfinished requests
+    get ``cancelled`` records (unless ``emit_cancelled=False``). After the
+    end, ``stop_reason``, ``unfinished`` and ``deaths`` say how it ended.
     """
 
-    def __init__(self, scheduler: Scheduler, requests: Requests) -> None:
-        self.scheduler = scheduler
-        self._results = scheduler.results(requests)
+    def __init__(self, scheduler: Scheduler, requests: Requests, rechecks: Rechecks | None) -> None:
+        self._rechecks = rechecks
+        self._schedulers = [scheduler] if rechecks is None else rechecks.schedulers
+        if rechecks is None:
+            self._results = scheduler.results(requests)
+        else:
+            self._results = rechecks.results(requests)
 
     def __aiter__(self) -> AsyncGenerator[FetchResult, None]:
         return self._results
@@ -42,21 +55,24 @@ class Stream:
         await self._results.aclose()
 
     def stop(self) -> None:
-        self.scheduler.stop()
+        if self._rechecks is not None:
+            self._rechecks.stop()
+        else:
+            self._schedulers[-1].stop()
 
     @property
     def stop_reason(self) -> StopReason | None:
-        return self.scheduler.stop_reason
+        return next((s.stop_reason for s in self._schedulers if s.stop_reason), None)
 
     @property
     def unfinished(self) -> int:
         """Requests read but not finished when the run stopped."""
-        return self.scheduler.unfinished
+        return sum(scheduler.unfinished for scheduler in self._schedulers)
 
     @property
     def deaths(self) -> int:
         """Worker processes that died during the run (``workers`` > 1)."""
-        return self.scheduler.deaths
+        return sum(scheduler.deaths for scheduler in self._schedulers)
 
 
 def stream(
@@ -68,6 +84,8 @@ def stream(
     workers: int = 1,
     deadline: float | None = None,
     max_failures: int | None = None,
+    recheck: int = 0,
+    recheck_delay: float = 5.0,
 ) -> Stream:
     """One FetchResult per request as each finishes (completion order).
 
@@ -77,22 +95,34 @@ def stream(
     rather than an exception. ``ordered`` yields in input order; ``workers``
     runs the fetching in that many processes; ``deadline`` (seconds) and
     ``max_failures`` (results not ok) stop the run as ``stop()`` does, and
-    ``stop_reason`` says which. What made the input fail (an iterable that
-    raises, two FetchSpecs with one index) is raised after the results that
-    finished.
+    ``stop_reason`` says which. ``recheck`` tries requests that ended not ok
+    again, up to that many times, ``recheck_delay`` seconds after the main
+    pass (their results come after it). What made the input fail (an
+    iterable that raises, two FetchSpecs with one index) is raised after the
+    results that finished.
     """
     config = options or Config()
     limits = RunLimits(ordered, emit_cancelled, deadline, max_failures)
-    scheduler: Scheduler
-    if workers > 1:
-        from afetch.run.processes import WorkerPool  # subprocesses and pickle: only when asked
 
-        scheduler = WorkerPool(config, workers, limits)
-    else:
-        scheduler = Engine(config, limits)
+    def make(limits: RunLimits) -> Scheduler:
+        if workers > 1:
+            from afetch.run.processes import WorkerPool  # subprocesses, pickle: only if asked
+
+            return WorkerPool(config, workers, limits)
+        return Engine(config, limits)
+
+    scheduler = make(limits)
+    rechecks = None
+    if recheck > 0:
+        rechecks = Rechecks(
+            scheduler,
+            lambda left: make(limits._replace(deadline=left, max_failures=None)),
+            recheck,
+            recheck_delay,
+        )
     if isinstance(requests, ParsedRequests):  # the CLI's input stage: parsed and numbered
-        return Stream(scheduler, requests.items)
-    return Stream(scheduler, _specs(requests, RequestParser(config)))
+        return Stream(scheduler, requests.items, rechecks)
+    return Stream(scheduler, _specs(requests, RequestParser(config)), rechecks)
 
 
 async def fetch_all(urls: Iterable[Request], **options: Any) -> list[FetchResult]:

@@ -292,6 +292,20 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     help="Stop starting requests after N records are not ok; cancel the rest; exit 1.",
 )
 @click.option(
+    "--recheck",
+    type=click.IntRange(0, 10),
+    default=0,
+    metavar="N",
+    help="Try requests that ended not ok again, up to N times, after the main pass.",
+)
+@click.option(
+    "--recheck-delay",
+    default="5s",
+    show_default=True,
+    **DURATION,
+    help="Wait this long before each --recheck round.",
+)
+@click.option(
     "--max-error-rate",
     metavar="PCT",
     callback=_parsed("config.parse_percent"),
@@ -408,6 +422,8 @@ def command(
     expect_body: re.Pattern[str] | None,
     max_latency: float | None,
     max_failures: int | None,
+    recheck: int,
+    recheck_delay: float,
     max_error_rate: float | None,
     max_p95: float | None,
     min_requests: int | None,
@@ -510,6 +526,8 @@ def command(
         shard=shard,
         resume=resume or resume_force,
         junit=junit,
+        recheck=recheck,
+        recheck_delay=recheck_delay,
         thresholds=Thresholds(
             max_error_rate=max_error_rate,
             max_p95_ms=None if max_p95 is None else max_p95 * 1000,

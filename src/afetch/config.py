@@ -154,6 +154,8 @@ class RunControl:
     junit: str | None = None
     workers: int = 1
     thresholds: Thresholds = Thresholds()
+    recheck: int = 0
+    recheck_delay: float = 5.0
 
 
 def parse_percent(text: str) -> float:

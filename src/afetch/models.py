@@ -71,6 +71,8 @@ class FetchResult:
     http_version: str | None = None
     #: The answer came on a kept-alive connection; None when no response arrived.
     reused: bool | None = None
+    #: Failed, then passed when ``--recheck`` tried it again.
+    flaky: bool = False
     #: The record's JSON line as a worker process wrote it (``--workers``): written as is.
     line: bytes | None = None
 
@@ -115,6 +117,7 @@ class FetchResult:
             remote_ip=record.get("remote_ip"),
             http_version=record.get("http_version"),
             reused=record.get("reused"),
+            flaky=record.get("flaky", False),
             line=line,
         )
 
@@ -164,6 +167,8 @@ class FetchResult:
             record["saved_to"] = self.saved_to
         if self.failed:
             record["failed"] = list(self.failed)
+        if self.flaky:
+            record["flaky"] = True
         return record
 
 

@@ -134,6 +134,8 @@ class _Run:
             workers=control.workers,
             deadline=control.deadline,
             max_failures=control.max_failures,
+            recheck=control.recheck,
+            recheck_delay=control.recheck_delay,
         )
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)

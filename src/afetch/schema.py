@@ -76,6 +76,10 @@ RECORD_SCHEMA: dict[str, Any] = {
             "description": "the expectations the response did not meet",
         },
         "saved_to": {"type": "string", "description": "path of the saved body"},
+        "flaky": {
+            "const": True,
+            "description": "failed, then passed when --recheck tried it again",
+        },
         "remote_ip": {
             "type": "string",
             "description": "address of the peer that answered (the proxy's when proxied)",

@@ -207,6 +207,7 @@ class Engine(Scheduler):
             if (following := self._hosts.release(spec)) is not None:
                 ready.put_nowait(following)
             self.ledger.settle(spec.index)
+            self._settled(spec, result)
             await self._deliver(ticket.seq, result, out, room)
 
     async def _deliver(

@@ -224,6 +224,7 @@ class WorkerPool(Scheduler):
                         continue
                     result = FetchResult.from_line(line + b"\n")
                     ticket = self.ledger.settle(result.index)
+                    self._settled(ticket.spec, result)
                     out.put_nowait((ticket.seq, result, number))
         except Exception:
             self.stop()  # a bug here, not a dead worker: the run ends and raises it

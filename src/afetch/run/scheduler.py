@@ -147,6 +147,8 @@ class Scheduler(ABC):
         self.deaths = 0
         self._not_ok = 0
         self._timer: asyncio.TimerHandle | None = None
+        #: With --recheck: the specs of requests that ended not ok, by index.
+        self.keep_failed: dict[int, FetchSpec] | None = None
 
     @property
     def stopping(self) -> bool:
@@ -180,6 +182,11 @@ class Scheduler(ABC):
             self._halt()  # nothing is left running; the run was not stopped
         else:
             self.stop()
+
+    def _settled(self, spec: FetchSpec, result: FetchResult) -> None:
+        """A fetched request's result: with --recheck, a failure's spec is kept."""
+        if self.keep_failed is not None and not result.ok:
+            self.keep_failed[spec.index] = spec
 
     def _passed(self, result: FetchResult) -> None:
         """Count a delivered result against ``max_failures``."""

@@ -153,6 +153,11 @@ def _case(result: FetchResult, outcome: tuple[str, str, str, str] | None) -> str
         ),
         "      </properties>",
     ]
+    if result.flaky:  # Maven Surefire's rerun format: a passing case that failed first
+        lines.append(
+            f'      <flakyFailure message="failed, then passed on --recheck"'
+            f' type="flaky">attempts: {result.attempts}</flakyFailure>'
+        )
     if outcome is not None:
         element, kind, message, details = outcome
         lines.append(

@@ -69,6 +69,7 @@ class Tally:
         self.ok_latency = LatencyHistogram()  # what --max-p95 judges
         self.input_errors = 0
         self.duplicates = 0
+        self.flaky = 0
 
     @property
     def not_ok(self) -> int:
@@ -79,6 +80,7 @@ class Tally:
         if result.ok:
             self.ok += 1
             self.ok_latency.add(result.elapsed_ms)
+            self.flaky += result.flaky
         elif len(self.failed) < _FAILED_SHOWN:
             kind = result.error.kind.value if result.error else "?"
             self.failed.append(f"{result.url} ({result.status or kind})")
@@ -111,6 +113,8 @@ class Tally:
             lines.append(
                 "  failed: " + ", ".join(self.failed) + (f" (+{more} more)" if more else "")
             )
+        if self.flaky:
+            lines.append(f"  flaky: {self.flaky} (failed, then passed on --recheck)")
         if self.duplicates:
             lines.append(f"  duplicates skipped: {self.duplicates}")
         if self.input_errors:
