@@ -44,6 +44,12 @@ def build_app(state: State) -> web.Application:
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    @routes.get("/health")
+    async def health(request: web.Request) -> web.Response:
+        """A JSON health payload: ?status=up|down."""
+        payload = {"status": request.query.get("status", "up"), "checks": {"db": "ok"}}
+        return web.json_response(payload)
+
     @routes.route("*", "/status/{code}")
     async def status(request: web.Request) -> web.Response:
         code = int(request.match_info["code"])

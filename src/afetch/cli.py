@@ -280,6 +280,14 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     help="The body (up to --max-body) must match REGEX (Python syntax, searched).",
 )
 @click.option(
+    "--expect-jq",
+    "expect_jq",
+    metavar="EXPR",
+    multiple=True,
+    callback=_parsed("expect.checked_jq"),
+    help="The body as JSON must make jq EXPR give a truthy first output (repeatable).",
+)
+@click.option(
     "--max-latency",
     metavar="DURATION",
     callback=_parsed("config.parse_duration"),
@@ -420,6 +428,7 @@ def command(
     hash_body: bool,
     expect_status: StatusSet | None,
     expect_body: re.Pattern[str] | None,
+    expect_jq: tuple[str, ...],
     max_latency: float | None,
     max_failures: int | None,
     recheck: int,
@@ -501,6 +510,7 @@ def command(
             expect=Expectation(
                 statuses=expect_status or DEFAULT_STATUSES,
                 body=expect_body,
+                jq=expect_jq,
                 max_latency_ms=None if max_latency is None else max_latency * 1000,
             ),
         )

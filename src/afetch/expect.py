@@ -1,7 +1,7 @@
 """Expectations (CI checks): what a response must look like to be ``ok``.
 
 Built once from the command line (``--expect-status``, ``--expect-body``,
-``--max-latency``) and, per request, from a JSON line's ``expect`` object,
+``--max-latency``, ``--expect-jq``) and, per request, from a JSON line's ``expect`` object,
 whose keys replace the command line's expectation of the same kind.
 ``check`` turns a response into the list of human-readable failures that
 becomes the record's ``failed`` field.
@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from typing import Any
+
+import orjson
 
 _STATUS_ITEM = re.compile(r"^\s*(?:([1-5])xx|(\d{3})\s*-\s*(\d{3})|(\d{3}))\s*$", re.IGNORECASE)
 
@@ -63,6 +65,55 @@ def compile_regex(pattern: str, what: str) -> re.Pattern[str]:
         raise ValueError(f"{what}: bad regular expression {pattern!r}: {exc}") from exc
 
 
+_JQ_PROGRAMS: dict[str, Any] = {}  # expression → compiled program (the Config holds the text)
+
+
+def jq_program(expression: str, what: str = "--expect-jq") -> Any:
+    """A compiled jq program, compiled once per expression (libjq, through ``jq``).
+
+    The Expectation keeps the text, not the program: a Config must pickle
+    (it goes to worker processes) and a compiled program does not.
+    """
+    program = _JQ_PROGRAMS.get(expression)
+    if program is None:
+        import jq  # here: most runs never need libjq (start-up)
+
+        try:
+            program = jq.compile(expression)
+        except ValueError as exc:
+            reason = str(exc).splitlines()[0].removeprefix("jq: error: ")
+            raise ValueError(f"{what}: bad jq expression {expression!r}: {reason}") from None
+        _JQ_PROGRAMS[expression] = program
+    return program
+
+
+def checked_jq(expression: str) -> str:
+    """``--expect-jq``: it must compile, or it is a usage error."""
+    jq_program(expression)
+    return expression
+
+
+def _jq_failure(expression: str, body: str | None) -> str | None:
+    """Why ``expression`` does not hold on the body as JSON; None when it holds.
+
+    It holds when its first output is truthy (jq's sense: not false, not null).
+    """
+    if not body or not body.strip():
+        return f"jq {expression!r}: body is not JSON"
+    try:
+        outputs = jq_program(expression).input_text(body).all()
+    except ValueError as exc:
+        text = str(exc)
+        if "parse error" in text:
+            return f"jq {expression!r}: body is not JSON"
+        return f"jq {expression!r}: {text.splitlines()[0]}"
+    if not outputs:
+        return f"jq {expression!r} gave no output"
+    if outputs[0] is None or outputs[0] is False:
+        return f"jq {expression!r} gave {orjson.dumps(outputs[0]).decode()}"
+    return None
+
+
 def body_regex(pattern: str) -> re.Pattern[str]:
     """``--expect-body``."""
     return compile_regex(pattern, "--expect-body")
@@ -76,14 +127,16 @@ class Expectation:
     body: re.Pattern[str] | None = None
     max_latency_ms: float | None = None
     headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    #: jq expressions that must each give a truthy first output on the body as JSON.
+    jq: tuple[str, ...] = ()
 
     @property
     def needs_body(self) -> bool:
-        return self.body is not None
+        return self.body is not None or bool(self.jq)
 
     def override(self, line: dict[str, Any]) -> Expectation:
         """This expectation with a JSON line's ``expect`` keys put in place."""
-        unknown = sorted(set(line) - {"status", "body", "max_latency_ms", "headers"})
+        unknown = sorted(set(line) - {"status", "body", "max_latency_ms", "headers", "jq"})
         if unknown:
             raise ValueError(f"unknown expect key(s): {', '.join(unknown)}")
         changes: dict[str, Any] = {}
@@ -103,6 +156,16 @@ class Expectation:
             changes["max_latency_ms"] = float(latency)
         if "headers" in line:
             changes["headers"] = _header_patterns(line["headers"])
+        if "jq" in line:
+            value = line["jq"]
+            expressions = (value,) if isinstance(value, str) else value
+            if not isinstance(expressions, list | tuple) or not all(
+                isinstance(e, str) for e in expressions
+            ):
+                raise ValueError("expect.jq must be a jq expression or a list of them")
+            for expression in expressions:
+                jq_program(expression, "expect.jq")
+            changes["jq"] = tuple(expressions)
         return replace(self, **changes)
 
 
@@ -137,6 +200,9 @@ def check(
             failed.append(f"header {name} missing")
         elif not pattern.search(value):
             failed.append(f"header {name}: {value!r} did not match {pattern.pattern!r}")
+    for expression in expectation.jq:
+        if (reason := _jq_failure(expression, body)) is not None:
+            failed.append(reason)
     return failed
 
 
