@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import socket
 import ssl
 import struct
@@ -550,6 +551,12 @@ class ServerThread:
             site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
             await site.start()
             self.ports[name] = _port_of(site)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=12, hours=12)
+        ca.issue_cert("localhost", "127.0.0.1", not_after=soon).configure_cert(context)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        self.ports["https-expiring"] = _port_of(site)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("wrong.example").configure_cert(context)
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)

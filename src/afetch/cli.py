@@ -288,6 +288,17 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     help="The body as JSON must make jq EXPR give a truthy first output (repeatable).",
 )
 @click.option(
+    "--expect-cert-days",
+    type=click.IntRange(0, None),
+    metavar="N",
+    help="https: the certificate must be valid N more days (implies --tls-info).",
+)
+@click.option(
+    "--tls-info",
+    is_flag=True,
+    help="Add TLS version, cipher and certificate facts to records of https responses.",
+)
+@click.option(
     "--max-latency",
     metavar="DURATION",
     callback=_parsed("config.parse_duration"),
@@ -429,6 +440,8 @@ def command(
     expect_status: StatusSet | None,
     expect_body: re.Pattern[str] | None,
     expect_jq: tuple[str, ...],
+    expect_cert_days: int | None,
+    tls_info: bool,
     max_latency: float | None,
     max_failures: int | None,
     recheck: int,
@@ -506,11 +519,13 @@ def command(
             capture_body=capture_body,
             hash_body=hash_body,
             max_host_errors=max_host_errors,
+            tls_info=tls_info or expect_cert_days is not None,
             output_dir=_make_dir(output_dir),
             expect=Expectation(
                 statuses=expect_status or DEFAULT_STATUSES,
                 body=expect_body,
                 jq=expect_jq,
+                cert_days=expect_cert_days,
                 max_latency_ms=None if max_latency is None else max_latency * 1000,
             ),
         )

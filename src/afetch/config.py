@@ -85,6 +85,8 @@ class Config:
     capture_headers: bool = False
     capture_body: bool = False
     hash_body: bool = False
+    #: ``--tls-info``: add the handshake's facts to records of https responses.
+    tls_info: bool = False
     #: ``--max-host-errors``: give a host up after this many connection failures in a row.
     max_host_errors: int | None = None
     #: Retry k waits uniform(0, min(cap, base * 2**k)) seconds (full jitter).

@@ -129,6 +129,8 @@ class Expectation:
     headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
     #: jq expressions that must each give a truthy first output on the body as JSON.
     jq: tuple[str, ...] = ()
+    #: https: the certificate must be valid for at least this many more days.
+    cert_days: int | None = None
 
     @property
     def needs_body(self) -> bool:
@@ -136,7 +138,8 @@ class Expectation:
 
     def override(self, line: dict[str, Any]) -> Expectation:
         """This expectation with a JSON line's ``expect`` keys put in place."""
-        unknown = sorted(set(line) - {"status", "body", "max_latency_ms", "headers", "jq"})
+        known = {"status", "body", "max_latency_ms", "headers", "jq", "cert_days"}
+        unknown = sorted(set(line) - known)
         if unknown:
             raise ValueError(f"unknown expect key(s): {', '.join(unknown)}")
         changes: dict[str, Any] = {}
@@ -156,6 +159,11 @@ class Expectation:
             changes["max_latency_ms"] = float(latency)
         if "headers" in line:
             changes["headers"] = _header_patterns(line["headers"])
+        if "cert_days" in line:
+            days = line["cert_days"]
+            if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+                raise ValueError("expect.cert_days must be a whole number of days, 0 or more")
+            changes["cert_days"] = days
         if "jq" in line:
             value = line["jq"]
             expressions = (value,) if isinstance(value, str) else value
@@ -185,6 +193,7 @@ def check(
     body: str | None,
     elapsed_ms: float,
     headers: dict[str, str],
+    tls: dict[str, Any] | None = None,
 ) -> list[str]:
     """The failed expectations of one response, in a fixed order; empty when all hold."""
     failed = []
@@ -203,6 +212,12 @@ def check(
     for expression in expectation.jq:
         if (reason := _jq_failure(expression, body)) is not None:
             failed.append(reason)
+    if expectation.cert_days is not None and tls is not None:  # https responses only
+        days_left = tls.get("days_left")
+        if days_left is None:
+            failed.append("certificate details unavailable")
+        elif days_left < expectation.cert_days:
+            failed.append(f"certificate expires in {days_left} days (< {expectation.cert_days})")
     return failed
 
 

@@ -24,6 +24,7 @@ from yarl import URL
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, OutputFailure, classify
 from afetch.expect import check
+from afetch.http.certs import tls_facts
 from afetch.http.request import check_host, check_port
 from afetch.http.timing import HopTiming, begin_hop
 from afetch.http.transport import Request, Response, ResponseHeaders, Transport
@@ -117,13 +118,18 @@ def _result(
     status = attempt.status
     error = attempt.error
     failed: list[str] = []
+    expectation = spec.expect or config.expect
+    tls = None
+    if status is not None and attempt.tls and (config.tls_info or expectation.cert_days):
+        tls = tls_facts(attempt.hop.ssl_object if attempt.hop else None)
     if error is None and status is not None:
         failed = check(
-            spec.expect or config.expect,
+            expectation,
             status=status,
             body=_text(attempt.body, attempt.charset),
             elapsed_ms=elapsed_ms,
             headers=attempt.header_values,
+            tls=tls,
         )
         if failed:
             error = ErrorInfo(ErrorKind.HTTP, "; ".join(failed))
@@ -157,6 +163,7 @@ def _result(
         remote_ip=attempt.hop.remote_ip if attempt.hop else None,
         http_version=attempt.http_version,
         reused=attempt.hop.reused if attempt.hop and status is not None else None,
+        tls=tls,
     )
 
 

@@ -71,6 +71,8 @@ class FetchResult:
     http_version: str | None = None
     #: The answer came on a kept-alive connection; None when no response arrived.
     reused: bool | None = None
+    #: ``--tls-info``: protocol, cipher and certificate facts of the connection that answered.
+    tls: dict[str, Any] | None = None
     #: Failed, then passed when ``--recheck`` tried it again.
     flaky: bool = False
     #: The record's JSON line as a worker process wrote it (``--workers``): written as is.
@@ -117,6 +119,7 @@ class FetchResult:
             remote_ip=record.get("remote_ip"),
             http_version=record.get("http_version"),
             reused=record.get("reused"),
+            tls=record.get("tls"),
             flaky=record.get("flaky", False),
             line=line,
         )
@@ -167,6 +170,8 @@ class FetchResult:
             record["saved_to"] = self.saved_to
         if self.failed:
             record["failed"] = list(self.failed)
+        if self.tls is not None:
+            record["tls"] = self.tls
         if self.flaky:
             record["flaky"] = True
         return record

@@ -76,6 +76,25 @@ RECORD_SCHEMA: dict[str, Any] = {
             "description": "the expectations the response did not meet",
         },
         "saved_to": {"type": "string", "description": "path of the saved body"},
+        "tls": {
+            "type": "object",
+            "description": "--tls-info: what the handshake of the answering connection saw",
+            "required": [
+                "version", "cipher", "subject", "issuer", "not_before", "not_after",
+                "days_left", "san",
+            ],
+            "properties": {
+                "version": {"type": "string"},
+                "cipher": {"type": "string"},
+                "subject": {"type": ["string", "null"]},
+                "issuer": {"type": ["string", "null"]},
+                "not_before": {"type": ["string", "null"], "format": "date-time"},
+                "not_after": {"type": ["string", "null"], "format": "date-time"},
+                "days_left": {"type": ["integer", "null"]},
+                "san": {"type": ["array", "null"], "items": {"type": "string"}},
+            },
+            "additionalProperties": False,
+        },  # fmt: skip
         "flaky": {
             "const": True,
             "description": "failed, then passed when --recheck tried it again",

@@ -235,6 +235,8 @@ class _PeerResponse(aiohttp.ClientResponse):
             if hop is not None and peer:
                 hop.remote_ip = peer[0]
             self.ssl_object = transport.get_extra_info("ssl_object")
+            if hop is not None:
+                hop.ssl_object = self.ssl_object
         await super().start(connection)
         return self
 

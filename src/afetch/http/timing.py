@@ -25,6 +25,8 @@ class HopTiming:
     remote_ip: str | None = None
     #: The exchange ran on a kept-alive connection.
     reused: bool = False
+    #: The TLS connection's ssl object (https), for ``--tls-info``.
+    ssl_object: object | None = None
 
     def phases(self, total_ms: float, tls: bool) -> dict[str, float | None]:
         """The record's ``timing`` object; a phase that did not happen is None."""

@@ -149,6 +149,8 @@ class Pool:
             if connection is None:
                 connection = await self._connector.connect(key, hop, self)
             hop.remote_ip, hop.reused = connection.remote_ip, reused
+            if scheme == "https":
+                hop.ssl_object = connection.ssl_object()
             response = Response(connection, request.method, url)
             connection.send(head, body)
             try:
