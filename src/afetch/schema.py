@@ -80,8 +80,14 @@ RECORD_SCHEMA: dict[str, Any] = {
             "type": "object",
             "description": "--tls-info: what the handshake of the answering connection saw",
             "required": [
-                "version", "cipher", "subject", "issuer", "not_before", "not_after",
-                "days_left", "san",
+                "version",
+                "cipher",
+                "subject",
+                "issuer",
+                "not_before",
+                "not_after",
+                "days_left",
+                "san",
             ],
             "properties": {
                 "version": {"type": "string"},
@@ -94,7 +100,7 @@ RECORD_SCHEMA: dict[str, Any] = {
                 "san": {"type": ["array", "null"], "items": {"type": "string"}},
             },
             "additionalProperties": False,
-        },  # fmt: skip
+        },
         "flaky": {
             "const": True,
             "description": "failed, then passed when --recheck tried it again",
