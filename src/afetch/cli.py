@@ -23,6 +23,7 @@ from afetch.defaults import DEFAULT_CONCURRENCY
 if TYPE_CHECKING:
     from afetch.config import Config, Pin, RunControl
     from afetch.expect import StatusSet
+    from afetch.sinks.reports import Baseline
     from afetch.sinks.resume import IndexBitmap
 
 _TTY_HINT = (
@@ -398,6 +399,27 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress, summary or warnings.")
 @click.option("-v", "--verbose", is_flag=True, help="Also log each failed request on stderr.")
+@click.option(
+    "--markdown",
+    metavar="PATH",
+    help="Write a Markdown report (totals, thresholds, failures, flaky, slowest, certificates).",
+)
+@click.option(
+    "--github",
+    is_flag=True,
+    help="Append the Markdown report to $GITHUB_STEP_SUMMARY; ::error per failed check.",
+)
+@click.option(
+    "--baseline",
+    metavar="FILE",
+    help="Records of an earlier run: fail only on failures that are new against them.",
+)
+@click.option(
+    "--report",
+    "report_only",
+    is_flag=True,
+    help="Fetch nothing: the arguments (or stdin) are records files; rebuild the reports.",
+)
 @click.option("--schema", is_flag=True, help="Print the JSON Schema of a record and exit.")
 @click.version_option(__version__, "--version", prog_name="afetch")
 def command(
@@ -463,6 +485,10 @@ def command(
     summary: bool | None,
     quiet: bool,
     verbose: bool,
+    markdown: str | None,
+    github: bool,
+    baseline: str | None,
+    report_only: bool,
     schema: bool,
 ) -> None:
     """Fetch URLs concurrently; print one JSON record per request on stdout.
@@ -553,6 +579,8 @@ def command(
         junit=junit,
         recheck=recheck,
         recheck_delay=recheck_delay,
+        markdown=markdown,
+        github=github,
         thresholds=Thresholds(
             max_error_rate=max_error_rate,
             max_p95_ms=None if max_p95 is None else max_p95 * 1000,
@@ -561,6 +589,11 @@ def command(
         # One process spaces starts exactly; a rate-limited run is never CPU-bound.
         workers=1 if rate else min(workers, concurrency),
     )
+    earlier = _load_baseline(baseline) if baseline is not None else None
+    if report_only:
+        from afetch.rebuild import rebuild
+
+        sys.exit(int(rebuild([*urls, *inputs], ui, control, earlier)))
     _refuse_output_that_is_input(output, inputs)
     done = None
     resume = resume or resume_force
@@ -576,7 +609,16 @@ def command(
     out = _open_output(output, append=resume)
     from afetch.runner import run
 
-    sys.exit(int(run(config, ui, control, (urls, inputs), out, done)))
+    sys.exit(int(run(config, ui, control, (urls, inputs), out, done, earlier)))
+
+
+def _load_baseline(path: str) -> Baseline:
+    from afetch.sinks.reports import Baseline
+
+    try:
+        return Baseline.load(path)
+    except ValueError as exc:  # BadRecords
+        raise click.UsageError(f"--baseline {exc}") from exc
 
 
 def _refuse_output_that_is_input(output: str | None, inputs: Sequence[str]) -> None:

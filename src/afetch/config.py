@@ -158,6 +158,8 @@ class RunControl:
     thresholds: Thresholds = Thresholds()
     recheck: int = 0
     recheck_delay: float = 5.0
+    markdown: str | None = None  # --markdown PATH
+    github: bool = False  # --github: step summary and annotations
 
 
 def parse_percent(text: str) -> float:

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from afetch.api import Stream, stream
 from afetch.config import Config, RunControl, UiOptions
@@ -24,11 +24,9 @@ from afetch.run.loop import loop_factory
 from afetch.run.scheduler import StopReason
 from afetch.sinks.progress import Progress
 from afetch.sinks.records import RecordWriter
+from afetch.sinks.reports import Baseline, Reports
 from afetch.sinks.resume import IndexBitmap
-from afetch.sinks.summary import ExitStatus, Tally, exit_status, judge
-
-if TYPE_CHECKING:
-    from afetch.sinks.junit import JUnitReport
+from afetch.sinks.summary import ExitStatus, closing_lines, exit_status
 
 
 def run(
@@ -38,6 +36,7 @@ def run(
     sources: tuple[Sequence[str], Sequence[str]],
     out: IO[bytes],
     done: IndexBitmap | None = None,
+    baseline: Baseline | None = None,
 ) -> ExitStatus:
     """Run to completion (or interruption) and return the exit status.
 
@@ -47,7 +46,7 @@ def run(
     config = _fit_open_files(config, control.workers)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(_Run(config, ui, control, out).main(sources, done))
+            return runner.run(_Run(config, ui, control, out).main(sources, done, baseline))
     finally:
         if out is not sys.stdout.buffer:
             with contextlib.suppress(OSError):
@@ -80,11 +79,11 @@ class _Run:
 
     def __init__(self, config: Config, ui: UiOptions, control: RunControl, out: IO[bytes]) -> None:
         self.config, self.ui, self.control, self.out = config, ui, control, out
-        self.tally = Tally()
         self.signal_status: ExitStatus | None = None
         self.failure: str | None = None  # what ended the run with an error, said on stderr
         self.results: Stream | None = None
-        self.report: JUnitReport | None = None
+        self.reports: Reports | None = None
+        self.input_errors = 0
 
     def on_signal(self, status: ExitStatus) -> None:
         if self.signal_status is not None:
@@ -97,26 +96,27 @@ class _Run:
             self.results.stop()
 
     def on_input_error(self, error: InputError) -> None:
-        self.tally.input_errors += 1
+        self.input_errors += 1
         _warn(f"afetch: error: {error}")
 
     def on_report_failed(self) -> None:
         """The JUnit report cannot be written: the run ends, saying so once."""
-        if self.report is not None and self.report.error is not None:
-            self.failure = self.failure or str(self.report.error)
+        junit = self.reports.junit if self.reports is not None else None
+        if junit is not None and junit.error is not None:
+            self.failure = self.failure or str(junit.error)
         self.stop()
 
     async def main(
-        self, sources: tuple[Sequence[str], Sequence[str]], done: IndexBitmap | None
+        self,
+        sources: tuple[Sequence[str], Sequence[str]],
+        done: IndexBitmap | None,
+        baseline: Baseline | None,
     ) -> ExitStatus:
-        if self.control.junit:
-            from afetch.sinks.junit import JUnitReport  # xml and datetime only when asked for
-
-            try:
-                self.report = JUnitReport(self.control.junit, on_broken=self.on_report_failed)
-            except OutputFailure as exc:
-                _warn(f"afetch: error: {exc}")
-                return ExitStatus.USAGE
+        try:
+            self.reports = reports = Reports(self.control, baseline, self.on_report_failed)
+        except OutputFailure as exc:
+            _warn(f"afetch: error: {exc}")
+            return ExitStatus.USAGE
         parser = RequestParser(self.config, dedupe=self.control.dedupe)
         requests = read_requests(
             *sources,
@@ -141,37 +141,52 @@ class _Run:
         loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)
         loop.add_signal_handler(signal.SIGTERM, self.on_signal, ExitStatus.SIGTERM)
         writer = RecordWriter(self.out, on_broken=self.stop)
-        report = self.report
         progress = Progress(sys.stderr, enabled=self.ui.progress)
         try:
             async for result in results:
                 await writer.write(result)
-                if report is not None:
-                    await report.add(result)
-                self._count(result, progress)
+                await reports.add(result)
+                progress.update(result)
+                if self.ui.verbose and not result.ok:
+                    _log_failure(result)
         except Exception as exc:  # the run layer failed: what finished is written, then say why
             self.failure = self.failure or str(exc) or type(exc).__name__
         finally:
             progress.close()
             await writer.close()
-            if report is not None:
-                try:
-                    await report.close()
-                except OutputFailure as exc:
-                    self.failure = self.failure or str(exc)
-        self.tally.duplicates = parser.duplicates
-        return self._finish(results, writer.error)
+            try:
+                await reports.close()
+            except OutputFailure as exc:
+                self.failure = self.failure or str(exc)
+        reports.tally.duplicates = parser.duplicates
+        reports.tally.input_errors = self.input_errors
+        return self._finish(results, reports, writer.error)
 
-    def _count(self, result: FetchResult, progress: Progress) -> None:
-        self.tally.add(result)
-        progress.update(result)
-        if self.ui.verbose and not result.ok:
-            _log_failure(result)
-
-    def _finish(self, results: Stream, output_error: OSError | None) -> ExitStatus:
+    def _finish(
+        self, results: Stream, reports: Reports, output_error: OSError | None
+    ) -> ExitStatus:
         deadline_hit = results.stop_reason is StopReason.DEADLINE
         unfinished = results.unfinished
-        verdicts = judge(self.tally, self.control.thresholds)
+        tally = reports.tally
+        verdicts = reports.verdicts()
+
+        def status(output_failed: bool) -> ExitStatus:
+            return exit_status(
+                tally,
+                signal_status=self.signal_status,
+                broken_pipe=isinstance(output_error, BrokenPipeError),
+                output_failed=output_failed,
+                exit_zero=self.ui.exit_zero,
+                deadline_hit=deadline_hit,
+                unfinished=unfinished + results.deaths,
+                verdicts=verdicts,
+            )
+
+        try:
+            for line in reports.publish(verdicts, passed=status(False) is ExitStatus.OK):
+                _warn(line)
+        except OutputFailure as exc:
+            self.failure = self.failure or str(exc)
         if isinstance(output_error, BrokenPipeError):
             _silence_stdout(self.out)  # the reader left (| head): end quietly, like cat does
         elif output_error is not None:
@@ -191,24 +206,12 @@ class _Run:
                     f"afetch: {unfinished} requests unfinished (no record):"
                     " run the same command again to fetch them"
                 )
-            nothing = not (self.tally.total or self.tally.input_errors or deadline_hit)
+            nothing = not (tally.total or tally.input_errors or deadline_hit)
             if nothing and not self.control.resume and self.failure is None:
                 _warn("afetch: no requests in the input")
-            for verdict in verdicts:
-                if not verdict.holds:
-                    _warn(f"afetch: threshold failed: {verdict.text}")
-            if self.ui.summary:
-                _warn(self.tally.render(verdicts=verdicts))
-        return exit_status(
-            self.tally,
-            signal_status=self.signal_status,
-            broken_pipe=isinstance(output_error, BrokenPipeError),
-            output_failed=output_error is not None or self.failure is not None,
-            exit_zero=self.ui.exit_zero,
-            deadline_hit=deadline_hit,
-            unfinished=unfinished + results.deaths,
-            verdicts=verdicts,
-        )
+            for line in closing_lines(tally, verdicts, summary=self.ui.summary):
+                _warn(line)
+        return status(output_error is not None or self.failure is not None)
 
 
 def _log_failure(result: FetchResult) -> None:

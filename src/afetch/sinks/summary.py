@@ -12,8 +12,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from afetch.config import Thresholds
+
+if TYPE_CHECKING:
+    from afetch.sinks.markdown import BaselineDiff
 from afetch.errors import ErrorKind
 from afetch.models import FetchResult
 
@@ -70,6 +74,7 @@ class Tally:
         self.input_errors = 0
         self.duplicates = 0
         self.flaky = 0
+        self.timed = True  # False for reports rebuilt from records: no run to time
 
     @property
     def not_ok(self) -> int:
@@ -94,10 +99,8 @@ class Tally:
     def render(self, now: float | None = None, verdicts: Sequence[Verdict] = ()) -> str:
         """The human summary printed on stderr."""
         seconds = max((time.perf_counter() if now is None else now) - self.started, 1e-9)
-        lines = [
-            f"afetch: {self.total} requests, {self.ok} ok, {self.not_ok} not ok "
-            f"in {seconds:.2f}s ({self.total / seconds:.1f} req/s)"
-        ]
+        timing = f" in {seconds:.2f}s ({self.total / seconds:.1f} req/s)" if self.timed else ""
+        lines = [f"afetch: {self.total} requests, {self.ok} ok, {self.not_ok} not ok{timing}"]
         if self.by_status:
             lines.append("  status: " + _counts(self.by_status))
         if self.by_error:
@@ -139,15 +142,29 @@ class Verdict:
     text: str  # "error rate 7.5% > 5% (by 2.5 pp)"
 
 
-def judge(tally: Tally, thresholds: Thresholds) -> list[Verdict]:
+def judge(
+    tally: Tally, thresholds: Thresholds, baseline: BaselineDiff | None = None
+) -> list[Verdict]:
     """Every threshold given, judged; none when none was given (every record must be ok).
 
     Given any threshold, the error rate is judged too: against
-    ``--max-error-rate``, or against 0 % (every record ok) without it.
+    ``--max-error-rate``, or against 0 % (every record ok) without it —
+    unless a baseline is given: then failures count only when they are new.
     """
-    if not thresholds.any:
+    if not thresholds.any and baseline is None:
         return []
     verdicts = []
+    if baseline is not None:
+        new = len(baseline.new)
+        verdicts.append(
+            Verdict(
+                new == 0,
+                f"{new} new failures against the baseline"
+                f" ({len(baseline.still)} still failing, {len(baseline.fixed)} fixed)",
+            )
+        )
+        if thresholds.max_error_rate is None:
+            return verdicts + _latency_and_count(tally, thresholds)
     limit = thresholds.max_error_rate or 0.0
     rate = tally.not_ok / tally.total if tally.total else 0.0
     over = rate > limit
@@ -159,6 +176,11 @@ def judge(tally: Tally, thresholds: Thresholds) -> list[Verdict]:
             + f" [{tally.not_ok} of {tally.total} not ok]",
         )
     )
+    return verdicts + _latency_and_count(tally, thresholds)
+
+
+def _latency_and_count(tally: Tally, thresholds: Thresholds) -> list[Verdict]:
+    verdicts = []
     if thresholds.max_p95_ms is not None:
         p95 = tally.ok_latency.percentile(0.95)
         if p95 is None:
@@ -183,6 +205,14 @@ def judge(tally: Tally, thresholds: Thresholds) -> list[Verdict]:
             )
         )
     return verdicts
+
+
+def closing_lines(tally: Tally, verdicts: Sequence[Verdict], *, summary: bool) -> list[str]:
+    """What stderr says at the end: each failed threshold, then the summary if asked for."""
+    lines = [f"afetch: threshold failed: {v.text}" for v in verdicts if not v.holds]
+    if summary:
+        lines.append(tally.render(verdicts=verdicts))
+    return lines
 
 
 def _pct(fraction: float, unit: str = "%") -> str:

@@ -1,0 +1,128 @@
+"""The reports a run's results feed besides the records: tally, JUnit, Markdown, GitHub, baseline.
+
+One bundle, used alike by a run and by ``afetch --report`` (reports rebuilt
+from saved records), so both judge and write exactly the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+
+from afetch.config import RunControl
+from afetch.errors import OutputFailure
+from afetch.models import FetchResult
+from afetch.sinks.markdown import BaselineDiff, RunReport, append_step_summary, check_name
+from afetch.sinks.summary import Tally, Verdict, judge
+
+if TYPE_CHECKING:
+    from afetch.sinks.junit import JUnitReport
+
+
+class BadRecords(ValueError):
+    """A records file that cannot be read, or a line that is not an afetch record."""
+
+
+def read_records(path: str) -> Iterator[FetchResult]:
+    """The records of one file (``-``: stdin), each as a whole FetchResult."""
+    try:
+        handle = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise BadRecords(f"{path}: {exc.strerror}") from exc
+    with contextlib.nullcontext() if path == "-" else handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                yield FetchResult.from_line(line)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise BadRecords(f"{path}:{number}: not an afetch record ({exc})") from None
+
+
+class Baseline:
+    """``--baseline FILE``: which checks failed in an earlier run's records."""
+
+    def __init__(self, failing: set[str]) -> None:
+        self.failing = failing
+        self._now_failing: set[str] = set()
+        self._now_ok: set[str] = set()
+
+    @classmethod
+    def load(cls, path: str) -> Baseline:
+        """Read a records file (``BadRecords`` for the CLI's usage error)."""
+        return cls({check_name(r) for r in read_records(path) if not r.ok})
+
+    def add(self, result: FetchResult) -> None:
+        (self._now_ok if result.ok else self._now_failing).add(check_name(result))
+
+    def diff(self) -> BaselineDiff:
+        return BaselineDiff(
+            new=sorted(self._now_failing - self.failing),
+            still=sorted(self._now_failing & self.failing),
+            fixed=sorted((self._now_ok - self._now_failing) & self.failing),
+        )
+
+
+class Reports:
+    """Tally, and whichever of JUnit, Markdown, GitHub and baseline the run asked for."""
+
+    def __init__(
+        self,
+        control: RunControl,
+        baseline: Baseline | None = None,
+        on_broken: Callable[[], None] | None = None,
+    ) -> None:
+        """Opens the JUnit side file at once (an ``OutputFailure`` before anything runs)."""
+        self.control = control
+        self.tally = Tally()
+        self.baseline = baseline
+        self.junit: JUnitReport | None = None
+        if control.junit:
+            from afetch.sinks.junit import JUnitReport  # xml and datetime only when asked for
+
+            self.junit = JUnitReport(control.junit, on_broken=on_broken)
+        wants_report = control.markdown is not None or control.github
+        self.report = RunReport() if wants_report else None
+
+    async def add(self, result: FetchResult) -> None:
+        self.tally.add(result)
+        if self.junit is not None:
+            await self.junit.add(result)
+        if self.report is not None:
+            self.report.add(result)
+        if self.baseline is not None:
+            self.baseline.add(result)
+
+    async def close(self) -> None:
+        """Finish the JUnit report (raises ``OutputFailure``)."""
+        if self.junit is not None:
+            await self.junit.close()
+
+    def verdicts(self) -> list[Verdict]:
+        diff = None if self.baseline is None else self.baseline.diff()
+        return judge(self.tally, self.control.thresholds, baseline=diff)
+
+    def publish(self, verdicts: list[Verdict], passed: bool) -> list[str]:
+        """Write the Markdown report and GitHub's summary; the lines for stderr."""
+        if self.report is None:
+            return []
+        diff = None if self.baseline is None else self.baseline.diff()
+        text = self.report.render(self.tally, verdicts, passed, diff)
+        said = []
+        if self.control.markdown is not None:
+            try:
+                path = Path(self.control.markdown)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise OutputFailure(f"--markdown {self.control.markdown}: {exc.strerror}") from exc
+        if self.control.github:
+            if (problem := append_step_summary(text)) is not None:
+                said.append(f"afetch: --github: {problem}")
+            said += self.report.annotations()
+        return said
