@@ -54,7 +54,10 @@ def fingerprint(
             None if expect.body is None else expect.body.pattern,
             expect.max_latency_ms,
             [(name, pattern.pattern) for name, pattern in expect.headers],
+            list(expect.jq),
+            expect.cert_days,
         ],
+        "tls_info": config.tls_info,
         "dedupe": control.dedupe,
         "shard": control.shard,
     }
