@@ -570,7 +570,7 @@ class ServerThread:
 def _port_of(site: web.TCPSite) -> int:
     server = site._server
     assert server is not None
-    return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
 
 def closed_port() -> int:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("each_transport")
 
 def specs(urls: list[str], config: Config) -> list[FetchSpec | FetchResult]:
     parser = RequestParser(config)
-    return [parser.parse_argument(url) for url in urls]
+    return [item for url in urls if (item := parser.parse_argument(url)) is not None]
 
 
 async def test_concurrency_is_never_exceeded(servers: ServerThread) -> None:
@@ -72,7 +72,9 @@ async def test_input_is_pulled_only_as_slots_free(servers: ServerThread) -> None
         nonlocal pulled
         for _ in itertools.count():
             pulled += 1
-            yield parser.parse_argument(f"{servers.base}/ok")
+            item = parser.parse_argument(f"{servers.base}/ok")
+            assert item is not None
+            yield item
 
     seen = 0
     async with contextlib.aclosing(Engine(config).results(endless())) as results:

@@ -29,10 +29,12 @@ from afetch.http.aiohttp_transport import translate
 from afetch.http.oserrors import connect_failure
 
 
-def all_subclasses(cls: type) -> set[type]:
-    found: set[type] = set()
+def tree(cls: type[BaseException]) -> set[type[BaseException]]:
+    """The class and all its subclasses."""
+    found: set[type[BaseException]] = {cls}
+    sub: type[BaseException]
     for sub in cls.__subclasses__():
-        found |= {sub} | all_subclasses(sub)
+        found |= tree(sub)
     return found
 
 
@@ -40,7 +42,11 @@ REQUEST = aiohttp.RequestInfo(URL("http://h.example/"), "GET", CIMultiDictProxy(
 KEY = ConnectionKey("h.example", 443, True, True, None, None, None)
 
 
-def instance_of(cls: type) -> BaseException:
+def _name(cls: type[BaseException]) -> str:
+    return cls.__name__
+
+
+def instance_of(cls: type[BaseException]) -> BaseException:
     """Build any aiohttp client error the way aiohttp itself would."""
     if issubclass(cls, client_exceptions.ClientConnectorCertificateError):
         return cls(KEY, ssl.SSLCertVerificationError("bad cert"))
@@ -62,11 +68,12 @@ def instance_of(cls: type) -> BaseException:
 AFETCH_TREE = (TransportError, FetchFailure, TimeoutError)
 
 
-@pytest.mark.parametrize(
-    "cls",
-    sorted(all_subclasses(aiohttp.ClientError) | {aiohttp.ClientError}, key=lambda c: c.__name__),
-)
-def test_the_aiohttp_transport_maps_every_client_error(cls: type) -> None:
+CLIENT_ERRORS = sorted(tree(aiohttp.ClientError), key=_name)
+PARSER_ERRORS = sorted(tree(http_exceptions.HttpProcessingError), key=_name)
+
+
+@pytest.mark.parametrize("cls", CLIENT_ERRORS)
+def test_the_aiohttp_transport_maps_every_client_error(cls: type[BaseException]) -> None:
     """Walks aiohttp's whole ClientError tree: each becomes afetch's own, with a real kind."""
     mapped = translate(instance_of(cls))
     assert isinstance(mapped, AFETCH_TREE), cls
@@ -75,14 +82,8 @@ def test_the_aiohttp_transport_maps_every_client_error(cls: type) -> None:
     assert info.message
 
 
-@pytest.mark.parametrize(
-    "cls",
-    sorted(
-        all_subclasses(http_exceptions.HttpProcessingError) | {http_exceptions.HttpProcessingError},
-        key=lambda c: c.__name__,
-    ),
-)
-def test_the_aiohttp_transport_maps_every_parser_error(cls: type) -> None:
+@pytest.mark.parametrize("cls", PARSER_ERRORS)
+def test_the_aiohttp_transport_maps_every_parser_error(cls: type[BaseException]) -> None:
     """aiohttp's parser errors (raised from body reads) are protocol or too_large."""
     try:
         exc = cls()
@@ -106,7 +107,7 @@ def test_the_aiohttp_transport_maps_every_parser_error(cls: type) -> None:
         (aiohttp.ServerDisconnectedError(), ErrorKind.PROTOCOL),
         (aiohttp.ClientPayloadError("short"), ErrorKind.PROTOCOL),
         (http_exceptions.LineTooLong(b"x", "8190", "9000"), ErrorKind.TOO_LARGE),
-        (http_exceptions.BadStatusLine(b"HELLO"), ErrorKind.PROTOCOL),
+        (http_exceptions.BadStatusLine("HELLO"), ErrorKind.PROTOCOL),
         (ConnectionResetError(), ErrorKind.CONNECT),
         (socket.gaierror(-2, "x"), ErrorKind.DNS),
     ],

@@ -16,6 +16,7 @@ import pytest
 from afetch.config import Config
 from afetch.inputs import (
     MAX_LINE,
+    InputError,
     LineSplitter,
     OverlongLine,
     RequestParser,
@@ -211,7 +212,7 @@ async def test_a_broken_gzip_input_is_reported_and_the_run_goes_on(tmp_path: Pat
     bad.write_bytes(gzip.compress(b"a.com\n" * 1000)[:-30])
     good = tmp_path / "good.txt"
     good.write_text("z.com\n")
-    errors: list[str] = []
+    errors: list[InputError] = []
     items = [
         item
         async for item in read_requests(

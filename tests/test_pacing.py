@@ -73,7 +73,7 @@ async def test_per_host_cap_holds_while_other_hosts_proceed(servers: ServerThrea
     parser = RequestParser(config)
     order = [
         result.index
-        async for result in afetch.stream([parser.parse_argument(u) for u in slow + fast], config)
+        async for result in afetch.stream([_spec(parser, u) for u in slow + fast], config)
     ]
     assert servers.state.max_inflight["host-a"] == 2
     # All of host b's requests (indices 12-15) finish before host a's first two pairs do.
@@ -107,3 +107,9 @@ async def test_a_429_with_retry_after_pauses_only_that_host(servers: ServerThrea
     (other_arrival,) = servers.state.arrivals["unpaused"]
     assert paused_arrival - started >= 0.9
     assert other_arrival - started < 0.9
+
+
+def _spec(parser: RequestParser, url: str) -> FetchSpec:
+    item = parser.parse_argument(url)
+    assert isinstance(item, FetchSpec)
+    return item

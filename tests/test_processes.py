@@ -217,10 +217,13 @@ def test_a_workers_record_comes_back_as_the_whole_result() -> None:
         replace(result, body=b"\xff\x00", charset=None),
         replace(
             result,
-            **dict.fromkeys(
-                ("status", "body", "charset", "reason", "content_type", "size", "http_version"),
-                None,
-            ),
+            status=None,
+            body=None,
+            charset=None,
+            reason=None,
+            content_type=None,
+            size=None,
+            http_version=None,
             reused=None,
             error=ErrorInfo(ErrorKind.TIMEOUT, "slow"),
         ),

@@ -85,7 +85,7 @@ def test_max_failures_stops_early_and_exits_1(servers: ServerThread) -> None:
 
 def _properties(case: TestCase) -> dict[str, str]:
     """A test case's <properties>, as pytest and Surefire write them."""
-    (properties,) = case.iterchildren(Properties)
+    (properties,) = case.iterchildren(Properties)  # type: ignore[no-untyped-call]
     return {prop.name: prop.value for prop in properties}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -180,7 +181,9 @@ def differs(transport: str, name: str) -> bool:
     return transport == "aiohttp" and name in AIOHTTP_DIFFERENCES
 
 
-def bodies(servers: ServerThread, name: str, *items: str, extra: tuple[str, ...] = ()) -> list:
+def bodies(
+    servers: ServerThread, name: str, *items: str, extra: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     run = run_cli("-c", "1", "--body", "--headers", *extra, stdin=lines(*items))
     return sorted(run.records, key=lambda r: r["index"])
 
