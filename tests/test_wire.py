@@ -126,7 +126,7 @@ def test_generated_requests_never_put_a_control_character_on_the_wire() -> None:
     """A property test: whatever the validator lets through renders to a clean head."""
     rng = random.Random(1103)
     alphabet = [chr(c) for c in range(128)] + ["é", "\u2028", "ÿ"]
-    renderer = HeadRenderer("afetch/test")
+    renderer = HeadRenderer([("User-Agent", "afetch/test")])
     rendered = 0
     for _ in range(3000):
 

@@ -115,6 +115,9 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
 @click.option(
     "-t",
     "--timeout",
+    "-m",
+    "--max-time",
+    "timeout",
     **DURATION,
     default="10",
     show_default=True,
@@ -128,6 +131,8 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
 )
 @click.option(
     "--retries",
+    "--retry",
+    "retries",
     type=click.IntRange(0, 100),
     metavar="N",
     default=2,
@@ -188,6 +193,7 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
 @click.option(
     "--proxy",
     metavar="URL",
+    callback=_parsed("config.parse_proxy"),
     help="Proxy for every request ('' for none) [default: *_proxy environment variables].",
 )
 @click.option(
@@ -397,7 +403,10 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     default=None,
     help="Summary on stderr at the end [default: on when stderr is a terminal].",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress, summary or warnings.")
+@click.option(
+    "-q", "--quiet", "-s", "--silent", "quiet", is_flag=True,
+    help="No progress, summary or warnings.",
+)  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Also log each failed request on stderr.")
 @click.option(
     "--markdown",
@@ -437,7 +446,7 @@ def command(
     max_body: int,
     default_scheme: str,
     method: str | None,
-    headers: tuple[tuple[str, str], ...],
+    headers: tuple[tuple[str, str | None], ...],
     data: tuple[str, ...],
     json_text: str | None,
     proxy: str | None,
@@ -509,7 +518,7 @@ def command(
         raise click.UsageError("give -4/--ipv4 or -6/--ipv6, not both")
     try:
         tls_options = TlsOptions(insecure=insecure, cacert=cacert, cert=cert, key=key)
-        method, headers, body = request_shape(
+        method, sent, body, removed = request_shape(
             method=method,
             headers=headers,
             data=data,
@@ -529,7 +538,8 @@ def command(
             max_body=max_body,
             default_scheme=default_scheme,
             method=method,
-            headers=headers,
+            headers=sent,
+            removed_headers=removed,
             body=body,
             proxy=proxy,
             http_client=http_client,
@@ -557,6 +567,8 @@ def command(
         )
     except (ValueError, OSError) as exc:  # OSError: ssl.SSLError from a bad certificate
         raise click.UsageError(str(exc)) from exc
+    if not report_only:
+        _refuse_files_given_as_urls(urls)
     if not urls and not inputs:
         if sys.stdin is None or sys.stdin.isatty():
             click.echo(_TTY_HINT, err=True)
@@ -619,6 +631,15 @@ def _load_baseline(path: str) -> Baseline:
         return Baseline.load(path)
     except ValueError as exc:  # BadRecords
         raise click.UsageError(f"--baseline {exc}") from exc
+
+
+def _refuse_files_given_as_urls(urls: Sequence[str]) -> None:
+    """``afetch urls.txt`` or ``afetch -``: a list of URLs meant, not a host named so."""
+    for url in urls:
+        if url == "-":
+            raise click.UsageError("'-' is not a URL: did you mean -i - (read URLs from stdin)?")
+        if "://" not in url and os.path.isfile(url):
+            raise click.UsageError(f"{url!r} is a file, not a URL: did you mean -i {url}?")
 
 
 def _refuse_output_that_is_input(output: str | None, inputs: Sequence[str]) -> None:

@@ -58,6 +58,8 @@ class Config:
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     user_agent: str | None = None
+    #: ``-H 'Name:'``: default headers not to send (lower-case names), as curl does.
+    removed_headers: tuple[str, ...] = ()
     follow: bool = True
     max_redirects: int = 10
     #: Request body of every request (``-d``/``--json``); a JSON line's own body wins.
@@ -220,19 +222,47 @@ def parse_rate(text: str) -> float:
     return float(match.group(1)) / _DURATION_UNIT[match.group(2)]
 
 
-def parse_header(text: str) -> tuple[str, str]:
-    """``"Name: value"`` → ``(name, value)``; controls (CR, LF, NUL...) are refused."""
+def parse_header(text: str) -> tuple[str, str | None]:
+    """``"Name: value"`` → ``(name, value)``; controls (CR, LF, NUL...) are refused.
+
+    curl's rules for the two short forms: ``"Name:"`` removes a header afetch
+    would send (value None), ``"Name;"`` sends it with an empty value.
+    """
     from afetch.http.request import check_header
 
     if "\r" in text or "\n" in text:
         raise ValueError(f"{text!r} contains a line break")
     name, sep, value = text.partition(":")
     name = name.strip()
+    if not sep and name.endswith(";") and name[:-1].strip():
+        name = name[:-1].strip()
+        check_header(name, "")
+        return name, ""
     if not sep or not name:
         raise ValueError(f"{text!r} is not a header (expected 'Name: value')")
     value = value.strip()
     check_header(name, value)
-    return name, value
+    return name, (value or None)
+
+
+def parse_proxy(text: str) -> str:
+    """``--proxy``: ``http://host:port`` (or ``https://``), ``host:port``, or ``''`` for none."""
+    if text == "":
+        return text
+    from yarl import URL
+
+    try:
+        url = URL(text if "://" in text else f"http://{text}")
+        port = url.explicit_port
+    except ValueError:
+        url, port = None, None
+    if url is None or not url.host:
+        raise ValueError(f"{text!r} is not a proxy URL (e.g. http://proxy.example:3128)")
+    if url.scheme not in ("http", "https"):
+        raise ValueError(f"{text!r}: {url.scheme} proxies are not supported (only http and https)")
+    if "://" not in text and port is None:
+        raise ValueError(f"{text!r} is not a proxy URL (e.g. http://proxy.example:3128)")
+    return text
 
 
 def parse_user_agent(text: str) -> str:
@@ -328,13 +358,14 @@ def cookie_header(text: str) -> tuple[str, str]:
 def request_shape(
     *,
     method: str | None,
-    headers: tuple[tuple[str, str], ...],
+    headers: tuple[tuple[str, str | None], ...],
     data: tuple[str, ...],
     json_text: str | None,
     user: str | None,
     cookie: str | None,
-) -> tuple[str, tuple[tuple[str, str], ...], bytes | None]:
-    """Method, headers and body from curl-style options; -H always has the last word."""
+) -> tuple[str, tuple[tuple[str, str], ...], bytes | None, tuple[str, ...]]:
+    """Method, headers, body and the removed headers (``-H 'Name:'``) from curl-style
+    options; -H always has the last word."""
     if data and json_text is not None:
         raise ValueError("give --data or --json, not both")
     extra: list[tuple[str, str]] = []
@@ -350,5 +381,7 @@ def request_shape(
     if cookie is not None:
         extra.append(cookie_header(cookie))
     given = {name.lower() for name, _ in headers}
-    merged = tuple(h for h in extra if h[0].lower() not in given) + headers
-    return method or ("POST" if body is not None else "GET"), merged, body
+    removed = tuple(dict.fromkeys(name.lower() for name, value in headers if value is None))
+    sent = tuple((name, value) for name, value in headers if value is not None)
+    merged = tuple(h for h in extra if h[0].lower() not in given) + sent
+    return method or ("POST" if body is not None else "GET"), merged, body, removed

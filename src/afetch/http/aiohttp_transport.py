@@ -39,7 +39,7 @@ from afetch.http.lean.protocol import text_of
 from afetch.http.oserrors import connect_failure, describe, tls_failure
 from afetch.http.request import check_request, location_text, prepared_headers
 from afetch.http.timing import HopTiming
-from afetch.http.transport import user_agent
+from afetch.http.transport import default_headers
 
 if TYPE_CHECKING:
     from types import SimpleNamespace, TracebackType
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from afetch.proxy import Proxies, Route
 
 #: The exchange the current task is timing: trace hooks and sockets report into it.
+_OURS = ("Accept", "Accept-Encoding", "User-Agent")
 _current: ContextVar[HopTiming | None] = ContextVar("afetch_hop_timing", default=None)
 
 # Phrases aiohttp's parser uses when a header or status line is over its size
@@ -68,7 +69,7 @@ class AiohttpTransport:
         self._proxies = proxies
         self._resolver = resolver
         self._tls = tls
-        self.user_agent = user_agent(config)
+        self.defaults = default_headers(config)
         self._session: aiohttp.ClientSession | None = None
 
     def send(self, request: Request, hop: HopTiming) -> _Exchange:
@@ -148,7 +149,7 @@ class _Exchange:
     async def __aenter__(self) -> _Response:
         request, hop = self._request, self._hop
         check_request(request)
-        headers, host, chunked = prepared_headers(request.headers, self._transport.user_agent)
+        headers, host, chunked = prepared_headers(request.headers, self._transport.defaults)
         if host is not None:
             headers.append(("Host", host))
         route = self._transport.route(request)
@@ -199,6 +200,7 @@ class _Exchange:
                 allow_redirects=False,
                 proxy=route.proxy,
                 proxy_headers=route.headers,
+                skip_auto_headers=_OURS,  # sent (or, as -H 'Name:' asks, not) by afetch
             )
 
     async def __aexit__(

@@ -25,7 +25,6 @@ from multidict import CIMultiDictProxy
 
 from afetch.config import DEFAULT_PORTS
 from afetch.errors import RequestError
-from afetch.http.decoding import ACCEPT_ENCODING
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -81,23 +80,18 @@ def check_port(port: int | None) -> None:
         raise ValueError(f"port {port} is not 1-65535")
 
 
-def with_defaults(headers: HeaderMap, user_agent: str) -> list[tuple[str, str]]:
+def with_defaults(headers: HeaderMap, defaults: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Default headers the request does not set, then the request's own (framing excluded)."""
-    defaults = [
-        ("Accept", "*/*"),
-        ("Accept-Encoding", ACCEPT_ENCODING),
-        ("User-Agent", user_agent),
-    ]
     own = [(k, v) for k, v in headers.items() if k.lower() not in _FRAMING]
     return [*((k, v) for k, v in defaults if k not in headers), *own]
 
 
 def prepared_headers(
-    headers: HeaderMap, user_agent: str
+    headers: HeaderMap, defaults: list[tuple[str, str]]
 ) -> tuple[list[tuple[str, str]], str | None, bool]:
     """What both transports send: (checked header fields without framing, the user's
     ``Host`` or None, whether the body goes chunk-encoded)."""
-    fields = with_defaults(headers, user_agent)
+    fields = with_defaults(headers, defaults)
     check_headers(fields)
     hosts = headers.getall("Host", None)
     host = hosts[-1] if hosts else None  # the last one given, as with curl
@@ -152,8 +146,8 @@ _GOOD_HOSTS: set[str] = set()
 class HeadRenderer:
     """Renders request heads; the run's shared header set is rendered once."""
 
-    def __init__(self, user_agent: str) -> None:
-        self.user_agent = user_agent
+    def __init__(self, defaults: list[tuple[str, str]]) -> None:
+        self.defaults = defaults
         self._blocks: dict[int, tuple[object, tuple[str, str | None, bool]]] = {}
 
     def render(self, request: Request, host: str, port: int) -> tuple[bytes, bytes | None]:
@@ -185,7 +179,7 @@ class HeadRenderer:
         shared = isinstance(headers, CIMultiDictProxy)
         if shared and (cached := self._blocks.get(id(headers))) is not None:
             return cached[1]
-        fields, host, chunk = prepared_headers(headers, self.user_agent)
+        fields, host, chunk = prepared_headers(headers, self.defaults)
         block = "".join(f"{name}: {value}\r\n" for name, value in fields)
         result = (block, host, chunk)
         if shared:

@@ -19,6 +19,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from afetch import __version__
+from afetch.http.decoding import ACCEPT_ENCODING
 from afetch.http.timing import HopTiming
 from afetch.proxy import Proxies
 
@@ -122,8 +123,13 @@ class Router:
                 await self._aiohttp.close()
 
 
-def user_agent(config: Config) -> str:
-    return config.user_agent or f"afetch/{__version__}"
+def default_headers(config: Config) -> list[tuple[str, str]]:
+    """The headers every request gets unless it sets them: minus ``-H 'Name:'`` removals,
+    and without User-Agent for ``-A ''``, as with curl."""
+    agent = f"afetch/{__version__}" if config.user_agent is None else config.user_agent
+    defaults = [("Accept", "*/*"), ("Accept-Encoding", ACCEPT_ENCODING), ("User-Agent", agent)]
+    removed = set(config.removed_headers)
+    return [(k, v) for k, v in defaults if k.lower() not in removed and (v or k != "User-Agent")]
 
 
 def resolver_for(config: Config) -> Resolver:

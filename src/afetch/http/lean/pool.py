@@ -19,7 +19,7 @@ from afetch.http.lean.connect import Connector
 from afetch.http.lean.protocol import Connection, Key, NotAnswered, Response
 from afetch.http.request import HeadRenderer
 from afetch.http.tls import TlsSessions
-from afetch.http.transport import resolver_for, user_agent
+from afetch.http.transport import default_headers, resolver_for
 
 if TYPE_CHECKING:
     import ssl
@@ -41,13 +41,13 @@ class Pool:
     def __init__(
         self,
         *,
-        user_agent: str,
+        defaults: list[tuple[str, str]],
         tls: ssl.SSLContext | TlsSessions | None = None,
         connect_timeout: float | None = None,
         max_idle: int = 100,
         resolver: Resolver | None = None,
     ) -> None:
-        self._renderer = HeadRenderer(user_agent)
+        self._renderer = HeadRenderer(defaults)
         self._resolver = resolver or Resolver()
         self._tls = tls if isinstance(tls, TlsSessions) else TlsSessions(tls)
         self._connector = Connector(
@@ -65,7 +65,7 @@ class Pool:
         cls, config: Config, resolver: Resolver | None = None, tls: TlsSessions | None = None
     ) -> Pool:
         return cls(
-            user_agent=user_agent(config),
+            defaults=default_headers(config),
             tls=tls or config.tls,
             connect_timeout=config.connect_timeout,
             max_idle=config.idle_connections,
