@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import jsonschema
 import orjson
 import pytest
@@ -275,3 +276,47 @@ def test_an_input_that_fails_midway_keeps_the_records_and_exits_1(
     assert run.returncode == 1
     assert [r["ok"] for r in run.records] == [True]
     assert f"afetch: error: {half}" in run.stderr
+
+
+def test_help_groups_every_option_once_and_ends_with_examples() -> None:
+    from afetch.cli import HELP_GROUPS
+
+    result = CliRunner().invoke(command, ["--help"], terminal_width=100)
+    assert result.exit_code == 0
+    text = result.output
+    titles = [title for title, _ in HELP_GROUPS]
+    positions = [text.index(f"\n{title}:\n") for title in titles]
+    assert positions == sorted(positions)
+    assert text.index("Examples:") > positions[-1]
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            assert text.count(f"  {param.opts[0]}") + text.count(f" {param.opts[0]},") >= 1, param
+    listed = [name for _, names in HELP_GROUPS for name in names]
+    assert len(listed) == len(set(listed))
+    assert {p.name for p in command.params if isinstance(p, click.Option)} <= set(listed)
+
+
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [
+        ("bash", "complete -o"),
+        ("zsh", "#compdef afetch"),
+        ("fish", "complete --no-files --command afetch"),
+    ],
+)
+def test_shell_completion_scripts(shell: str, marker: str) -> None:
+    """The scripts the README tells users to install, as the installed command prints them."""
+    script = subprocess.run(
+        [AFETCH], env={**os.environ, "_AFETCH_COMPLETE": f"{shell}_source"},
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert marker in script
+
+
+def test_bash_completion_completes_options() -> None:
+    env = {**os.environ, "_AFETCH_COMPLETE": "bash_complete", "COMP_CWORD": "1"}
+    done = subprocess.run(
+        [AFETCH], env={**env, "COMP_WORDS": "afetch --expect-c"},
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert done.split() == ["plain,--expect-cert-days"]

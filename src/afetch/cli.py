@@ -71,7 +71,63 @@ DURATION: dict[str, Any] = {"callback": _parsed("config.parse_duration"), "metav
 SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SIZE"}
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+#: ``--help`` in groups, in this order; an option not listed lands in the last one.
+HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Input", ("inputs", "default_scheme", "dedupe", "shard", "resume", "resume_force",
+               "report_only")),
+    ("Concurrency and pacing", ("concurrency", "per_host", "rate", "workers")),
+    ("Request", ("method", "headers", "data", "json_text", "user", "cookie", "user_agent",
+                 "timeout", "connect_timeout", "retries", "retry_all", "retry_max_wait",
+                 "follow", "max_redirects", "proxy", "http_client", "pins", "dns_servers",
+                 "ipv4", "ipv6", "insecure", "cacert", "cert", "key")),
+    ("Response", ("max_body", "capture_headers", "capture_body", "hash_body", "output_dir",
+                  "tls_info")),
+    ("Expectations and reports", ("expect_status", "expect_body", "expect_jq",
+                                  "expect_cert_days", "max_latency", "recheck",
+                                  "recheck_delay", "max_error_rate", "max_p95",
+                                  "min_requests", "max_host_errors", "baseline", "junit",
+                                  "markdown", "github")),
+    ("Run control", ("ordered", "deadline", "max_failures", "exit_zero")),
+    ("Output and display", ("output", "progress", "summary", "quiet", "verbose", "schema",
+                            "version", "help")),
+)  # fmt: skip
+
+EXAMPLES = """\b
+Examples:
+  afetch https://example.com/ https://example.org/       one record per URL
+  afetch -i urls.txt -c 200 -o out.jsonl --resume        a big list; rerun to finish it
+  cat urls.txt | afetch | jq -r 'select(.ok|not).url'   the URLs that failed
+  afetch -i health.jsonl --expect-jq '.status=="up"' --junit report.xml
+  afetch -i urls.txt --recheck 2 --max-error-rate 5% --github
+  afetch --report shard-*.jsonl --markdown report.md     one report from shard records
+"""
+
+
+class GroupedCommand(click.Command):
+    """A command whose ``--help`` lists its options in ``HELP_GROUPS``, then examples."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        params = {param.name: param for param in self.get_params(ctx)}
+        listed = {name for _, names in HELP_GROUPS for name in names}
+        for index, (title, names) in enumerate(HELP_GROUPS):
+            chosen = [params[name] for name in names if name in params]
+            if index == len(HELP_GROUPS) - 1:
+                chosen += [p for n, p in params.items() if n not in listed and n != "urls"]
+            rows = [row for p in chosen if (row := p.get_help_record(ctx)) is not None]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+@click.command(
+    cls=GroupedCommand,
+    epilog=EXAMPLES,
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": 100,
+        "show_default": True,
+    },
+)
 @click.argument("urls", nargs=-1, metavar="[URL]...")
 @click.option(
     "-i",
@@ -103,7 +159,7 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     type=click.IntRange(0, 100_000),
     default=0,
     metavar="N",
-    help="At most N requests in flight to one host (name and port); 0 = no cap.  [default: 0]",
+    help="At most N requests in flight to one host (name and port); 0 = no cap.",
 )
 @click.option(
     "--rate",
@@ -166,7 +222,8 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     "--method",
     default=None,
     callback=_parsed(_method),
-    help="HTTP method [default: GET, or POST with --data/--json].",
+    show_default="GET, or POST with --data/--json",
+    help="HTTP method.",
 )
 @click.option(
     "-H",
@@ -194,7 +251,8 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     "--proxy",
     metavar="URL",
     callback=_parsed("config.parse_proxy"),
-    help="Proxy for every request ('' for none) [default: *_proxy environment variables].",
+    show_default="*_proxy environment variables",
+    help="Proxy for every request ('' for none).",
 )
 @click.option(
     "--http-client",
@@ -247,7 +305,8 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     "--user-agent",
     metavar="TEXT",
     callback=_parsed("config.parse_user_agent"),
-    help=f"User-Agent (default afetch/{__version__}).",
+    show_default=f"afetch/{__version__}",
+    help="User-Agent ('' for none).",
 )
 @click.option(
     "-L/-N", "--follow/--no-follow", default=True, show_default="follow", help="Follow redirects."
@@ -278,7 +337,8 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
     "--expect-status",
     metavar="LIST",
     callback=_parsed("expect.parse_statuses"),
-    help="Statuses that are ok: codes, classes, ranges (200,204,3xx,200-299).  [default: 200-399]",
+    show_default="200-399",
+    help="Statuses that are ok: codes, classes, ranges (200,204,3xx,200-299).",
 )
 @click.option(
     "--expect-body",
@@ -396,12 +456,14 @@ SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SI
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="Progress bar on stderr [default: on when stderr is a terminal].",
+    show_default="on when stderr is a terminal",
+    help="Progress bar on stderr.",
 )
 @click.option(
     "--summary/--no-summary",
     default=None,
-    help="Summary on stderr at the end [default: on when stderr is a terminal].",
+    show_default="on when stderr is a terminal",
+    help="Summary on stderr at the end.",
 )
 @click.option(
     "-q", "--quiet", "-s", "--silent", "quiet", is_flag=True,
