@@ -320,3 +320,15 @@ def test_bash_completion_completes_options() -> None:
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout  # fmt: skip
     assert done.split() == ["plain,--expect-cert-days"]
+
+
+@pytest.mark.parametrize(
+    ("color", "env", "ansi"),
+    [("always", {}, True), ("never", {}, False), ("auto", {"NO_COLOR": "1"}, False)],
+)
+def test_color_in_the_summary(
+    servers: ServerThread, color: str, env: dict[str, str], ansi: bool
+) -> None:
+    run = run_cli(f"{servers.base}/status/500", "--retries", "0", "--summary",
+                  "--color", color, env=env)  # fmt: skip
+    assert ("\x1b[31m" in run.stderr) is ansi

@@ -142,8 +142,9 @@ def test_junit_report_is_complete_after_sigint(servers: ServerThread, tmp_path: 
     proc.stdin.flush()
     proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=20)
+    rest, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 130
+    assert "afetch: interrupted: 1 requests unfinished (cancelled records)" in stderr.decode()
     (suite,) = list(JUnitXml.fromfile(str(report)))
     assert (suite.tests, suite.failures, suite.skipped) == (2, 0, 1)
     assert isinstance(list(suite)[1].result[0], Skipped)

@@ -57,3 +57,35 @@ def test_exit_status_is_decided_in_one_place() -> None:
     assert exit_status(tally, exit_zero=True) is ExitStatus.OK
     assert exit_status(tally, signal_status=ExitStatus.SIGINT) == 130
     assert exit_status(tally, broken_pipe=True) == 141
+
+
+def test_failures_are_grouped_folded_and_counted() -> None:
+    """One line per kind and reason, most frequent first, names listed then counted."""
+    tally = Tally(clock=0.0)
+    for i in range(5):
+        timeout = ErrorInfo(ErrorKind.TIMEOUT, "no complete response within 10s")
+        tally.add(FetchResult(i, f"http://h/{i}", "GET", False, None, timeout, 1, 10.0))
+    failed = ("status 404 not in [200]",)
+    http = ErrorInfo(ErrorKind.HTTP, failed[0])
+    tally.add(
+        FetchResult(9, "http://h/x", "GET", False, 404, http, 1, 5.0, id="api", failed=failed)
+    )
+    text = tally.render(now=1.0)
+    assert "  failed (6):\n" in text
+    assert (
+        "    timeout (5)  no complete response within 10s: http://h/0, http://h/1, http://h/2"
+        " and 2 more\n"
+    ) in text
+    assert text.endswith("    http  status 404 not in [200]: api (404)")
+    assert "\x1b[" not in text
+    tally.colour = True
+    assert "\x1b[31m1 not ok" not in tally.render(now=1.0)
+    assert "\x1b[31m6 not ok\x1b[0m" in tally.render(now=1.0)
+
+
+def test_many_kinds_of_failure_end_with_a_count() -> None:
+    tally = Tally(clock=0.0)
+    for i in range(15):
+        error = ErrorInfo(ErrorKind.CONNECT, f"reason {i}")
+        tally.add(FetchResult(i, f"http://h/{i}", "GET", False, None, error, 1, 1.0))
+    assert tally.render(now=1.0).endswith("    ... and 5 more failures of 5 other kinds")

@@ -88,8 +88,8 @@ HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                   "min_requests", "max_host_errors", "baseline", "junit",
                                   "markdown", "github")),
     ("Run control", ("ordered", "deadline", "max_failures", "exit_zero")),
-    ("Output and display", ("output", "progress", "summary", "quiet", "verbose", "schema",
-                            "version", "help")),
+    ("Output and display", ("output", "progress", "summary", "quiet", "verbose", "color",
+                            "schema", "version", "help")),
 )  # fmt: skip
 
 EXAMPLES = """\b
@@ -471,6 +471,14 @@ class GroupedCommand(click.Command):
 )  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Also log each failed request on stderr.")
 @click.option(
+    "--color",
+    "--colour",
+    "color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    help="Colour in the summary; auto: when stderr is a terminal and NO_COLOR is unset.",
+)
+@click.option(
     "--markdown",
     metavar="PATH",
     help="Write a Markdown report (totals, thresholds, failures, flaky, slowest, certificates).",
@@ -556,6 +564,7 @@ def command(
     summary: bool | None,
     quiet: bool,
     verbose: bool,
+    color: str,
     markdown: str | None,
     github: bool,
     baseline: str | None,
@@ -642,6 +651,8 @@ def command(
         summary=not quiet and (stderr_tty if summary is None else summary),
         verbose=verbose and not quiet,
         exit_zero=exit_zero,
+        color=color == "always"
+        or (color == "auto" and stderr_tty and not os.environ.get("NO_COLOR")),
     )
     control = RunControl(
         ordered=ordered,

@@ -130,6 +130,7 @@ class UiOptions:
     summary: bool = False
     verbose: bool = False
     exit_zero: bool = False
+    color: bool = False  # ANSI colours in the summary (--color)
 
 
 @dataclass(frozen=True, slots=True)

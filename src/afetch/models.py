@@ -177,6 +177,13 @@ class FetchResult:
         return record
 
 
+def check_name(result: FetchResult) -> str:
+    """How a check is named in reports and matched against a baseline: its id, else its URL."""
+    if result.id is not NO_ID:
+        return result.id if isinstance(result.id, str) else orjson.dumps(result.id).decode()
+    return result.url if result.method == "GET" else f"{result.method} {result.url}"
+
+
 def body_fields(body: bytes, charset: str | None) -> dict[str, str]:
     """Text when the body decodes cleanly with its charset (default UTF-8), else base64."""
     try:

@@ -34,6 +34,7 @@ async def _rebuild(
 ) -> ExitStatus:
     reports = Reports(control, baseline)
     reports.tally.timed = False
+    reports.tally.colour = ui.color
     try:
         for path in paths:
             for result in read_records(path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -162,12 +163,22 @@ class _Run:
         reports.tally.input_errors = self.input_errors
         return self._finish(results, reports, writer.error)
 
+    def _interrupted(self, unfinished: int) -> str:
+        """What Ctrl-C (or SIGTERM) left, and how to finish it."""
+        said = f"afetch: interrupted: {unfinished} requests unfinished"
+        if self.control.resume:
+            return f"{said} (no record); to finish them: {shlex.join(['afetch', *sys.argv[1:]])}"
+        if self.out is sys.stdout.buffer:
+            return f"{said} (cancelled records); -o FILE --resume makes a run resumable"
+        return f"{said} (cancelled records); a run with --resume can be finished later"
+
     def _finish(
         self, results: Stream, reports: Reports, output_error: OSError | None
     ) -> ExitStatus:
         deadline_hit = results.stop_reason is StopReason.DEADLINE
         unfinished = results.unfinished
         tally = reports.tally
+        tally.colour = self.ui.color
         verdicts = reports.verdicts()
 
         def status(output_failed: bool) -> ExitStatus:
@@ -201,7 +212,9 @@ class _Run:
                     f"afetch: --max-failures reached ({self.control.max_failures} requests"
                     f" not ok): stopped with {unfinished} requests unfinished"
                 )
-            if self.control.resume and unfinished:
+            if self.signal_status is not None:
+                _warn(self._interrupted(unfinished))
+            elif self.control.resume and unfinished:
                 _warn(
                     f"afetch: {unfinished} requests unfinished (no record):"
                     " run the same command again to fetch them"

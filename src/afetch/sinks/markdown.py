@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
-from afetch.models import NO_ID, FetchResult
+from afetch.models import FetchResult, check_name
 from afetch.sinks.summary import Tally, Verdict
 
 #: Entries listed per error kind (and of flaky ones); the rest are counted.
@@ -28,13 +26,6 @@ LISTED = 50
 ANNOTATED = 50
 SLOWEST = 10
 CERTIFICATES = 10
-
-
-def check_name(result: FetchResult) -> str:
-    """How a check is named in reports and matched against a baseline: its id, else its URL."""
-    if result.id is not NO_ID:
-        return result.id if isinstance(result.id, str) else orjson.dumps(result.id).decode()
-    return result.url if result.method == "GET" else f"{result.method} {result.url}"
 
 
 @dataclass(slots=True)

@@ -16,8 +16,8 @@ import orjson
 
 from afetch.config import RunControl
 from afetch.errors import OutputFailure
-from afetch.models import FetchResult
-from afetch.sinks.markdown import BaselineDiff, RunReport, append_step_summary, check_name
+from afetch.models import FetchResult, check_name
+from afetch.sinks.markdown import BaselineDiff, RunReport, append_step_summary
 from afetch.sinks.summary import Tally, Verdict, judge
 
 if TYPE_CHECKING:

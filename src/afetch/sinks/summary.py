@@ -12,17 +12,22 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from afetch.config import Thresholds
 
 if TYPE_CHECKING:
     from afetch.sinks.markdown import BaselineDiff
 from afetch.errors import ErrorKind
-from afetch.models import FetchResult
+from afetch.models import FetchResult, check_name
 
 _BUCKETS_PER_E = 100  # bucket width: a factor of e**(1/100), about 1 %
-_FAILED_SHOWN = 5
+#: Failure lines in the summary (one per kind and reason); the rest are counted.
+_FAILED_SHOWN = 10
+#: Distinct (kind, reason) pairs remembered; more are only counted.
+_FAILED_KEPT = 200
+#: Names listed per folded failure line.
+_NAMES_SHOWN = 3
 
 
 class ExitStatus(IntEnum):
@@ -68,7 +73,9 @@ class Tally:
         self.ok = 0
         self.by_status: Counter[str] = Counter()
         self.by_error: Counter[str] = Counter()
-        self.failed: list[str] = []
+        #: (kind, reason) → [count, the first names]: identical failures fold into one line.
+        self.failed: dict[tuple[str, str], list[Any]] = {}
+        self.colour = False  # ANSI colours in render (--color)
         self.latency = LatencyHistogram()
         self.ok_latency = LatencyHistogram()  # what --max-p95 judges
         self.input_errors = 0
@@ -86,9 +93,8 @@ class Tally:
             self.ok += 1
             self.ok_latency.add(result.elapsed_ms)
             self.flaky += result.flaky
-        elif len(self.failed) < _FAILED_SHOWN:
-            kind = result.error.kind.value if result.error else "?"
-            self.failed.append(f"{result.url} ({result.status or kind})")
+        else:
+            self._fold(result)
         if result.status is not None:
             self.by_status[f"{result.status // 100}xx"] += 1
         if result.error is not None:
@@ -96,11 +102,48 @@ class Tally:
         if result.error is None or result.error.kind not in _NO_LATENCY:
             self.latency.add(result.elapsed_ms)
 
+    def _fold(self, result: FetchResult) -> None:
+        kind = result.error.kind.value if result.error else "http"
+        reason = "; ".join(result.failed) or (result.error.message if result.error else "")
+        name = check_name(result)
+        if result.status is not None:
+            name += f" ({result.status})"
+        entry = self.failed.get((kind, reason))
+        if entry is None:
+            if len(self.failed) >= _FAILED_KEPT:
+                entry = self.failed.setdefault(("other", "more kinds of failure"), [0, []])
+            else:
+                entry = self.failed[(kind, reason)] = [0, []]
+        entry[0] += 1
+        if len(entry[1]) < _NAMES_SHOWN:
+            entry[1].append(name)
+
+    def _failure_lines(self) -> list[str]:
+        """One line per kind and reason, most frequent first: ``kind (N) reason: names``."""
+        ordered = sorted(self.failed.items(), key=lambda item: (-item[1][0], item[0]))
+        lines = []
+        for (kind, reason), (count, names) in ordered[:_FAILED_SHOWN]:
+            times = f" ({count})" if count > 1 else ""
+            listed = ", ".join(names) + (
+                f" and {count - len(names)} more" if count > len(names) else ""
+            )
+            lines.append(f"    {self._paint(kind, _YELLOW)}{times}  {reason}: {listed}")
+        hidden = sum(count for _, (count, _) in ordered[_FAILED_SHOWN:])
+        if hidden:
+            lines.append(
+                f"    ... and {hidden} more failures of {len(ordered) - _FAILED_SHOWN} other kinds"
+            )
+        return lines
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
     def render(self, now: float | None = None, verdicts: Sequence[Verdict] = ()) -> str:
         """The human summary printed on stderr."""
         seconds = max((time.perf_counter() if now is None else now) - self.started, 1e-9)
         timing = f" in {seconds:.2f}s ({self.total / seconds:.1f} req/s)" if self.timed else ""
-        lines = [f"afetch: {self.total} requests, {self.ok} ok, {self.not_ok} not ok{timing}"]
+        not_ok = self._paint(f"{self.not_ok} not ok", _RED if self.not_ok else _GREEN)
+        lines = [f"afetch: {self.total} requests, {self.ok} ok, {not_ok}{timing}"]
         if self.by_status:
             lines.append("  status: " + _counts(self.by_status))
         if self.by_error:
@@ -112,10 +155,8 @@ class Tally:
             ]
             lines.append("  latency: " + "  ".join(parts))
         if self.failed:
-            more = self.not_ok - len(self.failed)
-            lines.append(
-                "  failed: " + ", ".join(self.failed) + (f" (+{more} more)" if more else "")
-            )
+            lines.append(self._paint(f"  failed ({self.not_ok}):", _RED))
+            lines += self._failure_lines()
         if self.flaky:
             lines.append(f"  flaky: {self.flaky} (failed, then passed on --recheck)")
         if self.duplicates:
@@ -123,10 +164,12 @@ class Tally:
         if self.input_errors:
             lines.append(f"  input errors: {self.input_errors} (see messages above)")
         for verdict in verdicts:
-            lines.append(f"  threshold {'ok' if verdict.holds else 'FAILED'}: {verdict.text}")
+            held = self._paint("ok", _GREEN) if verdict.holds else self._paint("FAILED", _RED)
+            lines.append(f"  threshold {held}: {verdict.text}")
         return "\n".join(lines)
 
 
+_RED, _GREEN, _YELLOW = "31", "32", "33"
 _NO_LATENCY = frozenset({ErrorKind.INVALID_INPUT, ErrorKind.CANCELLED, ErrorKind.SKIPPED})
 
 
