@@ -70,6 +70,11 @@ class Stream:
         return sum(scheduler.unfinished for scheduler in self._schedulers)
 
     @property
+    def in_flight(self) -> int:
+        """Requests read and not finished yet (the progress bar's count)."""
+        return len(self._schedulers[-1].ledger)
+
+    @property
     def deaths(self) -> int:
         """Worker processes that died during the run (``workers`` > 1)."""
         return sum(scheduler.deaths for scheduler in self._schedulers)

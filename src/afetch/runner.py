@@ -23,7 +23,7 @@ from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
 from afetch.run.loop import loop_factory
 from afetch.run.scheduler import StopReason
-from afetch.sinks.progress import Progress
+from afetch.sinks.progress import Progress, count_total
 from afetch.sinks.records import RecordWriter
 from afetch.sinks.reports import Baseline, Reports
 from afetch.sinks.resume import IndexBitmap
@@ -141,8 +141,21 @@ class _Run:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)
         loop.add_signal_handler(signal.SIGTERM, self.on_signal, ExitStatus.SIGTERM)
-        writer = RecordWriter(self.out, on_broken=self.stop)
-        progress = Progress(sys.stderr, enabled=self.ui.progress)
+        progress = Progress(
+            sys.stderr, enabled=self.ui.progress, in_flight=lambda: results.in_flight
+        )
+        if progress.active:
+
+            def deliver(total: int) -> None:
+                loop.call_soon_threadsafe(progress.set_total, total)
+
+            count_total(*sources, deliver)
+        same_terminal = progress.active and _isatty(self.out)
+        writer = RecordWriter(
+            self.out,
+            on_broken=self.stop,
+            around=progress.pause if same_terminal else contextlib.nullcontext,
+        )
         try:
             async for result in results:
                 await writer.write(result)
@@ -238,6 +251,13 @@ def _warn(text: str) -> None:
         return
     with contextlib.suppress(OSError):
         print(text, file=sys.stderr, flush=True)
+
+
+def _isatty(stream: IO[bytes]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _silence_stdout(out: IO[bytes]) -> None:

@@ -1,7 +1,22 @@
-"""Results → a tqdm bar on stderr (total unknown when reading a stream)."""
+"""Results → progress on stderr: a tqdm bar on a terminal, periodic lines elsewhere.
+
+The bar shows a total when one is known (positional URLs; an input file's
+lines, counted on a thread while the run goes on), so it has a percentage,
+a rate and an ETA, and counts ok, failed and in-flight requests. When
+records go to the same terminal, the writer clears the bar around each
+write (``pause``), so a record never shares a line with it. Forced on
+where stderr is not a terminal (``--progress`` in CI logs), it prints one
+plain line every few seconds instead of carriage returns.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from afetch.models import FetchResult
@@ -9,14 +24,31 @@ from afetch.models import FetchResult
 if TYPE_CHECKING:
     from tqdm import tqdm
 
+#: Seconds between plain progress lines (stderr not a terminal).
+LINE_EVERY = 5.0
+
 
 class Progress:
-    """A thin tqdm wrapper; does nothing when disabled."""
+    """Progress of one run; does nothing when disabled."""
 
-    def __init__(self, stream: IO[str], *, enabled: bool, total: int | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        enabled: bool,
+        total: int | None = None,
+        in_flight: Callable[[], int] = lambda: 0,
+        terminal: bool | None = None,
+    ) -> None:
+        self._stream = stream
         self._bar: tqdm[Any] | None = None
-        self._failed = 0
-        if enabled:
+        self._in_flight = in_flight
+        self.ok = self.failed = 0
+        self._started = self._last_line = time.monotonic()
+        self._lines = enabled and not (_isatty(stream) if terminal is None else terminal)
+        self.total = total
+        self._on = enabled
+        if enabled and not self._lines:
             from tqdm import tqdm  # 10 ms of imports, paid only when the bar is shown
 
             self._bar = tqdm(
@@ -28,15 +60,93 @@ class Progress:
                 leave=False,
             )
 
+    @property
+    def active(self) -> bool:
+        return self._bar is not None or self._lines
+
+    def set_total(self, total: int) -> None:
+        """A total learnt during the run (an input file's lines, counted on a thread)."""
+        self.total = total
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
+
     def update(self, result: FetchResult) -> None:
-        if self._bar is None:
+        if not self._on:
             return
-        if not result.ok:
-            self._failed += 1
-            self._bar.set_postfix_str(f"not ok {self._failed}", refresh=False)
-        self._bar.update(1)
+        if result.ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+        if self._bar is not None:
+            self._bar.set_postfix_str(self._counts(), refresh=False)
+            self._bar.update(1)
+        elif self._lines and (now := time.monotonic()) - self._last_line >= LINE_EVERY:
+            self._last_line = now
+            self._print_line(now)
+
+    @contextlib.contextmanager
+    def pause(self) -> Iterator[None]:
+        """Clear the bar while something else writes to its terminal, then redraw it."""
+        if self._bar is None:
+            yield
+            return
+        with self._bar.external_write_mode():
+            yield
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        elif self._lines:
+            self._print_line(time.monotonic())
+
+    def _counts(self) -> str:
+        return f"ok {self.ok}, failed {self.failed}, in flight {self._in_flight()}"
+
+    def _print_line(self, now: float) -> None:
+        done = self.ok + self.failed
+        rate = done / max(now - self._started, 1e-9)
+        of = f"/{self.total}" if self.total else ""
+        with contextlib.suppress(OSError, ValueError):
+            print(f"afetch: {done}{of} done ({self._counts()}), {rate:.1f} req/s",
+                  file=self._stream, flush=True)  # fmt: skip
+
+
+def count_total(
+    urls: Sequence[str], paths: Sequence[str], deliver: Callable[[int], None]
+) -> threading.Thread | None:
+    """The run's total for the bar: positional URLs now, input files' lines from a thread
+    (``deliver`` must hand the number over to the event loop's thread)."""
+    files = [path for path in paths if path != "-" and _is_regular(path)]
+    if len(files) != len(paths):  # stdin or a pipe among the inputs: no total
+        return None
+    if not files:
+        deliver(len(urls))
+        return None
+
+    def count() -> None:
+        lines = len(urls)
+        for path in files:
+            with contextlib.suppress(OSError), open(path, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    lines += block.count(b"\n")
+        deliver(lines)
+
+    thread = threading.Thread(target=count, name="afetch-count", daemon=True)
+    thread.start()
+    return thread
+
+
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode) and not path.endswith(".gz")
+    except OSError:
+        return False
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

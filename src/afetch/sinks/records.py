@@ -17,6 +17,7 @@ import select
 import stat
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import IO, Any
 
 import orjson
@@ -41,8 +42,10 @@ class ThreadedWriter:
         on_broken: Callable[[], None] | None = None,
         high_water: int = 1 << 20,
         name: str = "afetch-output",
+        around: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> None:
         self._stream = stream
+        self._around = around  # e.g. clear the progress bar on the same terminal
         self._on_broken = on_broken
         self._high_water = high_water
         self._cond = threading.Condition()
@@ -128,8 +131,9 @@ class ThreadedWriter:
         if self.error is not None:
             return  # keep draining so the producer never waits on a dead stream
         try:
-            self._stream.write(b"".join(batch))
-            self._stream.flush()
+            with self._around():
+                self._stream.write(b"".join(batch))
+                self._stream.flush()
         except OSError as exc:
             self.error = exc
             if self._on_broken is not None:
@@ -150,8 +154,9 @@ class RecordWriter(ThreadedWriter):
         on_broken: Callable[[], None] | None = None,
         high_water: int = 1 << 20,
         watch_reader: bool = True,
+        around: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> None:
-        super().__init__(stream, on_broken=on_broken, high_water=high_water)
+        super().__init__(stream, on_broken=on_broken, high_water=high_water, around=around)
         self._watched = self._watch_reader() if watch_reader else None
 
     async def write(self, result: FetchResult) -> None:
