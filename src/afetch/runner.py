@@ -166,8 +166,8 @@ class _Run:
         except Exception as exc:  # the run layer failed: what finished is written, then say why
             self.failure = self.failure or str(exc) or type(exc).__name__
         finally:
+            await writer.close()  # before the bar goes: writes clear it around themselves
             progress.close()
-            await writer.close()
             try:
                 await reports.close()
             except OutputFailure as exc:

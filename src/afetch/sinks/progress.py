@@ -88,10 +88,11 @@ class Progress:
     @contextlib.contextmanager
     def pause(self) -> Iterator[None]:
         """Clear the bar while something else writes to its terminal, then redraw it."""
-        if self._bar is None:
+        bar = self._bar  # the writer's thread calls this: the bar may close meanwhile
+        if bar is None:
             yield
             return
-        with self._bar.external_write_mode():
+        with bar.external_write_mode():
             yield
 
     def close(self) -> None:
