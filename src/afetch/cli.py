@@ -89,7 +89,8 @@ HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                   "markdown", "github")),
     ("Run control", ("ordered", "deadline", "max_failures", "exit_zero")),
     ("Output and display", ("output", "progress", "summary", "quiet", "verbose", "color",
-                            "schema", "version", "help")),
+                            "config_file", "no_config", "show_config", "schema", "version",
+                            "help")),
 )  # fmt: skip
 
 EXAMPLES = """\b
@@ -499,6 +500,17 @@ class GroupedCommand(click.Command):
     is_flag=True,
     help="Fetch nothing: the arguments (or stdin) are records files; rebuild the reports.",
 )
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="Option defaults from FILE (TOML)  [default: afetch.toml, or [tool.afetch] in"
+    " pyproject.toml]. AFETCH_<OPTION> variables override it; the command line beats both.",
+)
+@click.option("--no-config", is_flag=True, help="Read no config file.")
+@click.option(
+    "--show-config", is_flag=True, help="Print every option's value and where it came from."
+)
 @click.option("--schema", is_flag=True, help="Print the JSON Schema of a record and exit.")
 @click.version_option(__version__, "--version", prog_name="afetch")
 def command(
@@ -569,6 +581,9 @@ def command(
     github: bool,
     baseline: str | None,
     report_only: bool,
+    config_file: str | None,
+    no_config: bool,
+    show_config: bool,
     schema: bool,
 ) -> None:
     """Fetch URLs concurrently; print one JSON record per request on stdout.
@@ -580,6 +595,12 @@ def command(
     """
     if schema:
         _print_schema()
+        return
+    if show_config:
+        from afetch.settings import show
+
+        ctx = click.get_current_context()
+        click.echo(show(ctx, ctx.obj))
         return
     from afetch.config import Config, RunControl, Thresholds, UiOptions, request_shape
     from afetch.expect import DEFAULT_STATUSES, Expectation
@@ -787,7 +808,22 @@ def _print_schema() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    argv = sys.argv[1:]
     try:
-        command(prog_name="afetch")
+        from afetch.settings import ENV_PREFIX, config_path, default_map
+
+        path = config_path(argv)
+        defaults = default_map(command, path)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(2)
+    try:
+        command.main(
+            args=argv,
+            prog_name="afetch",
+            default_map=defaults,
+            auto_envvar_prefix=ENV_PREFIX,
+            obj=path,
+        )
     except KeyboardInterrupt:  # Ctrl-C before the run installed its own handler
         sys.exit(130)
