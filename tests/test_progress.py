@@ -20,7 +20,10 @@ def _in_a_terminal(*args: str) -> tuple[int, str]:
     """Run afetch with stdout and stderr on one pseudo-terminal, as `afetch URL` in a shell."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))
-    proc = subprocess.Popen([AFETCH, *args], stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
+    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    proc = subprocess.Popen(
+        [AFETCH, *args], stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, env=env
+    )
     os.close(slave)
     seen = b""
     while True:
@@ -51,9 +54,10 @@ def test_the_bar_has_a_total_and_counts_and_never_shares_a_line_with_a_record(
     assert not glued, glued
     bars = [piece for piece in pieces if "/40 [" in piece]
     assert bars, screen
-    assert any(
-        re.search(r"\d+%\|.*\d+/40 \[.*req/s, ok \d+, failed 0, in flight \d+", b) for b in bars
-    )
+    full = re.compile(r"\d+%\|.*\d+/40 \[.*req/s, ok \d+, failed 0, in flight \d+")
+    assert any(full.search(bar) for bar in bars), bars
+    # The summary is on by default on a terminal, in colour (NO_COLOR unset).
+    assert "afetch: 40 requests, 40 ok, \x1b[32m0 not ok\x1b[0m in " in screen
 
 
 def test_forced_progress_off_a_terminal_prints_plain_lines(
