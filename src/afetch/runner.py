@@ -159,7 +159,9 @@ class _Run:
         try:
             async for result in results:
                 await writer.write(result)
-                await reports.add(result)
+                reports.count(result)
+                if reports.junit is not None:
+                    await reports.junit.add(result)
                 progress.update(result)
                 if self.ui.verbose and not result.ok:
                     _log_failure(result)

@@ -203,11 +203,13 @@ class Engine(Scheduler):
                     raise
                 except Exception as exc:  # a bug in afetch: still one record for this index
                     result = internal_error(spec, exc, ticket.attempts)
-                host_errors.observe(host_key(spec.target), result)
+                if host_errors.limit is not None:
+                    host_errors.observe(host_key(spec.target), result)
             if (following := self._hosts.release(spec)) is not None:
                 ready.put_nowait(following)
             self.ledger.settle(spec.index)
-            self._settled(spec, result)
+            if self.keep_failed is not None:
+                self._settled(spec, result)
             await self._deliver(ticket.seq, result, out, room)
 
     async def _deliver(

@@ -80,6 +80,7 @@ class Reports:
         """Opens the JUnit side file at once (an ``OutputFailure`` before anything runs)."""
         self.control = control
         self.tally = Tally()
+        self.tally.judges_latency = control.thresholds.max_p95_ms is not None
         self.baseline = baseline
         self.junit: JUnitReport | None = None
         if control.junit:
@@ -89,14 +90,18 @@ class Reports:
         wants_report = control.markdown is not None or control.github
         self.report = RunReport() if wants_report else None
 
-    async def add(self, result: FetchResult) -> None:
+    def count(self, result: FetchResult) -> None:
+        """The reports that need no writing (``junit.add`` is awaited by the caller)."""
         self.tally.add(result)
-        if self.junit is not None:
-            await self.junit.add(result)
         if self.report is not None:
             self.report.add(result)
         if self.baseline is not None:
             self.baseline.add(result)
+
+    async def add(self, result: FetchResult) -> None:
+        self.count(result)
+        if self.junit is not None:
+            await self.junit.add(result)
 
     async def close(self) -> None:
         """Finish the JUnit report (raises ``OutputFailure``)."""

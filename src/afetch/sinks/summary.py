@@ -78,6 +78,7 @@ class Tally:
         self.colour = False  # ANSI colours in render (--color)
         self.latency = LatencyHistogram()
         self.ok_latency = LatencyHistogram()  # what --max-p95 judges
+        self.judges_latency = False  # set when --max-p95 is given: one histogram less
         self.input_errors = 0
         self.duplicates = 0
         self.flaky = 0
@@ -91,8 +92,10 @@ class Tally:
         self.total += 1
         if result.ok:
             self.ok += 1
-            self.ok_latency.add(result.elapsed_ms)
-            self.flaky += result.flaky
+            if self.judges_latency:
+                self.ok_latency.add(result.elapsed_ms)
+            if result.flaky:
+                self.flaky += 1
         else:
             self._fold(result)
         if result.status is not None:
