@@ -207,48 +207,35 @@ def invalid_input(index: int, text: str, method: str, message: str, id: Any = NO
     )
 
 
-def cancelled(spec: FetchSpec, elapsed_ms: float, attempts: int) -> FetchResult:
-    """The record for a request the run stopped before it finished."""
+def unanswered(
+    spec: FetchSpec, kind: ErrorKind, message: str, *, attempts: int = 0, elapsed_ms: float = 0.0
+) -> FetchResult:
+    """The record of a request that got no answer of its own (cancelled, skipped, a bug)."""
     return FetchResult(
         index=spec.index,
         url=spec.url,
         method=spec.method,
         ok=False,
         status=None,
-        error=ErrorInfo(
-            ErrorKind.CANCELLED, "the run was interrupted before this request finished"
-        ),
+        error=ErrorInfo(kind, message),
         attempts=attempts,
         elapsed_ms=elapsed_ms,
         id=spec.id,
     )
 
 
+def cancelled(spec: FetchSpec, elapsed_ms: float, attempts: int) -> FetchResult:
+    """The record for a request the run stopped before it finished."""
+    message = "the run was interrupted before this request finished"
+    return unanswered(spec, ErrorKind.CANCELLED, message, attempts=attempts, elapsed_ms=elapsed_ms)
+
+
 def skipped(spec: FetchSpec, message: str) -> FetchResult:
     """The record for a request the run chose not to attempt (``--max-host-errors``)."""
-    return FetchResult(
-        index=spec.index,
-        url=spec.url,
-        method=spec.method,
-        ok=False,
-        status=None,
-        error=ErrorInfo(ErrorKind.SKIPPED, message),
-        attempts=0,
-        elapsed_ms=0.0,
-        id=spec.id,
-    )
+    return unanswered(spec, ErrorKind.SKIPPED, message)
 
 
 def internal_error(spec: FetchSpec, exc: BaseException, attempts: int) -> FetchResult:
     """The record for a request that hit a bug in afetch (never expected)."""
-    return FetchResult(
-        index=spec.index,
-        url=spec.url,
-        method=spec.method,
-        ok=False,
-        status=None,
-        error=ErrorInfo(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}"),
-        attempts=attempts,
-        elapsed_ms=0.0,
-        id=spec.id,
-    )
+    message = f"{type(exc).__name__}: {exc}"
+    return unanswered(spec, ErrorKind.INTERNAL, message, attempts=attempts)
