@@ -23,7 +23,7 @@ from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
 from afetch.run.loop import loop_factory
 from afetch.run.scheduler import StopReason
-from afetch.sinks.progress import Progress, count_total
+from afetch.sinks.progress import Progress, count_total, isatty
 from afetch.sinks.records import RecordWriter
 from afetch.sinks.reports import Baseline, Reports
 from afetch.sinks.resume import IndexBitmap
@@ -150,7 +150,7 @@ class _Run:
                 loop.call_soon_threadsafe(progress.set_total, total)
 
             count_total(*sources, deliver)
-        same_terminal = progress.active and _isatty(self.out)
+        same_terminal = progress.active and isatty(self.out)
         writer = RecordWriter(
             self.out,
             on_broken=self.stop,
@@ -253,13 +253,6 @@ def _warn(text: str) -> None:
         return
     with contextlib.suppress(OSError):
         print(text, file=sys.stderr, flush=True)
-
-
-def _isatty(stream: IO[bytes]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 def _silence_stdout(out: IO[bytes]) -> None:

@@ -9,7 +9,6 @@ on the command line (``timeout = "250ms"``, ``expect-status = "2xx"``).
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,8 @@ def default_map(command: click.Command, path: Path | None) -> dict[str, Any]:
     """The file's settings as click's ``default_map`` (values shaped as click expects)."""
     if path is None:
         return {}
+    import tomllib  # 3 ms (datetime and more): paid only when there is a file to read
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -95,6 +96,8 @@ _NOT_SETTINGS = frozenset({"config_file", "no_config", "show_config", "help", "v
 
 
 def _has_tool_section(path: Path) -> bool:
+    import tomllib
+
     try:
         return "afetch" in tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):

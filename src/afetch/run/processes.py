@@ -27,7 +27,7 @@ import orjson
 
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
 from afetch.errors import ErrorKind, OutputFailure
-from afetch.models import FetchResult, FetchSpec, internal_error
+from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import host_key
 from afetch.run.engine import as_async
 from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler, Ticket
@@ -264,10 +264,7 @@ class WorkerPool(Scheduler):
         if self.stopping:
             return self._leftovers()
         # Not stopped, yet requests are left: the worker processes that held them died.
-        left = self.ledger.close()
-        self.unfinished += len(left)
-        crash = RuntimeError("worker process ended before finishing this request")
-        return [internal_error(ticket.spec, crash, 0) for ticket in left]
+        return self._leftovers(RuntimeError("worker process ended before finishing this request"))
 
 
 def _first_failure(tasks: list[asyncio.Task[None]]) -> BaseException | None:

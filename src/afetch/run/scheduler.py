@@ -20,7 +20,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from afetch.config import Config
-from afetch.models import FetchResult, FetchSpec, cancelled
+from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
 
 Requests = AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult]
 
@@ -195,10 +195,13 @@ class Scheduler(ABC):
             if self._not_ok >= self.max_failures:
                 self.stop(StopReason.MAX_FAILURES)
 
-    def _leftovers(self) -> list[FetchResult]:
-        """Records for what the run read and did not finish (counted as unfinished)."""
+    def _leftovers(self, crash: Exception | None = None) -> list[FetchResult]:
+        """Records for what the run read and did not finish (counted as unfinished):
+        ``cancelled`` ones, or ``internal`` ones saying what went wrong (``crash``)."""
         left = self.ledger.close()
         self.unfinished += len(left)
+        if crash is not None:
+            return [internal_error(ticket.spec, crash, ticket.attempts) for ticket in left]
         if not self.emit_cancelled:
             return []
         now = time.perf_counter()

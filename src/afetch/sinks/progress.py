@@ -45,7 +45,7 @@ class Progress:
         self._in_flight = in_flight
         self.ok = self.failed = 0
         self._started = self._last_line = time.monotonic()
-        self._lines = enabled and not (_isatty(stream) if terminal is None else terminal)
+        self._lines = enabled and not (isatty(stream) if terminal is None else terminal)
         self.total = total
         self._on = enabled
         if enabled and not self._lines:
@@ -146,8 +146,9 @@ def _is_regular(path: str) -> bool:
         return False
 
 
-def _isatty(stream: IO[str]) -> bool:
+def isatty(stream: IO[Any]) -> bool:
+    """Whether a stream is a terminal (False for closed or fake streams)."""
     try:
         return stream.isatty()
-    except (AttributeError, ValueError):
+    except (AttributeError, ValueError, OSError):
         return False
