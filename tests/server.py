@@ -168,15 +168,18 @@ def build_app(state: State) -> web.Application:
     async def compressed(request: web.Request) -> web.Response:
         """'hello' * n under the encodings in ``as`` (comma-separated, applied in order):
         gzip, deflate (zlib), raw-deflate, br, zstd, or any other name (bytes unchanged);
-        ``lines=1`` names them on separate header lines, ``cut=N`` drops the last N bytes."""
+        ``lines=1`` names them on separate header lines, ``cut=N`` drops the last N bytes,
+        ``members=K`` splits gzip into K members, ``junk=TEXT`` follows the body,
+        ``status=N`` answers with that status."""
         body = b"hello" * int(request.query.get("n", "1000"))
         names = []
         for kind in request.query.get("as", "gzip").split(","):
-            body = encode(kind, body)
+            body = encode(kind, body, members=int(request.query.get("members", "1")))
             names.append("deflate" if kind == "raw-deflate" else kind)
         if cut := int(request.query.get("cut", "0")):
             body = body[:-cut]
-        response = web.Response(body=body)
+        body += request.query.get("junk", "").encode()
+        response = web.Response(body=body, status=int(request.query.get("status", "200")))
         if request.query.get("lines"):
             for name in names:
                 response.headers.add("Content-Encoding", name)
@@ -231,7 +234,10 @@ _BOMB: bytes | None = None
 BOMB_EXPANDED = 200 * 1024 * 1024
 
 
-def encode(kind: str, data: bytes) -> bytes:
+def encode(kind: str, data: bytes, members: int = 1) -> bytes:
+    if kind == "gzip" and members > 1:  # RFC 1952: members one after another
+        step = -(-len(data) // members)
+        return b"".join(encode(kind, data[i : i + step]) for i in range(0, len(data), step))
     if kind == "br":
         import brotli  # type: ignore[import-untyped]
 

@@ -9,6 +9,7 @@ decoding, header text, and parity with aiohttp on the same responses.
 from __future__ import annotations
 
 import base64
+import hashlib
 import gc
 import uuid
 from collections import Counter
@@ -129,6 +130,45 @@ async def test_a_truncated_compressed_body_is_protocol(
     (record,) = await fetch([url], capture_body=True)
     assert record["error"]["type"] == "protocol", record
     assert "truncated" in record["error"]["message"] or "decode" in record["error"]["message"]
+
+
+async def test_a_brotli_body_inflating_past_half_a_megabyte_is_whole(
+    servers: ServerThread,
+) -> None:
+    """brotli may hold output while it says it takes input: all 2 MB arrive, ok."""
+    (record,) = await fetch([f"{servers.base}/compressed?n=400000&as=br"], hash_body=True)
+    assert record["ok"], record
+    assert record["size"] == 2_000_000
+    assert record["sha256"] == hashlib.sha256(b"hello" * 400_000).hexdigest()
+
+
+@pytest.mark.parametrize("junk", ["", "trailing-junk"])
+async def test_every_gzip_member_is_decoded(servers: ServerThread, junk: str) -> None:
+    """RFC 1952 members one after another are one body; junk after the last is ignored."""
+    url = f"{servers.base}/compressed?n=13440&as=gzip&members=3&junk={junk}"
+    (record,) = await fetch([url], capture_body=True)
+    assert record["ok"], record
+    assert record["size"] == 67_200
+    assert record["body"] == "hello" * 13_440
+
+
+@pytest.mark.parametrize(
+    ("method", "query"),
+    [
+        ("HEAD", "as=gzip"),
+        ("HEAD", "as=br"),
+        ("GET", "as=gzip&status=204"),
+        ("GET", "as=gzip&status=304"),
+    ],
+)
+async def test_bodiless_answers_with_content_encoding_are_ok(
+    servers: ServerThread, method: str, query: str
+) -> None:
+    """HEAD, 204 and 304 have no body, whatever Content-Encoding says (nginx sends it)."""
+    (record,) = await fetch([f"{servers.base}/compressed?{query}"], method=method)
+    assert record["ok"], record
+    assert record["attempts"] == 1
+    assert record["size"] == 0
 
 
 async def test_an_unknown_encoding_passes_through_unchanged(servers: ServerThread) -> None:

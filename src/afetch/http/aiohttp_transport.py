@@ -246,14 +246,19 @@ class _PeerResponse(aiohttp.ClientResponse):
 class _Response:
     """aiohttp's ClientResponse as a transport Response, body errors mapped."""
 
-    __slots__ = ("_decoder", "_ended", "_inner")
+    __slots__ = ("_decoder", "_ended", "_fed", "_inner")
 
     def __init__(self, inner: aiohttp.ClientResponse) -> None:
         self._inner = inner
-        self._decoder = decoding.decoder_for(
-            ", ".join(inner.headers.getall("Content-Encoding", ())) or None
+        self._decoder = (
+            None  # these have no body to decode
+            if inner.method == "HEAD" or inner.status in (204, 304)
+            else decoding.decoder_for(
+                ", ".join(inner.headers.getall("Content-Encoding", ())) or None
+            )
         )
         self._ended = False
+        self._fed = False
 
     @property
     def status(self) -> int:
@@ -308,10 +313,12 @@ class _Response:
             with aiohttp_errors():
                 piece = await self._inner.content.readany()
             if piece:
+                self._fed = True
                 decoder.push(piece)
             else:
                 self._ended = True
-                decoder.end()
+                if self._fed:  # an empty body (length 0) has no stream to end
+                    decoder.end()
 
     async def read(self) -> bytes:
         pieces = []

@@ -59,20 +59,32 @@ def decoder_for(content_encoding: str | None) -> Decoder | None:
 
 
 class Zlib:
-    """gzip, and deflate (zlib-wrapped by the RFC, raw from many servers)."""
+    """gzip, and deflate (zlib-wrapped by the RFC, raw from many servers).
+
+    A gzip body may hold several members one after another (RFC 1952 2.2):
+    every member is decoded, as Python's ``gzip`` and browsers do. Bytes
+    after the last member that do not start another one are ignored, as by
+    curl; so are bytes after the end of a deflate stream.
+    """
 
     def __init__(self, wbits: int, name: str, raw_fallback: bool = False) -> None:
+        self._wbits = wbits
         self._inner = zlib.decompressobj(wbits)
         self._name = name
         self._fallback = raw_fallback
         self._pending = b""
+        self._members = wbits > zlib.MAX_WBITS  # gzip framing: members may follow
+        self._between = False  # a member ended; the next bytes decide what follows
+        self._trailing = False  # bytes after the last member: dropped
 
     def push(self, data: bytes) -> None:
-        self._pending = self._pending + data if self._pending else data
+        if not self._trailing:
+            self._pending = self._pending + data if self._pending else data
 
     def pull(self) -> bytes:
-        if self._inner.eof:
-            self._pending = b""  # bytes after the end of the stream are ignored, as by curl
+        if self._inner.eof and not self._next_member():
+            return b""
+        if self._between and not self._start_member():
             return b""
         try:
             out = self._inner.decompress(self._pending, INFLATE_PIECE)
@@ -86,6 +98,26 @@ class Zlib:
         self._pending = self._inner.unconsumed_tail
         return out
 
+    def _next_member(self) -> bool:
+        """The stream ended: True when another gzip member may follow."""
+        rest = self._inner.unused_data + self._pending
+        if not self._members:
+            self._trailing, self._pending = True, b""
+            return False
+        self._inner = zlib.decompressobj(self._wbits)
+        self._between, self._pending = True, rest
+        return True
+
+    def _start_member(self) -> bool:
+        """Between members: True once the next one's magic bytes are here."""
+        if len(self._pending) < 2:
+            return False  # wait for more (a lone byte at the end is trailing junk)
+        if self._pending[:2] != _GZIP_MAGIC:
+            self._trailing, self._between, self._pending = True, False, b""
+            return False
+        self._between = False
+        return True
+
     def _retry(self) -> bytes:
         try:
             return self._inner.decompress(self._pending, INFLATE_PIECE)
@@ -93,8 +125,11 @@ class Zlib:
             raise _corrupt(self._name, exc) from exc
 
     def end(self) -> None:
-        if not self._inner.eof:
+        if not (self._inner.eof or self._between or self._trailing):
             raise _truncated(self._name)
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class Brotli:
@@ -115,8 +150,8 @@ class Brotli:
             return b""
         data = b""
         if inner.can_accept_more_data():
-            if not self._pending:
-                return b""
+            # brotli can say it takes input while output it already made is
+            # still waiting: ask for output even with nothing new to give.
             data, self._pending = self._pending, b""
         try:
             out: bytes = inner.process(data, output_buffer_limit=INFLATE_PIECE)

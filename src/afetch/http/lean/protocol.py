@@ -229,7 +229,8 @@ class Response:
             if self._complete:
                 if self._decoder is not None:
                     decoder, self._decoder = self._decoder, None
-                    decoder.end()
+                    if self._received:  # no body at all (HEAD, 204, 304, length 0) has no stream
+                        decoder.end()
                 return b""
             await self._wait()
 
@@ -343,7 +344,8 @@ class Response:
         self._fields = []  # the Headers own that list: a stray second head must not add to it
         self._headers_done = True
         self._keep_alive = self._parser.should_keep_alive()
-        self._decoder = decoding.decoder_for(headers.get("Content-Encoding"))
+        if not (self._head_only or status in (204, 304)):  # these have no body to decode
+            self._decoder = decoding.decoder_for(headers.get("Content-Encoding"))
         self._wake()
         if self._head_only:  # llhttp cannot be told; 204 and 304 it knows itself
             self._finish()
