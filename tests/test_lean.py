@@ -9,8 +9,8 @@ decoding, header text, and parity with aiohttp on the same responses.
 from __future__ import annotations
 
 import base64
-import hashlib
 import gc
+import hashlib
 import uuid
 from collections import Counter
 from typing import Any
