@@ -86,6 +86,43 @@ def test_report_from_two_shards_equals_the_unsharded_run(
     assert cases(tmp_path / "shards.xml") == cases(tmp_path / "run.xml")
 
 
+def test_exit_zero_changes_the_status_never_the_verdict(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """A failing run with --exit-zero exits 0, and its report still says failed, like a rebuild."""
+    records = tmp_path / "r.jsonl"
+    run = run_cli(
+        "--retries", "0", "--exit-zero", "-o", str(records), "--markdown", str(tmp_path / "run.md"),
+        f"{servers.base}/ok", f"{servers.base}/status/500",
+    )  # fmt: skip
+    assert run.returncode == 0
+    text = (tmp_path / "run.md").read_text()
+    assert "❌ failed" in text.splitlines()[0]
+    rebuilt = run_cli("--report", str(records), "--markdown", str(tmp_path / "again.md"))
+    assert (tmp_path / "again.md").read_text() == text
+
+
+def test_report_keeps_the_last_record_of_each_check_and_the_records_times(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """Two runs of one list are one set of checks (the later wins, said on stderr); the
+    JUnit time is the records' own, not how long the rebuild took."""
+    first, second = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    run_cli("--retries", "0", "-o", str(first), f"{servers.base}/status/500", f"{servers.base}/ok")
+    run_cli("--retries", "0", "-o", str(second), f"{servers.base}/ok", f"{servers.base}/ok")
+    rebuilt = run_cli(
+        "--report", str(first), str(second), "--junit", str(tmp_path / "j.xml"), "--summary"
+    )
+    assert "1 earlier record of the same checks replaced" in rebuilt.stderr
+    (suite,) = list(JUnitXml.fromfile(str(tmp_path / "j.xml")))
+    assert suite.tests == 3  # index 0 was /status/500 then /ok: two checks; index 1 one
+    assert suite.failures + suite.errors == 1
+    elapsed = [orjson.loads(line)["elapsed_ms"] for line in first.read_bytes().splitlines()]
+    elapsed += [orjson.loads(line)["elapsed_ms"] for line in second.read_bytes().splitlines()]
+    kept = elapsed[0] + elapsed[2] + elapsed[3]  # (1, /ok) of the first run was replaced
+    assert suite.time == pytest.approx(kept / 1000, abs=0.002)
+
+
 def test_report_of_a_file_that_is_not_records(tmp_path: Path) -> None:
     bad = tmp_path / "urls.txt"
     bad.write_text("http://a.test/\n")
@@ -114,7 +151,7 @@ def test_baseline_fails_only_on_new_failures(servers: ServerThread, tmp_path: Pa
         stdin=_ided(servers, a="/status/500", b="/ok", c="/ok"),
     )  # fmt: skip
     assert same.returncode == 0, same.stderr  # a still fails, b is fixed: nothing new
-    assert "0 new failures against the baseline (1 still failing, 1 fixed)" in same.stderr
+    assert "0 new failures against the baseline (1 still failing, 1 fixed: b)" in same.stderr
     text = (tmp_path / "r.md").read_text()
     assert (
         "- **New failures** (0)\n- **Still failing** (1):\n  - a\n- **Fixed** (1):\n  - b" in text

@@ -197,19 +197,6 @@ def test_head_1_ends_the_run_at_once_with_slow_requests_in_flight(
     assert b"Traceback" not in proc.stderr
 
 
-def test_stdout_closed_is_one_line_and_exit_1(servers: ServerThread) -> None:
-    proc = subprocess.run(
-        ["bash", "-c", f"{AFETCH} {servers.base}/ok >&-"],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    assert proc.returncode == 1
-    assert proc.stderr.decode().strip() == (
-        "afetch: error: cannot write records: standard output is closed"
-    )
-
-
 def test_a_junit_report_in_a_new_directory_is_created(
     servers: ServerThread, tmp_path: Path
 ) -> None:

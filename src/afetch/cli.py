@@ -19,6 +19,7 @@ import click
 
 from afetch._version import __version__
 from afetch.defaults import DEFAULT_CONCURRENCY
+from afetch.streams import Streams
 
 if TYPE_CHECKING:
     from afetch.config import Config, Pin, RunControl
@@ -661,12 +662,19 @@ def command(
         raise click.UsageError(str(exc)) from exc
     if not report_only:
         _refuse_files_given_as_urls(urls)
+    env = Streams.current()
     if not urls and not inputs:
-        if sys.stdin is None or sys.stdin.isatty():
-            click.echo(_TTY_HINT, err=True)
+        if env.stdin_tty:
+            env.say(_TTY_HINT)
             sys.exit(2)
         inputs = ("-",)
-    stderr_tty = sys.stderr.isatty()
+    if env.stdin_closed and "-" in inputs:
+        raise click.UsageError(
+            "no URLs given and standard input is closed: pass URLs as arguments or -i FILE"
+            if not urls and inputs == ("-",)
+            else "-i -: standard input is closed"
+        )
+    stderr_tty = env.stderr_tty
     ui = UiOptions(
         progress=not quiet and (stderr_tty if progress is None else progress),
         summary=not quiet and (stderr_tty if summary is None else summary),
@@ -699,7 +707,7 @@ def command(
     if report_only:
         from afetch.rebuild import rebuild
 
-        sys.exit(int(rebuild([*urls, *inputs], ui, control, earlier)))
+        sys.exit(int(rebuild([*urls, *inputs], ui, control, earlier, env)))
     _refuse_output_that_is_input(output, inputs)
     done = None
     resume = resume or resume_force
@@ -712,10 +720,10 @@ def command(
         from afetch.sinks.fingerprint import forget
 
         forget(output)  # FILE starts afresh: a fingerprint of its old run would mislead
-    out = _open_output(output, append=resume)
+    out = _open_output(output, env, append=resume)
     from afetch.runner import run
 
-    sys.exit(int(run(config, ui, control, (urls, inputs), out, done, earlier)))
+    sys.exit(int(run(config, ui, control, (urls, inputs), out, env, done, earlier)))
 
 
 def _load_baseline(path: str) -> Baseline:
@@ -786,12 +794,15 @@ def _recorded(path: str) -> IndexBitmap:
         raise click.UsageError(f"cannot resume from {path}: {exc.strerror}") from exc
 
 
-def _open_output(path: str | None, *, append: bool = False) -> IO[bytes]:
+def _open_output(path: str | None, env: Streams, *, append: bool = False) -> IO[bytes]:
     if path is None or path == "-":
-        if sys.stdout is None:  # started with stdout closed (>&-): nowhere for records to go
-            click.echo("afetch: error: cannot write records: standard output is closed", err=True)
+        if env.stdout is None:  # started with stdout closed (>&-): nowhere for records to go
+            env.say(
+                "afetch: error: cannot write records: standard output is closed;"
+                " -o FILE writes them to a file"
+            )
             sys.exit(1)
-        return sys.stdout.buffer
+        return env.stdout
     try:
         return open(path, "ab" if append else "wb")
     except OSError as exc:

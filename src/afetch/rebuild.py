@@ -9,48 +9,57 @@ unsharded run wrote. Thresholds and ``--baseline`` judge as in a run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from afetch.config import RunControl, UiOptions
 from afetch.errors import OutputFailure
-from afetch.sinks.reports import BadRecords, Baseline, Reports, read_records
-from afetch.sinks.summary import ExitStatus, closing_lines, exit_status
+from afetch.sinks.reports import BadRecords, Baseline, Reports, latest_records
+from afetch.sinks.summary import ExitStatus, closing_lines, exit_status, run_passed
+from afetch.streams import Streams
 
 
 def rebuild(
-    paths: Sequence[str], ui: UiOptions, control: RunControl, baseline: Baseline | None
+    paths: Sequence[str],
+    ui: UiOptions,
+    control: RunControl,
+    baseline: Baseline | None,
+    env: Streams,
 ) -> ExitStatus:
     try:
-        return asyncio.run(_rebuild(paths, ui, control, baseline))
+        return asyncio.run(_rebuild(paths, ui, control, baseline, env.say))
     except (BadRecords, OutputFailure) as exc:
-        _say(f"afetch: error: {exc}")
+        env.say(f"afetch: error: {exc}")
         return ExitStatus.USAGE
 
 
 async def _rebuild(
-    paths: Sequence[str], ui: UiOptions, control: RunControl, baseline: Baseline | None
+    paths: Sequence[str],
+    ui: UiOptions,
+    control: RunControl,
+    baseline: Baseline | None,
+    _say: Callable[[str], None],
 ) -> ExitStatus:
     reports = Reports(control, baseline)
     reports.tally.timed = False
     reports.tally.colour = ui.color
+    records, replaced = latest_records(paths)
+    if replaced:
+        _say(
+            f"afetch: --report: {replaced} earlier record{'s' * (replaced != 1)}"
+            " of the same checks replaced by later ones"
+        )
+    if reports.junit is not None:  # the records' own times, not how long rebuilding took
+        reports.junit.seconds = sum(result.elapsed_ms for result in records) / 1000
     try:
-        for path in paths:
-            for result in read_records(path):
-                await reports.add(result)
+        for result in records:
+            await reports.add(result)
     finally:
         await reports.close()
     verdicts = reports.verdicts()
     status = exit_status(reports.tally, exit_zero=ui.exit_zero, verdicts=verdicts)
-    passed = exit_status(reports.tally, verdicts=verdicts) is ExitStatus.OK
+    passed = run_passed(reports.tally, verdicts)
     for line in reports.publish(verdicts, passed):
         _say(line)
     for line in closing_lines(reports.tally, verdicts, summary=ui.summary):
         _say(line)
     return status
-
-
-def _say(text: str) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        print(text, file=sys.stderr, flush=True)

@@ -23,11 +23,12 @@ from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
 from afetch.run.loop import loop_factory
 from afetch.run.scheduler import StopReason
-from afetch.sinks.progress import Progress, count_total, isatty
+from afetch.sinks.progress import Progress, count_total
 from afetch.sinks.records import RecordWriter
 from afetch.sinks.reports import Baseline, Reports
 from afetch.sinks.resume import IndexBitmap
-from afetch.sinks.summary import ExitStatus, closing_lines, exit_status
+from afetch.sinks.summary import ExitStatus, closing_lines, exit_status, run_passed
+from afetch.streams import Streams, isatty
 
 
 def run(
@@ -36,6 +37,7 @@ def run(
     control: RunControl,
     sources: tuple[Sequence[str], Sequence[str]],
     out: IO[bytes],
+    env: Streams,
     done: IndexBitmap | None = None,
     baseline: Baseline | None = None,
 ) -> ExitStatus:
@@ -44,21 +46,21 @@ def run(
     ``sources`` is (positional URLs, input paths); ``done`` holds the indices
     an earlier run recorded (``--resume``).
     """
-    config = _fit_open_files(config, control.workers)
+    config = _fit_open_files(config, control.workers, env)
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(_Run(config, ui, control, out).main(sources, done, baseline))
+            return runner.run(_Run(config, ui, control, out, env).main(sources, done, baseline))
     finally:
-        if out is not sys.stdout.buffer:
+        if not env.is_stdout(out):
             with contextlib.suppress(OSError):
                 out.close()
 
 
-def _fit_open_files(config: Config, workers: int) -> Config:
+def _fit_open_files(config: Config, workers: int, env: Streams) -> Config:
     """Raise the open-file limit; lower the concurrency (once, said) if it still does not fit."""
     budget = plan(config.concurrency, workers, raise_open_file_limit())
     if budget.note is not None:
-        _warn(budget.note)
+        env.say(budget.note)
     concurrency = min(config.concurrency, budget.concurrency * max(1, workers))
     return replace(config, concurrency=concurrency, max_idle=budget.idle)
 
@@ -78,8 +80,11 @@ def index_filter(
 class _Run:
     """The state of one run that signal and pipe callbacks touch."""
 
-    def __init__(self, config: Config, ui: UiOptions, control: RunControl, out: IO[bytes]) -> None:
-        self.config, self.ui, self.control, self.out = config, ui, control, out
+    def __init__(
+        self, config: Config, ui: UiOptions, control: RunControl, out: IO[bytes], env: Streams
+    ) -> None:
+        self.config, self.ui, self.control, self.out, self.env = config, ui, control, out, env
+        self._warn = env.say
         self.signal_status: ExitStatus | None = None
         self.failure: str | None = None  # what ended the run with an error, said on stderr
         self.results: Stream | None = None
@@ -98,7 +103,7 @@ class _Run:
 
     def on_input_error(self, error: InputError) -> None:
         self.input_errors += 1
-        _warn(f"afetch: error: {error}")
+        self._warn(f"afetch: error: {error}")
 
     def on_report_failed(self) -> None:
         """The JUnit report cannot be written: the run ends, saying so once."""
@@ -116,7 +121,7 @@ class _Run:
         try:
             self.reports = reports = Reports(self.control, baseline, self.on_report_failed)
         except OutputFailure as exc:
-            _warn(f"afetch: error: {exc}")
+            self._warn(f"afetch: error: {exc}")
             return ExitStatus.USAGE
         parser = RequestParser(self.config, dedupe=self.control.dedupe)
         requests = read_requests(
@@ -142,7 +147,9 @@ class _Run:
         loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)
         loop.add_signal_handler(signal.SIGTERM, self.on_signal, ExitStatus.SIGTERM)
         progress = Progress(
-            sys.stderr, enabled=self.ui.progress, in_flight=lambda: results.in_flight
+            self.env.stderr or sys.stderr,
+            enabled=self.ui.progress and self.env.stderr is not None,
+            in_flight=lambda: results.in_flight,
         )
         if progress.active:
 
@@ -164,7 +171,7 @@ class _Run:
                     await reports.junit.add(result)
                 progress.update(result)
                 if self.ui.verbose and not result.ok:
-                    _log_failure(result)
+                    self._warn(_failure_line(result))
         except Exception as exc:  # the run layer failed: what finished is written, then say why
             self.failure = self.failure or str(exc) or type(exc).__name__
         finally:
@@ -183,7 +190,7 @@ class _Run:
         said = f"afetch: interrupted: {unfinished} requests unfinished"
         if self.control.resume:
             return f"{said} (no record); to finish them: {shlex.join(['afetch', *sys.argv[1:]])}"
-        if self.out is sys.stdout.buffer:
+        if self.env.is_stdout(self.out):
             return f"{said} (cancelled records); -o FILE --resume makes a run resumable"
         return f"{said} (cancelled records); a run with --resume can be finished later"
 
@@ -209,55 +216,53 @@ class _Run:
             )
 
         try:
-            for line in reports.publish(verdicts, passed=status(False) is ExitStatus.OK):
-                _warn(line)
+            passed = run_passed(
+                tally, verdicts, unfinished=unfinished + results.deaths, deadline_hit=deadline_hit
+            )
+            whole = self.signal_status is None and output_error is None  # not cut short
+            for line in reports.publish(verdicts, passed=passed and whole):
+                self._warn(line)
         except OutputFailure as exc:
             self.failure = self.failure or str(exc)
         if isinstance(output_error, BrokenPipeError):
-            _silence_stdout(self.out)  # the reader left (| head): end quietly, like cat does
+            _silence_stdout()  # the reader left (| head): end quietly, like cat does
         elif output_error is not None:
-            _warn(f"afetch: error: cannot write records: {output_error}")
+            self._warn(f"afetch: error: cannot write records: {output_error}")
         else:
             if self.failure is not None:
-                _warn(f"afetch: error: {self.failure}")
+                self._warn(f"afetch: error: {self.failure}")
             if deadline_hit:
-                _warn(f"afetch: --deadline reached: {unfinished} unfinished requests cancelled")
+                self._warn(
+                    f"afetch: --deadline reached: {unfinished} unfinished requests cancelled"
+                )
             if results.stop_reason is StopReason.MAX_FAILURES:
-                _warn(
+                self._warn(
                     f"afetch: --max-failures reached ({self.control.max_failures} requests"
                     f" not ok): stopped with {unfinished} requests unfinished"
                 )
             if self.signal_status is not None:
-                _warn(self._interrupted(unfinished))
+                self._warn(self._interrupted(unfinished))
             elif self.control.resume and unfinished:
-                _warn(
+                self._warn(
                     f"afetch: {unfinished} requests unfinished (no record):"
                     " run the same command again to fetch them"
                 )
             nothing = not (tally.total or tally.input_errors or deadline_hit)
             if nothing and not self.control.resume and self.failure is None:
-                _warn("afetch: no requests in the input")
+                self._warn("afetch: no requests in the input")
             for line in closing_lines(tally, verdicts, summary=self.ui.summary):
-                _warn(line)
+                self._warn(line)
         return status(output_error is not None or self.failure is not None)
 
 
-def _log_failure(result: FetchResult) -> None:
+def _failure_line(result: FetchResult) -> str:
     kind = result.error.kind.value if result.error else "?"
     message = result.error.message if result.error else ""
-    _warn(f"afetch: [{result.index}] {result.url}: {kind}: {message}")
+    return f"afetch: [{result.index}] {result.url}: {kind}: {message}"
 
 
-def _warn(text: str) -> None:
-    if sys.stderr is None:  # started with stderr closed: print() would fall back to stdout
-        return
-    with contextlib.suppress(OSError):
-        print(text, file=sys.stderr, flush=True)
-
-
-def _silence_stdout(out: IO[bytes]) -> None:
-    """After EPIPE, point stdout at /dev/null so Python's exit flush stays quiet."""
-    if out is sys.stdout.buffer:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+def _silence_stdout() -> None:
+    """After EPIPE, point fd 1 at /dev/null so Python's exit flush stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)

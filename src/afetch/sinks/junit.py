@@ -62,6 +62,8 @@ class JUnitReport:
         self._places = array("q")  # index, offset, length of each case in the side file
         self._offset = 0
         self._started = time.time()
+        #: The suite's time: the run's wall time, or (set by a rebuild) the records' own.
+        self.seconds: float | None = None
 
     @property
     def error(self) -> OutputFailure | None:
@@ -86,7 +88,8 @@ class JUnitReport:
                     self._cases.close()
                 raise self._writer.error
             self._cases.close()
-            await asyncio.to_thread(self._assemble, time.time() - self._started)
+            seconds = time.time() - self._started if self.seconds is None else self.seconds
+            await asyncio.to_thread(self._assemble, seconds)
         except OSError as exc:
             self._cases_path.unlink(missing_ok=True)
             raise self._failure(exc) from exc

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from afetch.models import FetchResult
+from afetch.streams import isatty
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -143,12 +144,4 @@ def _is_regular(path: str) -> bool:
     try:
         return stat.S_ISREG(os.stat(path).st_mode) and not path.endswith(".gz")
     except OSError:
-        return False
-
-
-def isatty(stream: IO[Any]) -> bool:
-    """Whether a stream is a terminal (False for closed or fake streams)."""
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError, OSError):
         return False

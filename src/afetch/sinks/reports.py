@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,22 @@ def read_records(path: str) -> Iterator[FetchResult]:
                 raise BadRecords(f"{path}:{number}: not an afetch record ({exc})") from None
 
 
+def latest_records(paths: Sequence[str]) -> tuple[list[FetchResult], int]:
+    """One record per check across files: the last one read for an index and URL wins.
+
+    A resumed run appends a new record for an index it fetched again (a
+    cancelled one), and two runs of the same list name the same checks;
+    the count of records replaced is the second value.
+    """
+    latest: dict[tuple[int, str], FetchResult] = {}
+    read = 0
+    for path in paths:
+        for result in read_records(path):
+            latest[result.index, result.url] = result
+            read += 1
+    return list(latest.values()), read - len(latest)
+
+
 class Baseline:
     """``--baseline FILE``: which checks failed in an earlier run's records."""
 
@@ -55,7 +71,8 @@ class Baseline:
     @classmethod
     def load(cls, path: str) -> Baseline:
         """Read a records file (``BadRecords`` for the CLI's usage error)."""
-        return cls({check_name(r) for r in read_records(path) if not r.ok})
+        records, _ = latest_records([path])
+        return cls({check_name(r) for r in records if not r.ok})
 
     def add(self, result: FetchResult) -> None:
         (self._now_ok if result.ok else self._now_failing).add(check_name(result))

@@ -108,7 +108,7 @@ class Tally:
     def _fold(self, result: FetchResult) -> None:
         kind = result.error.kind.value if result.error else "http"
         reason = "; ".join(result.failed) or (result.error.message if result.error else "")
-        name = check_name(result)
+        name = cut(check_name(result))
         if result.status is not None:
             name += f" ({result.status})"
         entry = self.failed.get((kind, reason))
@@ -206,7 +206,8 @@ def judge(
             Verdict(
                 new == 0,
                 f"{new} new failures against the baseline"
-                f" ({len(baseline.still)} still failing, {len(baseline.fixed)} fixed)",
+                f" ({len(baseline.still)} still failing, {len(baseline.fixed)} fixed"
+                + (f": {_some(baseline.fixed)})" if baseline.fixed else ")"),
             )
         )
         if thresholds.max_error_rate is None:
@@ -261,6 +262,17 @@ def closing_lines(tally: Tally, verdicts: Sequence[Verdict], *, summary: bool) -
     return lines
 
 
+def _some(names: Sequence[str], shown: int = 5) -> str:
+    """A few names, each cut to a line's width, then how many more."""
+    text = ", ".join(cut(name) for name in names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def cut(text: str, width: int = 80) -> str:
+    """A name shown to a person: at most ``width`` columns, an ellipsis where cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _pct(fraction: float, unit: str = "%") -> str:
     return f"{fraction * 100:.3g}{unit}"
 
@@ -290,8 +302,19 @@ def exit_status(
         return ExitStatus.FAILURES
     if tally.input_errors and not tally.total:
         return ExitStatus.USAGE  # the input failed before anything was fetched
-    judged = not all(v.holds for v in verdicts) if verdicts else tally.not_ok
-    failed = judged or tally.input_errors or unfinished or deadline_hit
-    if failed and not exit_zero:
+    passed = run_passed(tally, verdicts, unfinished=unfinished, deadline_hit=deadline_hit)
+    if not passed and not exit_zero:
         return ExitStatus.FAILURES
     return ExitStatus.OK
+
+
+def run_passed(
+    tally: Tally,
+    verdicts: list[Verdict] | None,
+    *,
+    unfinished: int = 0,
+    deadline_hit: bool = False,
+) -> bool:
+    """The run's verdict, as reports state it: ``--exit-zero`` changes the status, never this."""
+    judged = not all(v.holds for v in verdicts) if verdicts else tally.not_ok
+    return not (judged or tally.input_errors or unfinished or deadline_hit)
