@@ -99,6 +99,7 @@ def test_exit_zero_changes_the_status_never_the_verdict(
     text = (tmp_path / "run.md").read_text()
     assert "❌ failed" in text.splitlines()[0]
     rebuilt = run_cli("--report", str(records), "--markdown", str(tmp_path / "again.md"))
+    assert rebuilt.returncode == 1
     assert (tmp_path / "again.md").read_text() == text
 
 
