@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import resource
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -167,12 +168,41 @@ def test_the_open_file_budget_plan() -> None:
     """Concurrency and idle connections fit the limit; a roomy limit changes nothing."""
     roomy = plan(100, 1, 1 << 20)
     assert (roomy.concurrency, roomy.idle, roomy.note) == (100, 200, None)
-    tight = plan(2000, 1, 1024)
-    assert tight.concurrency + tight.idle <= 1024 - 64
+    tight = plan(2000, 1, 1024, in_use=10)
+    assert tight.concurrency + tight.idle <= 1024 - 10 - 16
+    assert tight.concurrency > 950  # what is open is counted, not a worst case
     assert tight.note is not None
     assert "--concurrency 2000 lowered" in tight.note
-    per_worker = plan(2000, 4, 1024)
+    per_worker = plan(2000, 4, 1024, in_use=10)
     assert (per_worker.concurrency, per_worker.note) == (500, None)
+    small = plan(200, 1, 64, in_use=8)
+    assert small.concurrency == 39  # 64 - 8 open - 16 spare - 1
+    assert small.note is not None
+    assert "at most 39 requests run at once" in small.note
+    one = plan(200, 1, 26, in_use=8)
+    assert one.note is not None
+    assert "at most 1 request run at once" in one.note
+
+
+def test_a_small_open_file_limit_still_runs_requests_side_by_side(
+    servers: ServerThread,
+) -> None:
+    """ulimit -n 64, -c 200: about 40 requests at once fit (not 1), so 150 requests
+    of 300 ms each take a couple of seconds, every one ok."""
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    urls = lines(*(f"{servers.base}/slow?s=0.3&i={i}" for i in range(150)))
+    started = time.monotonic()
+    run = run_cli("-c", "200", stdin=urls, preexec_fn=low_limit)
+    took = time.monotonic() - started
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert all(record["ok"] for record in run.records)
+    (said,) = [line for line in run.stderr.splitlines() if "open-file limit is 64" in line]
+    at_once = int(said.split("at most ")[1].split()[0])
+    assert at_once >= 30, said
+    assert took < 150 * 0.3 / 10  # one at a time would take 45 s
 
 
 async def test_a_reconnected_host_resumes_its_tls_session(servers: ServerThread) -> None:

@@ -180,14 +180,82 @@ def test_resume_with_the_same_input_and_other_tuning_goes_on(
     assert len(out.read_bytes().splitlines()) == 3
 
 
-def test_a_fresh_run_forgets_an_old_fingerprint(servers: ServerThread, tmp_path: Path) -> None:
+def test_a_fresh_run_writes_its_own_fingerprint(servers: ServerThread, tmp_path: Path) -> None:
+    """Every -o FILE run can be resumed safely: its fingerprint replaces an old one."""
     out = tmp_path / "out.jsonl"
-    assert run_cli(f"{servers.base}/ok", "-o", str(out), "--resume").returncode == 0
-    assert (tmp_path / "out.jsonl.resume.json").exists()
+    assert run_cli(f"{servers.base}/ok", "-o", str(out)).returncode == 0
+    first = (tmp_path / "out.jsonl.resume.json").read_bytes()
     assert run_cli(f"{servers.base}/ok?other", "-o", str(out)).returncode == 0
-    assert not (tmp_path / "out.jsonl.resume.json").exists()
+    assert (tmp_path / "out.jsonl.resume.json").read_bytes() != first
     resumed = run_cli(f"{servers.base}/ok?other", "-o", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
+    refused = run_cli(f"{servers.base}/ok", "-o", str(out), "--resume")
+    assert refused.returncode == 2
+
+
+def test_records_without_a_fingerprint_are_checked_url_by_url(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """Records copied without their side file: another input's URLs are refused, FILE
+    untouched; the same input's records are trusted and the rest fetched."""
+    source, out = _list_and_output(servers, tmp_path, 5)
+    other = tmp_path / "other.txt"
+    other.write_text("".join(f"{servers.base}/ok?other={i}\n" for i in range(3)))
+    assert run_cli("-i", str(other), "-o", str(out)).returncode == 0
+    (tmp_path / "out.jsonl.resume.json").unlink()
+    before = out.read_bytes()
+    refused = run_cli("-i", str(source), "-o", str(out), "--resume")
+    assert refused.returncode == 2
+    assert "was not written from this input (record 0 is" in refused.stderr
+    assert out.read_bytes() == before
+    assert not (tmp_path / "out.jsonl.resume.json").exists()
+
+    assert run_cli("-i", str(source), "-o", str(out)).returncode == 0
+    out.write_bytes(b"".join(out.read_bytes().splitlines(keepends=True)[:2]))
+    (tmp_path / "out.jsonl.resume.json").unlink()
+    resumed = run_cli("-i", str(source), "-o", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    indices = sorted(orjson.loads(line)["index"] for line in out.read_bytes().splitlines())
+    assert indices == [0, 1, 2, 3, 4]
+
+
+def test_cancelled_records_are_fetched_again_on_resume(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """Ctrl-C without --resume leaves cancelled records and prints the command that
+    finishes them; that command fetches them again, and readers keep the newest."""
+    source = tmp_path / "urls.txt"
+    source.write_text(f"{servers.base}/ok\n" + f"{servers.base}/slow?s=2\n" * 2)
+    out = tmp_path / "out d.jsonl"
+    proc = subprocess.Popen(
+        [AFETCH, "-i", str(source), "-o", str(out), "-t", "5"],
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (out.exists() and out.read_bytes()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    said = stderr.decode()
+    assert "interrupted: 2 requests unfinished (cancelled records); to finish them: " in said
+    assert f"afetch -i {source} -o '{out}' -t 5 --resume" in said
+    kinds = [
+        (orjson.loads(line)["error"] or {}).get("type") for line in out.read_bytes().splitlines()
+    ]
+    assert kinds.count("cancelled") == 2
+
+    resumed = run_cli("-i", str(source), "-o", str(out), "-t", "5", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert len(records) == 5  # 1 ok + 2 cancelled, then the 2 fetched again
+    assert [r["index"] for r in records[3:]] == [1, 2] or [r["index"] for r in records[3:]] == [
+        2,
+        1,
+    ]
+    report = run_cli("--report", str(out), "--summary")
+    assert report.returncode == 0, report.stderr  # the newest record of each index wins
+    assert "2 earlier records of the same checks replaced" in report.stderr
 
 
 def test_a_large_input_is_fingerprinted_by_its_ends(tmp_path: Path) -> None:

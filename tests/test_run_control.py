@@ -144,7 +144,7 @@ def test_junit_report_is_complete_after_sigint(servers: ServerThread, tmp_path: 
     proc.send_signal(signal.SIGINT)
     rest, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 130
-    assert "afetch: interrupted: 1 requests unfinished (cancelled records)" in stderr.decode()
+    assert "afetch: interrupted: 1 request unfinished (cancelled records)" in stderr.decode()
     (suite,) = list(JUnitXml.fromfile(str(report)))
     assert (suite.tests, suite.failures, suite.skipped) == (2, 0, 1)
     assert isinstance(list(suite)[1].result[0], Skipped)
@@ -167,7 +167,7 @@ def test_resume_with_unfinished_requests_says_how_many_and_exits_1(
         "--deadline", "500ms",
     )  # fmt: skip
     assert run.returncode == 1, run.stderr
-    assert "1 requests unfinished (no record)" in run.stderr
+    assert "1 request unfinished (no record)" in run.stderr
     assert len(out.read_text().splitlines()) == 1
 
 

@@ -717,9 +717,7 @@ def command(
         _check_resume(output, config, control, urls, inputs, force=resume_force)
         done = _recorded(output)
     elif output not in (None, "-"):
-        from afetch.sinks.fingerprint import forget
-
-        forget(output)  # FILE starts afresh: a fingerprint of its old run would mislead
+        _keep_fingerprint(output, config, control, urls, inputs)
     out = _open_output(output, env, append=resume)
     from afetch.runner import run
 
@@ -763,16 +761,58 @@ def _check_resume(
     *,
     force: bool,
 ) -> None:
-    """Refuse (exit 2, FILE untouched) to resume a run made from another input."""
-    from afetch.sinks.fingerprint import check_or_record, fingerprint
+    """Refuse (exit 2, FILE untouched) to resume a run made from another input.
+
+    Records with no fingerprint beside them (copied, or from an older afetch)
+    are checked one by one: each recorded index's URL must be the input's.
+    """
+    from afetch.sinks.fingerprint import check_or_record, fingerprint, side_file
 
     try:
+        if not force and not side_file(output).exists() and os.path.exists(output):
+            _check_recorded_urls(output, config, control, urls, inputs)
         refusal = check_or_record(output, fingerprint(config, control, urls, inputs), force=force)
     except OSError as exc:
         raise click.UsageError(f"cannot resume {output}: {exc.strerror}") from exc
     if refusal is not None:
         click.echo(f"afetch: error: {refusal}", err=True)
         sys.exit(2)
+
+
+def _check_recorded_urls(
+    output: str, config: Config, control: RunControl, urls: Sequence[str], inputs: Sequence[str]
+) -> None:
+    from afetch.inputs import InputError, RequestParser
+    from afetch.sinks.fingerprint import first_mismatch
+    from afetch.sinks.resume import recorded_urls
+
+    if "-" in inputs:
+        return  # a pipe cannot be read twice: its records are trusted (README)
+    parser = RequestParser(config, dedupe=control.dedupe)
+    try:
+        mismatch = first_mismatch(recorded_urls(output), parser, urls, inputs)
+    except InputError:
+        return  # the run itself reports an unreadable input
+    if mismatch is not None:
+        click.echo(
+            f"afetch: error: --resume: {output} was not written from this input ({mismatch});"
+            " resuming would mix two runs' indices. Use --resume-force to resume anyway,"
+            " or a new -o FILE",
+            err=True,
+        )
+        sys.exit(2)
+
+
+def _keep_fingerprint(
+    output: str, config: Config, control: RunControl, urls: Sequence[str], inputs: Sequence[str]
+) -> None:
+    """A fresh ``-o FILE`` run writes its fingerprint, so a later --resume can check it."""
+    from afetch.sinks.fingerprint import fingerprint, keep
+
+    try:
+        keep(output, fingerprint(config, control, urls, inputs))
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {output}.resume.json: {exc.strerror}") from exc
 
 
 def _make_dir(path: Path | None) -> Path | None:

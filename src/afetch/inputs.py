@@ -128,7 +128,7 @@ def _open_source(path: str) -> _Source:
     return unpacked.read1, close_both
 
 
-def _read_lines(path: str) -> Iterator[list[RawLine]]:
+def read_lines(path: str) -> Iterator[list[RawLine]]:
     """Yield batches of lines of one input, as soon as the source has data."""
     splitter = LineSplitter()
     try:
@@ -173,7 +173,7 @@ class _Reader(threading.Thread):
         with contextlib.suppress(RuntimeError):
             for path in self._paths:
                 try:
-                    for batch in _read_lines(path):
+                    for batch in read_lines(path):
                         if not self._put(batch):
                             return
                 except InputError as exc:

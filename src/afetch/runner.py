@@ -27,7 +27,7 @@ from afetch.sinks.progress import Progress, count_total
 from afetch.sinks.records import RecordWriter
 from afetch.sinks.reports import Baseline, Reports
 from afetch.sinks.resume import IndexBitmap
-from afetch.sinks.summary import ExitStatus, closing_lines, exit_status, run_passed
+from afetch.sinks.summary import ExitStatus, closing_lines, exit_status, n_requests, run_passed
 from afetch.streams import Streams, isatty
 
 
@@ -90,6 +90,7 @@ class _Run:
         self.results: Stream | None = None
         self.reports: Reports | None = None
         self.input_errors = 0
+        self.sources: tuple[Sequence[str], Sequence[str]] = ((), ())
 
     def on_signal(self, status: ExitStatus) -> None:
         if self.signal_status is not None:
@@ -118,6 +119,7 @@ class _Run:
         done: IndexBitmap | None,
         baseline: Baseline | None,
     ) -> ExitStatus:
+        self.sources = sources
         try:
             self.reports = reports = Reports(self.control, baseline, self.on_report_failed)
         except OutputFailure as exc:
@@ -185,14 +187,19 @@ class _Run:
         reports.tally.input_errors = self.input_errors
         return self._finish(results, reports, writer.error)
 
-    def _interrupted(self, unfinished: int) -> str:
-        """What Ctrl-C (or SIGTERM) left, and how to finish it."""
-        said = f"afetch: interrupted: {unfinished} requests unfinished"
-        if self.control.resume:
-            return f"{said} (no record); to finish them: {shlex.join(['afetch', *sys.argv[1:]])}"
+    def _interrupted(self, unfinished: int, sources: tuple[Sequence[str], Sequence[str]]) -> str:
+        """What Ctrl-C (or SIGTERM) left, and the exact command that finishes it."""
+        said = f"afetch: interrupted: {n_requests(unfinished)} unfinished"
         if self.env.is_stdout(self.out):
             return f"{said} (cancelled records); -o FILE --resume makes a run resumable"
-        return f"{said} (cancelled records); a run with --resume can be finished later"
+        left = "no record" if self.control.resume else "cancelled records"
+        command = ["afetch", *sys.argv[1:]]
+        if not self.control.resume:
+            command.append("--resume")
+        urls, paths = sources
+        piped = "-" in paths or not (urls or paths)
+        again = " (with the same standard input)" if piped else ""
+        return f"{said} ({left}); to finish them{again}: {shlex.join(command)}"
 
     def _finish(
         self, results: Stream, reports: Reports, output_error: OSError | None
@@ -233,18 +240,18 @@ class _Run:
                 self._warn(f"afetch: error: {self.failure}")
             if deadline_hit:
                 self._warn(
-                    f"afetch: --deadline reached: {unfinished} unfinished requests cancelled"
+                    f"afetch: --deadline reached: {n_requests(unfinished, 'unfinished ')} cancelled"
                 )
             if results.stop_reason is StopReason.MAX_FAILURES:
                 self._warn(
                     f"afetch: --max-failures reached ({self.control.max_failures} requests"
-                    f" not ok): stopped with {unfinished} requests unfinished"
+                    f" not ok): stopped with {n_requests(unfinished)} unfinished"
                 )
             if self.signal_status is not None:
-                self._warn(self._interrupted(unfinished))
+                self._warn(self._interrupted(unfinished, self.sources))
             elif self.control.resume and unfinished:
                 self._warn(
-                    f"afetch: {unfinished} requests unfinished (no record):"
+                    f"afetch: {n_requests(unfinished)} unfinished (no record):"
                     " run the same command again to fetch them"
                 )
             nothing = not (tally.total or tally.input_errors or deadline_hit)

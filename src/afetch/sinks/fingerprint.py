@@ -16,6 +16,7 @@ pipes cannot be read twice: only their name counts, as the README says.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import stat
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 import orjson
 
 from afetch.config import Config, RunControl
+from afetch.inputs import RequestParser, read_lines
 
 _SAMPLE = 16 << 20
 _WHOLE = 64 << 20
@@ -122,12 +124,42 @@ def check_or_record(output: str, current: dict[str, object], *, force: bool) -> 
             " to resume anyway, or a new -o FILE"
         )
     if saved != current:
-        partial = path.with_name(path.name + ".tmp")
-        partial.write_bytes(orjson.dumps(current, option=orjson.OPT_INDENT_2))
-        os.replace(partial, path)
+        keep(output, current)
     return None
 
 
-def forget(output: str) -> None:
-    """A run that rewrites ``output`` from scratch leaves no stale fingerprint behind."""
-    side_file(output).unlink(missing_ok=True)
+def keep(output: str, current: dict[str, object]) -> None:
+    """Write the fingerprint beside ``output``: every ``-o FILE`` run can be resumed safely."""
+    path = side_file(output)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_bytes(orjson.dumps(current, option=orjson.OPT_INDENT_2))
+    os.replace(partial, path)
+
+
+def first_mismatch(
+    recorded: dict[int, str],
+    parser: RequestParser,
+    urls: Sequence[str],
+    paths: Sequence[str],
+) -> str | None:
+    """For records without a fingerprint: the first index whose URL is not the input's.
+
+    Reads the input (files only: a pipe cannot be read twice) as far as the
+    highest recorded index; None when every recorded index matches.
+    """
+    if not recorded:
+        return None
+    last = max(recorded)
+    items = itertools.chain(
+        (parser.parse_argument(url) for url in urls),
+        (parser.parse(raw) for path in paths for batch in read_lines(path) for raw in batch),
+    )
+    for item in items:
+        if item is None:
+            continue
+        url = recorded.get(item.index)
+        if url is not None and url != item.url:
+            return f"record {item.index} is {url}, but request {item.index} is {item.url}"
+        if item.index >= last:
+            return None
+    return f"records go up to index {last}, but the input has {parser.next_index} requests"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
@@ -61,11 +63,26 @@ def repair_torn_tail(path: str) -> int:
 
 
 def recorded_indices(path: str) -> IndexBitmap:
-    """Indices of the whole records in ``path`` (a missing file has none)."""
+    """Indices of the finished records in ``path`` (a missing file has none)."""
     done = IndexBitmap()
     if not os.path.exists(path):
         return done
     repair_torn_tail(path)
+    for index, _ in _finished(path):
+        done.add(index)
+    return done
+
+
+def recorded_urls(path: str) -> dict[int, str]:
+    """Index → URL of the finished records in ``path``, read only (no repair).
+
+    For records without a fingerprint beside them: each is checked against
+    the input's request of the same index before anything is resumed.
+    """
+    return {index: record["url"] for index, record in _finished(path)}
+
+
+def _finished(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     with open(path, "rb") as handle:
         carry = b""
         while block := handle.read(_BLOCK):
@@ -74,19 +91,31 @@ def recorded_indices(path: str) -> IndexBitmap:
             carry = block[cut:]
             for match in _INDEX.finditer(block, 0, cut):
                 end = block.index(b"\n", match.end())
-                if _is_record(block[match.start() : end], int(match.group(1))):
-                    done.add(int(match.group(1)))
-    return done
+                index = int(match.group(1))
+                record = _finished_record(block[match.start() : end], index)
+                if record is not None:
+                    yield index, record
 
 
-def _is_record(line: bytes, index: int) -> bool:
-    """A whole, valid record: JSON that parses, with this index and an ``ok``.
+#: Records that say the request was never answered: a resumed run fetches them again.
+_UNFINISHED = frozenset({"cancelled", "skipped"})
+
+
+def _finished_record(line: bytes, index: int) -> dict[str, Any] | None:
+    """A whole, valid record of a finished request, or None.
 
     A garbage or half-written ``{"index":N,...`` line does not count, so its
-    index is fetched again (orjson checks a line in a microsecond or two).
+    index is fetched again (orjson checks a line in a microsecond or two);
+    nor does a ``cancelled`` or ``skipped`` record (Ctrl-C, the deadline,
+    ``--max-host-errors``): the request was never answered.
     """
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return False
-    return isinstance(record, dict) and record.get("index") == index and "ok" in record
+        return None
+    if not (isinstance(record, dict) and record.get("index") == index and "ok" in record):
+        return None
+    error = record.get("error")
+    if isinstance(error, dict) and error.get("type") in _UNFINISHED:
+        return None
+    return record

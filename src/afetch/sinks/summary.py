@@ -262,6 +262,11 @@ def closing_lines(tally: Tally, verdicts: Sequence[Verdict], *, summary: bool) -
     return lines
 
 
+def n_requests(count: int, adjective: str = "") -> str:
+    """``1 request``, ``2 requests``: counts people read."""
+    return f"{count} {adjective}request{'' if count == 1 else 's'}"
+
+
 def _some(names: Sequence[str], shown: int = 5) -> str:
     """A few names, each cut to a line's width, then how many more."""
     text = ", ".join(cut(name) for name in names[:shown])
