@@ -329,6 +329,18 @@ def _keep_answering(payload: bytes, unsolicited: bytes = b"", after: float = 0.0
     return handle
 
 
+def _answer_at_accept(payload: bytes) -> Handler:
+    """Answers and closes as soon as it accepts, before reading any request (a busy LB)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            writer.write(payload)
+            await writer.drain()
+            writer.close()
+
+    return handle
+
+
 def _first_bytes_then(payload: bytes) -> Handler:
     """Reads what the client sends first (a TLS ClientHello), writes ``payload``, hangs up."""
 
@@ -408,6 +420,9 @@ RAW_HANDLERS: dict[str, Handler] = {
         b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n"
     ),
     "odd-location": _odd_location,
+    "answer-at-accept": _answer_at_accept(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy"
+    ),
     "tls-eof": _first_bytes_then(b""),
     "tls-plain-http": _first_bytes_then(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
     "status-099": _reply(b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n"),

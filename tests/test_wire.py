@@ -283,6 +283,19 @@ def test_an_answer_before_the_upload_ends_is_recorded(
     assert (record["status"], record["attempts"]) == (413, 1), record
 
 
+def test_an_answer_sent_before_the_request_is_read_is_the_response(
+    servers: ServerThread,
+) -> None:
+    """A server that answers 503 and closes as soon as it accepts (load balancers do):
+    every request records that 503, as curl does, never "closed without a response"."""
+    url = servers.raw("answer-at-accept")
+    run = run_cli("-c", "20", "--retries", "0", "--body", stdin=lines(*[url] * 200))
+    assert len(run.records) == 200
+    for record in run.records:
+        assert (record["status"], record["body"], record["attempts"]) == (503, "busy", 1), record
+        assert record["error"]["type"] == "http"
+
+
 def test_a_location_is_trimmed_and_its_bytes_kept(servers: ServerThread) -> None:
     """Blanks around it go; a Latin-1 byte and a space inside are sent percent-encoded."""
     run = run_cli("--body", servers.raw("odd-location"))

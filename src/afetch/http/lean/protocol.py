@@ -68,6 +68,11 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.remote_ip: str | None = None
+        # What a new connection receives before its first request is written is
+        # kept for it: a server may answer (503, 408) and close as soon as it
+        # accepts, and that answer is the response, as curl records it.
+        self._early: list[bytes] | None = []
+        self._early_loss: tuple[Exception | None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
@@ -75,8 +80,22 @@ class Connection(asyncio.Protocol):
         self.remote_ip = peer[0] if peer else None
         self.owner.opened(self)  # until connection_lost: the owner's close() ends them all
 
+    def attach(self, response: Response) -> None:
+        """``response`` is the answer to what is written next; early bytes go to it."""
+        self.response = response
+        early, self._early = self._early, None
+        if early:
+            if sum(map(len, early)) > _HIGH_WATER:
+                self.resume_reading()  # paused while nobody read; the response paces it now
+            for data in early:
+                response.feed(data)
+        if self._early_loss is not None:
+            response.lost(self._early_loss[0])
+
     def send(self, head: bytes, body: bytes | None) -> None:
         assert self.transport is not None
+        if self.closed:  # it answered and closed before the request: nothing to write to
+            return
         if body and len(body) > 16 * 1024:
             self.transport.write(head)
             self.transport.write(body)
@@ -86,6 +105,10 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.response is not None:
             self.response.feed(data)
+        elif self._early is not None:  # before the first request: kept for its response
+            self._early.append(data)
+            if sum(map(len, self._early)) > _HIGH_WATER:
+                self.pause_reading()
         else:  # bytes while idle: nothing sane to do with them but to hang up
             self.close()
 
@@ -97,6 +120,8 @@ class Connection(asyncio.Protocol):
         self.owner.lost(self)
         if self.response is not None:
             self.response.lost(exc)
+        elif self._early is not None:
+            self._early_loss = (exc,)
 
     def ssl_object(self) -> object | None:
         return None if self.transport is None else self.transport.get_extra_info("ssl_object")
@@ -182,7 +207,7 @@ class Response:
         self._decoder: decoding.Decoder | None = None
         self._received = 0
         self._waiter: asyncio.Future[None] | None = None
-        connection.response = self
+        connection.attach(self)
 
     # -- what fetch.py reads ------------------------------------------------
 
