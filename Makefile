@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## Install afetch and fetch the example list; records go to stdout.
+## Install afetch and fetch a list from a local demo server it starts and stops; records go to stdout.
 run: $(STAMP)
-	$(BIN)/afetch -i examples/urls.txt --summary --exit-zero
+	$(BIN)/python examples/demo.py
 
 ## Install the dev tools and run lint, type checks and the whole test suite.
 test: lint typecheck unit

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,72 @@ import orjson
 import pytest
 
 from afetch.config import Config
+from afetch.http.dns import Resolver
 from afetch.schema import RECORD_SCHEMA
+from tests.dnsserver import DnsServer
 from tests.server import ServerThread
 
 AFETCH = str(Path(sys.executable).with_name("afetch"))
 _VALIDATOR = jsonschema.Draft202012Validator(RECORD_SCHEMA)
+
+
+#: Names looked up through the system's resolver during the current test.
+_LEAKED: list[object] = []
+
+
+def _suite_answers(name: str) -> list[str] | None:
+    """The suite's own DNS: ``*.test`` names are this machine, everything else NXDOMAIN."""
+    return ["127.0.0.1"] if name == "localhost" or name.endswith(".test") else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_dns() -> Iterator[DnsServer]:
+    """Nothing may leave this machine: every lookup goes to the suite's DNS server.
+
+    CLI processes get ``AFETCH_DNS_SERVERS``; in this process a resolver built
+    without servers gets the suite's, and ``socket.getaddrinfo`` of a name
+    (the system's resolver) is recorded and fails the test that made it.
+    """
+    server = DnsServer(_suite_answers).start()
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AFETCH_DNS_SERVERS", server.address)
+    original = Resolver.__init__
+
+    def init(self: Resolver, *args: Any, nameservers: tuple[str, ...] = (), **kw: Any) -> None:
+        original(self, *args, nameservers=nameservers or (server.address,), **kw)
+
+    patch.setattr(Resolver, "__init__", init)
+    system = socket.getaddrinfo
+
+    def guarded(host: Any, *args: Any, **kw: Any) -> Any:
+        if not _is_local(host):
+            _LEAKED.append(host)
+        return system(host, *args, **kw)
+
+    patch.setattr(socket, "getaddrinfo", guarded)
+    yield server
+    patch.undo()
+    server.stop()
+
+
+def _is_local(host: object) -> bool:
+    if host is None:
+        return True
+    text = host.decode() if isinstance(host, bytes) else str(host)
+    if text == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture(autouse=True)
+def _no_lookup_through_the_system() -> Iterator[None]:
+    _LEAKED.clear()
+    yield
+    assert not _LEAKED, f"looked up through the system's resolver: {_LEAKED}"
 
 
 @pytest.fixture(scope="session")

@@ -87,7 +87,10 @@ def test_schema_is_valid_json_schema_and_matches_output(servers: ServerThread) -
     run = run_cli(
         f"{servers.base}/redirect/2", f"http://127.0.0.1:{closed_port()}/", "--retries", "0"
     )
-    for record in run.records:
+    records = run.records
+    assert len(records) == 2  # a test that validates nothing proves nothing
+    assert {bool(record["ok"]) for record in records} == {True, False}
+    for record in records:
         jsonschema.validate(record, schema)
 
 

@@ -1,4 +1,5 @@
-"""The CI examples are valid as the systems that read them would judge them (offline)."""
+"""The examples: CI files valid as the systems that read them judge them (offline), and
+the demo ``make run`` runs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
+
+from tests.conftest import check_record
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "ci"
 BIN = Path(sys.executable).parent
@@ -42,3 +46,19 @@ def test_the_kubernetes_job_is_valid_with_a_volume_per_pod() -> None:
     assert "ephemeral" in volumes["out"]  # one claim per pod, created with it
     assert job["spec"]["completionMode"] == "Indexed"
     _runs([str(BIN / "kubernetes-validate"), "--strict", str(EXAMPLES / "k8s-indexed-job.yaml")])
+
+
+def test_the_demo_fetches_its_local_list_with_failures_on_purpose() -> None:
+    """make run: 26 records from the local server, 4 failing as the list intends, exit 0."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES.parent / "demo.py")],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = [check_record(orjson.loads(line)) for line in proc.stdout.splitlines()]
+    assert len(records) == 26
+    failed = [str(r.get("id") or r["status"] or r["error"]["type"]) for r in records if not r["ok"]]
+    assert sorted(failed) == ["404", "503", "connect", "too-slow"]
+    assert "afetch: 26 requests, 22 ok, 4 not ok" in proc.stderr.decode()
