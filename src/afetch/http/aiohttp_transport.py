@@ -83,6 +83,10 @@ class AiohttpTransport:
                 self._session = open_session(self._config, self._resolver, context)
         return self._session
 
+    async def prepare(self) -> None:
+        """The session and its trust store, before the first request's clock starts."""
+        await self.session()
+
     def route(self, request: Request) -> Route:
         return self._proxies.for_url(request.url)
 
@@ -153,6 +157,10 @@ class _Exchange:
         if host is not None:
             headers.append(("Host", host))
         route = self._transport.route(request)
+        if route.headers and request.url.scheme == "http":
+            # A plain-http request goes to the proxy itself: its credentials ride in
+            # the request (aiohttp sends proxy_headers only in an https CONNECT).
+            headers.extend(route.headers.items())
         await self._transport.check_family(request)
         session = await self._transport.session()
         _current.set(hop)

@@ -85,6 +85,10 @@ class Transport(Protocol):
         """``async with transport.send(...) as response``; the connection is released on exit."""
         ...
 
+    async def prepare(self) -> None:
+        """Build what the first request would otherwise build inside its own timeout."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -110,10 +114,20 @@ class Router:
         if not self._proxies or self._proxies.for_url(request.url).proxy is None:
             return self._lean.send(request, hop)
         if self._aiohttp is None:
-            from afetch.http.aiohttp_transport import AiohttpTransport
-
-            self._aiohttp = AiohttpTransport(self._config, self._proxies, self._resolver, self._tls)
+            self._aiohttp = self._open_aiohttp()
         return self._aiohttp.send(request, hop)
+
+    def _open_aiohttp(self) -> AiohttpTransport:
+        from afetch.http.aiohttp_transport import AiohttpTransport
+
+        return AiohttpTransport(self._config, self._proxies, self._resolver, self._tls)
+
+    async def prepare(self) -> None:
+        """With a proxy set, aiohttp (~160 ms to import) and its session are made now."""
+        await self._lean.prepare()
+        if self._proxies and self._aiohttp is None:
+            self._aiohttp = self._open_aiohttp()
+            await self._aiohttp.prepare()
 
     async def close(self) -> None:
         try:

@@ -130,6 +130,7 @@ class Engine(Scheduler):
         requests: AsyncGenerator[FetchSpec | FetchResult, None],
         out: _Outbox,
     ) -> None:
+        await client.transport.prepare()
         ready: asyncio.Queue[FetchSpec | None] = asyncio.Queue()  # bounded by the room
         room = asyncio.Semaphore(self._room_size)
         self._tasks = [

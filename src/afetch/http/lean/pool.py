@@ -76,6 +76,10 @@ class Pool:
         """``async with pool.send(...) as response``: the connection goes back on exit."""
         return _Exchange(self, request, hop)
 
+    async def prepare(self) -> None:
+        """Nothing to build: the trust store loads when the first https URL needs it
+        (an http-only run never pays its 20-30 ms)."""
+
     async def close(self) -> None:
         self._closed = True
         await self._resolver.close()
