@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import resource
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,6 +95,38 @@ async def test_happy_eyeballs_skips_a_black_holed_address(servers: ServerThread)
     assert record["ok"], record
     assert record["remote_ip"] == "127.0.0.1"
     assert record["elapsed_ms"] < 4000
+
+
+@pytest.mark.parametrize("first", ["::1", "127.0.0.2"])
+def test_every_address_the_hosts_file_lists_is_tried(
+    servers: ServerThread, tmp_path: Path, first: str
+) -> None:
+    """A name listed twice in the hosts file (refused ::1, or a black-holed address first,
+    then 127.0.0.1): both are tried with Happy Eyeballs, as curl does, well within -t."""
+    port = servers.ports["app"]
+    hosts = tmp_path / "hosts"
+    hosts.write_text(f"# test hosts\n{first} dual.lan\n127.0.0.1   dual.lan other.lan\n")
+    with black_hole("127.0.0.2", port):
+        run = run_cli(
+            f"http://dual.lan:{port}/ok", "--retries", "0", "-t", "5",
+            env={"CARES_HOSTS": str(hosts)},
+        )  # fmt: skip
+    (record,) = run.records
+    assert record["ok"], record
+    assert record["remote_ip"] == "127.0.0.1"
+    assert record["elapsed_ms"] < 2000
+
+
+def test_the_hosts_file_is_read_whole() -> None:
+    from afetch.http.dns import read_hosts_file
+
+    text = "127.0.0.1 a.test B.test # comment\n::1 a.test\nnot-an-ip x.test\n\n1.2.3.4\n"
+    path = Path(tempfile.mkdtemp()) / "hosts"
+    path.write_text(text)
+    names = read_hosts_file(str(path))
+    assert [ip for _, ip, _ in names["a.test"]] == ["127.0.0.1", "::1"]
+    assert [ip for _, ip, _ in names["b.test"]] == ["127.0.0.1"]
+    assert "x.test" not in names
 
 
 async def test_ip_version_options(servers: ServerThread) -> None:

@@ -3,8 +3,12 @@
 Lookups go to c-ares (through aiodns) when it is installed, so they are
 never queued behind a thread pool of fixed size (``loop.getaddrinfo`` under
 uvloop runs on libuv's 4 threads: 66 lookups a second at 30 ms each).
-c-ares reads ``/etc/hosts`` and ``/etc/resolv.conf`` itself. Without
-aiodns, the loop's ``getaddrinfo`` is the fallback.
+c-ares reads ``/etc/resolv.conf`` itself. Names in the hosts file
+(``/etc/hosts``, or the file ``$CARES_HOSTS`` names) are answered from it
+here, with *every* address it lists in both families: c-ares gives only
+the first, so a refused or black-holed ``::1`` failed the request where
+curl falls back in 0.25 s. Without aiodns, the loop's ``getaddrinfo`` is
+the fallback.
 
 - Concurrent lookups of one name share one query (a task of the resolver's
   own, so a request that times out does not cancel the others' lookup).
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import time
 from collections import OrderedDict
@@ -69,6 +74,7 @@ class Resolver:
         self._cache: OrderedDict[str, _Answer] = OrderedDict()
         self._pending: dict[str, asyncio.Task[_Answer]] = {}
         self._backend: _Backend | None = None
+        self._hosts: dict[str, list[Address]] | None = None
 
     async def resolve(self, host: str, port: int, hop: HopTiming | None = None) -> list[AddrInfo]:
         """Every address of ``host`` to connect to, in the order to try them."""
@@ -78,6 +84,11 @@ class Resolver:
         pinned = self._pins.get((host, port)) or self._pins.get((host, None))
         if pinned is not None:
             return self._infos([a for p in pinned if (a := _literal(p))], port, host)
+        if self._hosts is None:
+            self._hosts = read_hosts_file()
+        listed = self._hosts.get(host.lower())
+        if listed is not None:
+            return self._infos(listed, port, host)
         answer = self._cached(host)
         if answer is None:
             answer = await self._lookup(host, hop)
@@ -153,6 +164,26 @@ class Resolver:
         if not infos:
             raise DnsError(f"{host}:{port}: no address of the requested family")
         return infos
+
+
+def read_hosts_file(path: str | None = None) -> dict[str, list[Address]]:
+    """Name → every address the hosts file lists for it, in the file's order."""
+    path = path or os.environ.get("CARES_HOSTS") or "/etc/hosts"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(1 << 20)
+    except OSError:
+        return {}
+    names: dict[str, list[Address]] = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2 or (address := _literal(fields[0].split("%")[0])) is None:
+            continue
+        for name in fields[1:]:
+            listed = names.setdefault(name.lower(), [])
+            if address not in listed:
+                listed.append(address)
+    return names
 
 
 def _literal(host: str) -> Address | None:
