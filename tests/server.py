@@ -85,6 +85,16 @@ def build_app(state: State) -> web.Application:
         code = int(request.query.get("code", "302"))
         return web.Response(status=code, headers={"Location": request.query["url"]})
 
+    @routes.get("/redirect-chunked")
+    async def redirect_chunked(request: web.Request) -> web.StreamResponse:
+        """A 302 whose short body is chunked, as node sends redirects."""
+        response = web.StreamResponse(status=302, headers={"Location": request.query["url"]})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"Found. Redirecting to " + request.query["url"].encode())
+        await response.write_eof()
+        return response
+
     @routes.get("/slow")
     async def slow(request: web.Request) -> web.Response:
         await asyncio.sleep(float(request.query.get("s", "0.2")))

@@ -49,6 +49,14 @@ async def test_head_responses_leave_the_connection_reusable(servers: ServerThrea
     assert len({r["headers"]["x-peer-port"] for r in records}) == 1
 
 
+async def test_a_chunked_redirect_keeps_its_connection(servers: ServerThread) -> None:
+    """node sends redirects with chunked bodies: read to the end, the connection is kept."""
+    url = f"{servers.base}/redirect-chunked?url=/conn"
+    records = await fetch([url] * 5, concurrency=1, capture_body=True)
+    assert all(r["ok"] for r in records), records
+    assert len({r["body"] for r in records}) == 1  # one client port: one connection
+
+
 @pytest.mark.parametrize("each_transport", ["lean"], indirect=True)
 async def test_idle_connections_beyond_the_cap_are_closed(servers: ServerThread) -> None:
     """-c 1 keeps one idle connection: going to another origin closes the first."""

@@ -66,6 +66,18 @@ def test_user_and_cookie_become_headers(servers: ServerThread) -> None:
     assert got["headers"]["Cookie"] == "a=1; b=2"
 
 
+@pytest.mark.parametrize("with_user", [True, False])
+def test_url_credentials_and_user_option_together(servers: ServerThread, with_user: bool) -> None:
+    """URL userinfo is Basic auth; with -u too, -u wins (as in curl), never an internal error."""
+    url = f"http://url:secret@127.0.0.1:{servers.ports['app']}/echo?key=both-{with_user}"
+    run = run_cli(url, *(["-u", "opt:pw"] if with_user else []))
+    (record,) = run.records
+    assert record["ok"], record
+    (got,) = servers.state.echoes[f"both-{with_user}"]
+    who = b"opt:pw" if with_user else b"url:secret"
+    assert got["headers"]["Authorization"] == f"Basic {base64.b64encode(who).decode()}"
+
+
 def test_repeated_header_names_are_all_sent(servers: ServerThread) -> None:
     """-H with the same name twice sends both, in order."""
     got = seen(servers, "repeat", "-H", "X-Tag: one", "-H", "X-Tag: two")

@@ -297,6 +297,28 @@ def test_an_answer_sent_before_the_request_is_read_is_the_response(
         assert record["error"]["type"] == "http"
 
 
+def test_the_query_is_sent_as_written(servers: ServerThread) -> None:
+    """%2F, %2B and a lower-case escape stay as they were (a signed URL's bytes); only
+    what may not appear in a URL is encoded (é, a bare %). url and final_url say the same."""
+    query = "sig=a%2Fb%2Bc%3d&path=%2Fx&n=caf%C3%A9&p=100%"
+    url = servers.raw("record") + "exact?" + query.replace("%C3%A9", "é")
+    sent = "sig=a%2Fb%2Bc%3d&path=%2Fx&n=caf%C3%A9&p=100%25"
+    RECORDED.pop("/exact?" + sent, None)
+    run = run_cli(url)
+    (record,) = run.records
+    (data,) = RECORDED["/exact?" + sent]
+    assert data.startswith(f"GET /exact?{sent} HTTP/1.1\r\n".encode())
+    assert record["url"].endswith(f"/exact?{sent}")
+    assert record["final_url"] == record["url"]
+
+
+def test_a_redirect_keeps_its_query_as_written(servers: ServerThread) -> None:
+    run = run_cli(f"{servers.base}/redirect-to?url=/echo%3Fs%3Da%252Fb", "--body")
+    (record,) = run.records
+    assert record["ok"], record
+    assert record["final_url"] == f"{servers.base}/echo?s=a%2Fb"
+
+
 def test_a_location_is_trimmed_and_its_bytes_kept(servers: ServerThread) -> None:
     """Blanks around it go; a Latin-1 byte and a space inside are sent percent-encoded."""
     run = run_cli("--body", servers.raw("odd-location"))

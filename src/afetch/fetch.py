@@ -25,7 +25,7 @@ from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, OutputFailure, classify
 from afetch.expect import check
 from afetch.http.certs import tls_facts
-from afetch.http.request import check_host, check_port
+from afetch.http.request import check_host, check_port, raw_query_of, with_raw_query
 from afetch.http.timing import HopTiming, begin_hop
 from afetch.http.transport import Request, Response, ResponseHeaders, Transport
 from afetch.models import FetchResult, FetchSpec
@@ -319,15 +319,26 @@ async def _drain(response: Response, spec: FetchSpec, config: Config, attempt: _
 
 
 async def _drain_small(response: Response) -> None:
-    """Read a short redirect body so its connection can be reused."""
+    """Read a short redirect body so its connection can be reused.
+
+    A chunked one too (node sends redirects so), as long as it stays short:
+    the connection is kept only if its body is read to the end.
+    """
     length = response.content_length
-    if length is not None and length <= _CHEAP_REDIRECT_BODY:
-        await response.read()
+    if length is not None:
+        if length <= _CHEAP_REDIRECT_BODY:
+            await response.read()
+        return
+    if "chunked" not in (response.headers.get("Transfer-Encoding") or "").lower():
+        return  # delimited by the connection's end: nothing to keep
+    read = 0
+    while read <= _CHEAP_REDIRECT_BODY and (piece := await response.content.readany()):
+        read += len(piece)
 
 
 def _redirect_target(current: URL, location: str) -> URL:
     try:
-        target = current.join(URL(location))
+        target = with_raw_query(current.join(URL(location)), raw_query_of(location))
         if target.scheme in ("http", "https"):
             check_host(target.raw_host or "")
             check_port(target.explicit_port)

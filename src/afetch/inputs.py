@@ -23,7 +23,14 @@ from yarl import URL
 
 from afetch.config import DEFAULT_PORTS, Config, parse_duration
 from afetch.expect import Expectation
-from afetch.http.request import check_header, check_host, check_method, check_port
+from afetch.http.request import (
+    check_header,
+    check_host,
+    check_method,
+    check_port,
+    raw_query_of,
+    with_raw_query,
+)
 from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input
 
 MAX_LINE = 64 * 1024
@@ -351,7 +358,8 @@ def make_url(text: str, default_scheme: str) -> URL:
         raise ValueError(f"bad port: {exc}") from exc
     check_host(url.raw_host or "")
     check_port(url.explicit_port)
-    return url.with_fragment(None) if url.raw_fragment else url
+    url = url.with_fragment(None) if url.raw_fragment else url
+    return with_raw_query(url, raw_query_of(text))
 
 
 def _plain_url(text: str) -> URL | None:

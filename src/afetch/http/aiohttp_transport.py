@@ -37,7 +37,7 @@ from afetch.errors import (
 from afetch.http import decoding
 from afetch.http.lean.protocol import text_of
 from afetch.http.oserrors import connect_failure, describe, tls_failure
-from afetch.http.request import check_request, location_text, prepared_headers
+from afetch.http.request import basic_auth, check_request, location_text, prepared_headers
 from afetch.http.timing import HopTiming
 from afetch.http.transport import default_headers
 
@@ -198,10 +198,17 @@ class _Exchange:
         chunked: bool,
         route: Route,
     ) -> aiohttp.ClientResponse:
+        url = request.url
+        if url.raw_user is not None:
+            # URL credentials become the Authorization header, as in the lean client,
+            # unless one is set (-u wins, as in curl); aiohttp refuses to see both.
+            if not any(name.lower() == "authorization" for name, _ in headers):
+                headers.append(("Authorization", basic_auth(url)))
+            url = url.with_user(None)
         with aiohttp_errors():
             return await session.request(
                 request.method,
-                request.url,
+                url,
                 headers=headers,
                 data=request.body if request.body is not None or not chunked else b"",
                 chunked=chunked or None,

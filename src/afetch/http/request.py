@@ -198,6 +198,46 @@ def basic_auth(url: URL) -> str:
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def raw_query_of(text: str) -> str | None:
+    """The query of URL text as written (None: it has none), with only what may not
+    appear in a URL percent-encoded (non-ASCII, controls, a ``%`` that starts no escape).
+
+    yarl re-quotes a query when it parses: ``%2F`` became ``/``, another URI under
+    RFC 3986, which breaks signed URLs and caches keyed on the raw URL.
+    """
+    start = text.find("?")
+    if start < 0:
+        return None
+    end = text.find("#")
+    if 0 <= end < start:
+        return None  # the "?" is in the fragment
+    query = text[start + 1 : end if end > start else None]
+    from urllib.parse import quote
+
+    return _BARE_PERCENT.sub("%25", quote(query, safe=_URL_SAFE))
+
+
+def with_raw_query(url: URL, query: str | None) -> URL:
+    """``url`` with its query exactly ``query`` (as :func:`raw_query_of` gave it)."""
+    if query is None or query == url.raw_query_string:
+        return url
+    from yarl import URL
+
+    return URL.build(
+        scheme=url.scheme,
+        user=url.raw_user,
+        password=url.raw_password,
+        host=url.raw_host or "",
+        port=url.explicit_port,
+        path=url.raw_path,
+        query_string=query,
+        encoded=True,
+    )
+
+
 def location_text(raw: bytes) -> str:
     """A Location value's bytes as a URL reference: trimmed, every other byte kept, those
     that may not appear in a URL (non-ASCII, controls, spaces) percent-encoded."""
