@@ -54,8 +54,10 @@ def test_the_bar_has_a_total_and_counts_and_never_shares_a_line_with_a_record(
     assert not glued, glued
     bars = [piece for piece in pieces if "/40 [" in piece]
     assert bars, screen
-    full = re.compile(r"\d+%\|.*\d+/40 \[.*req/s, ok \d+, failed 0, in flight \d+")
+    full = re.compile(r"\d+%\|.*\d+/40 \[.*req/s, ok \d+, failed 0, running (\d+)")
     assert any(full.search(bar) for bar in bars), bars
+    running = [int(m.group(1)) for bar in bars if (m := full.search(bar))]
+    assert max(running) <= 4  # requests being fetched: -c 4, not what is read ahead
     # The summary is on by default on a terminal, in colour (NO_COLOR unset).
     assert "afetch: 40 requests, 40 ok, \x1b[32m0 not ok\x1b[0m in " in screen
 
@@ -68,4 +70,26 @@ def test_forced_progress_off_a_terminal_prints_plain_lines(
     run = run_cli("-i", str(source), "--progress", "--retries", "0")
     assert "\r" not in run.stderr
     (line,) = [line for line in run.stderr.splitlines() if " done (" in line]
-    assert re.fullmatch(r"afetch: 7/7 done \(ok 7, failed 0, in flight 0\), [\d.]+ req/s", line)
+    assert re.fullmatch(r"afetch: 7/7 done \(ok 7, failed 0, running 0\), [\d.]+ req/s", line)
+
+
+def test_the_total_counts_the_requests_this_run_fetches(
+    servers: ServerThread, tmp_path: Path
+) -> None:
+    """Comments and blank lines are not requests; a shard, what --resume found done and
+    what --dedupe skips are not fetched: the total says what this run will do."""
+    source = tmp_path / "urls.txt"
+    body = "".join(f"{servers.base}/ok?i={i}\n" for i in range(10))
+    source.write_text(f"\ufeff# list\n\n   \n  # indented comment\n{body}{servers.base}/ok?i=0\n")
+
+    def final(*args: str) -> str:
+        run = run_cli("-i", str(source), "--progress", "--retries", "0", *args)
+        return [line for line in run.stderr.splitlines() if " done (" in line][-1]
+
+    assert final().startswith("afetch: 11/11 done")
+    assert final("--shard", "2/4").startswith("afetch: 3/3 done")  # indices 1, 5, 9
+    assert final("--dedupe").startswith("afetch: 10/10 done")
+    out = tmp_path / "out.jsonl"
+    assert run_cli("-i", str(source), "--shard", "1/2", "-o", str(out)).returncode == 0
+    resumed = final("-o", str(out), "--resume", "--resume-force")
+    assert resumed.startswith("afetch: 5/5 done"), resumed

@@ -75,6 +75,11 @@ class Stream:
         return len(self._schedulers[-1].ledger)
 
     @property
+    def running(self) -> int:
+        """Requests being fetched now: at most the concurrency."""
+        return self._schedulers[-1].running
+
+    @property
     def deaths(self) -> int:
         """Worker processes that died during the run (``workers`` > 1)."""
         return sum(scheduler.deaths for scheduler in self._schedulers)

@@ -23,7 +23,7 @@ from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
 from afetch.run.loop import loop_factory
 from afetch.run.scheduler import StopReason
-from afetch.sinks.progress import Progress, count_total
+from afetch.sinks.progress import Progress, count_total, share_of
 from afetch.sinks.records import RecordWriter
 from afetch.sinks.reports import Baseline, Reports
 from afetch.sinks.resume import IndexBitmap
@@ -151,12 +151,15 @@ class _Run:
         progress = Progress(
             self.env.stderr or sys.stderr,
             enabled=self.ui.progress and self.env.stderr is not None,
-            in_flight=lambda: results.in_flight,
+            running=lambda: results.running,
+            skipped=lambda: parser.duplicates,
         )
         if progress.active:
+            already = 0 if done is None else done.count
 
             def deliver(total: int) -> None:
-                loop.call_soon_threadsafe(progress.set_total, total)
+                fetched = share_of(total, self.control.shard) - already
+                loop.call_soon_threadsafe(progress.set_total, max(0, fetched))
 
             count_total(*sources, deliver)
         same_terminal = progress.active and isatty(self.out)

@@ -82,6 +82,7 @@ class Engine(Scheduler):
         self._finished: list[FetchResult] = []  # done, but the stop came before delivery
         self._tasks: list[asyncio.Task[None]] = []
         self._hosts = HostSlots(config.per_host)
+        self._running = 0
         # Requests taken from the input but not yet delivered: those in flight, a
         # queue's worth waiting for a fetcher, and (with --per-host) a look-ahead of
         # parked requests so other hosts are found behind a slow one.
@@ -94,6 +95,10 @@ class Engine(Scheduler):
     def _halt(self) -> None:
         for task in self._tasks:
             task.cancel()
+
+    @property
+    def running(self) -> int:
+        return self._running
 
     async def results(self, requests: Requests) -> AsyncGenerator[FetchResult, None]:
         """Yield one result per request, in completion order (or input order)."""
@@ -193,6 +198,7 @@ class Engine(Scheduler):
                 continue
             ticket = self.ledger.open[spec.index]
             ticket.started = time.perf_counter()
+            self._running += 1
             host_errors = client.pacer.host_errors
             if host_errors.limit is not None and host_errors.given_up(host_key(spec.target)):
                 result = skipped(spec, _given_up(spec, host_errors.limit))
@@ -206,6 +212,7 @@ class Engine(Scheduler):
                     result = internal_error(spec, exc, ticket.attempts)
                 if host_errors.limit is not None:
                     host_errors.observe(host_key(spec.target), result)
+            self._running -= 1
             if (following := self._hosts.release(spec)) is not None:
                 ready.put_nowait(following)
             self.ledger.settle(spec.index)

@@ -168,6 +168,12 @@ class WorkerPool(Scheduler):
         with contextlib.suppress(ConnectionError):  # likewise
             await stdin.drain()
 
+    @property
+    def running(self) -> int:
+        """Sent to a worker and not back (a worker queues up to twice its share)."""
+        sent = sum(worker.outstanding for worker in self._workers if not worker.dead)
+        return min(sent, self.config.concurrency)
+
     def _choose(self, spec: FetchSpec) -> int:
         alive = [n for n, worker in enumerate(self._workers) if not worker.dead]
         if not alive:

@@ -154,6 +154,11 @@ class Scheduler(ABC):
     def stopping(self) -> bool:
         return self.stop_reason is not None
 
+    @property
+    def running(self) -> int:
+        """Requests being fetched now (not those read and waiting): at most ``-c``."""
+        return 0
+
     def stop(self, reason: StopReason = StopReason.STOPPED) -> None:
         """Start no more requests; unfinished ones end as ``cancelled`` records."""
         if self.stop_reason is not None:
