@@ -7,6 +7,7 @@ Only click lives here; the HTTP machinery is imported inside the command so
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import re
@@ -19,6 +20,7 @@ import click
 
 from afetch._version import __version__
 from afetch.defaults import DEFAULT_CONCURRENCY
+from afetch.settings import SettingOption
 from afetch.streams import Streams
 
 if TYPE_CHECKING:
@@ -67,6 +69,9 @@ def _method(value: str) -> str:
 
     return check_method(value)
 
+
+#: Every option: its variable is AFETCH_ + its long name (afetch.settings).
+option = functools.partial(click.option, cls=SettingOption)
 
 DURATION: dict[str, Any] = {"callback": _parsed("config.parse_duration"), "metavar": "DURATION"}
 SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SIZE"}
@@ -131,7 +136,7 @@ class GroupedCommand(click.Command):
     },
 )
 @click.argument("urls", nargs=-1, metavar="[URL]...")
-@click.option(
+@option(
     "-i",
     "--input",
     "inputs",
@@ -140,14 +145,14 @@ class GroupedCommand(click.Command):
     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
     help="Read request lines from PATH ('-' is stdin; .gz is decompressed). Repeatable.",
 )
-@click.option(
+@option(
     "-o",
     "--output",
     metavar="PATH",
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Write records to PATH instead of stdout.",
 )
-@click.option(
+@option(
     "-c",
     "--concurrency",
     type=click.IntRange(1, 100_000),
@@ -156,21 +161,21 @@ class GroupedCommand(click.Command):
     show_default=True,
     help="Requests in flight at once.",
 )
-@click.option(
+@option(
     "--per-host",
     type=click.IntRange(0, 100_000),
     default=0,
     metavar="N",
     help="At most N requests in flight to one host (name and port); 0 = no cap.",
 )
-@click.option(
+@option(
     "--rate",
     default=None,
     metavar="RATE",
     callback=_parsed("config.parse_rate"),
     help="Start at most RATE requests (N/s, N/m, N/h), evenly spaced, across the run.",
 )
-@click.option(
+@option(
     "-t",
     "--timeout",
     "-m",
@@ -181,13 +186,13 @@ class GroupedCommand(click.Command):
     show_default=True,
     help="Time limit for one attempt: connect, headers and body together.",
 )
-@click.option(
+@option(
     "--connect-timeout",
     **DURATION,
     default=None,
     help="Time limit for getting a connection (DNS, TCP and TLS).",
 )
-@click.option(
+@option(
     "--retries",
     "--retry",
     "retries",
@@ -197,29 +202,29 @@ class GroupedCommand(click.Command):
     show_default=True,
     help="Retries on connect/timeout/protocol errors and 429/502/503/504.",
 )
-@click.option("--retry-all", is_flag=True, help="Retry non-idempotent methods (POST, PATCH) too.")
-@click.option(
+@option("--retry-all", is_flag=True, help="Retry non-idempotent methods (POST, PATCH) too.")
+@option(
     "--retry-max-wait",
     **DURATION,
     default="30",
     show_default=True,
     help="Longest Retry-After honoured; a longer demand ends the retries.",
 )
-@click.option(
+@option(
     "--max-body",
     **SIZE,
     default="10MiB",
     show_default=True,
     help="Read at most SIZE of each body (after decompression); more is 'truncated'.",
 )
-@click.option(
+@option(
     "--default-scheme",
     type=click.Choice(["http", "https"]),
     default="https",
     show_default=True,
     help="Scheme for lines without '://'.",
 )
-@click.option(
+@option(
     "-X",
     "--method",
     default=None,
@@ -227,7 +232,7 @@ class GroupedCommand(click.Command):
     show_default="GET, or POST with --data/--json",
     help="HTTP method.",
 )
-@click.option(
+@option(
     "-H",
     "--header",
     "headers",
@@ -236,27 +241,27 @@ class GroupedCommand(click.Command):
     metavar="'K: V'",
     help="Add a request header. Repeatable.",
 )
-@click.option(
+@option(
     "-d",
     "--data",
     multiple=True,
     metavar="STRING|@FILE",
     help="Request body (form-encoded); repeats are joined with '&'. @FILE sends its bytes.",
 )
-@click.option(
+@option(
     "--json",
     "json_text",
     metavar="STRING|@FILE",
     help="JSON request body; sets Content-Type and Accept to application/json.",
 )
-@click.option(
+@option(
     "--proxy",
     metavar="URL",
     callback=_parsed("config.parse_proxy"),
     show_default="*_proxy environment variables",
     help="Proxy for every request ('' for none).",
 )
-@click.option(
+@option(
     "--http-client",
     type=click.Choice(["lean", "aiohttp"]),
     default="lean",
@@ -264,7 +269,7 @@ class GroupedCommand(click.Command):
     help="Client for direct requests: afetch's lean HTTP/1.1 one, or aiohttp's "
     "(proxied requests always use aiohttp).",
 )
-@click.option(
+@option(
     "--resolve",
     "pins",
     multiple=True,
@@ -273,36 +278,36 @@ class GroupedCommand(click.Command):
     help="Connect to ADDR (comma-separated list; PORT may be *) for HOST:PORT, "
     "without a lookup, as curl does (repeatable).",
 )
-@click.option(
+@option(
     "--dns-servers",
     metavar="ADDR[:PORT],...",
     callback=_parsed("config.parse_dns_servers"),
     help="Name servers to ask instead of the system's (as curl's option).",
 )
-@click.option("-4", "--ipv4", is_flag=True, help="Connect over IPv4 only.")
-@click.option("-6", "--ipv6", is_flag=True, help="Connect over IPv6 only.")
-@click.option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates.")
-@click.option(
+@option("-4", "--ipv4", is_flag=True, help="Connect over IPv4 only.")
+@option("-6", "--ipv6", is_flag=True, help="Connect over IPv6 only.")
+@option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@option(
     "--cacert",
     metavar="FILE",
     type=click.Path(exists=True, dir_okay=False),
     help="Trust only the CA certificates in FILE (PEM).",
 )
-@click.option(
+@option(
     "--cert",
     metavar="FILE",
     type=click.Path(exists=True, dir_okay=False),
     help="Client certificate (PEM; may hold the key too).",
 )
-@click.option(
+@option(
     "--key",
     metavar="FILE",
     type=click.Path(exists=True, dir_okay=False),
     help="Private key for --cert (PEM).",
 )
-@click.option("-u", "--user", metavar="USER:PASS", help="Basic authentication.")
-@click.option("-b", "--cookie", metavar="'K=V; K2=V2'", help="Send these cookies.")
-@click.option(
+@option("-u", "--user", metavar="USER:PASS", help="Basic authentication.")
+@option("-b", "--cookie", metavar="'K=V; K2=V2'", help="Send these cookies.")
+@option(
     "-A",
     "--user-agent",
     metavar="TEXT",
@@ -310,10 +315,10 @@ class GroupedCommand(click.Command):
     show_default=f"afetch/{__version__}",
     help="User-Agent ('' for none).",
 )
-@click.option(
+@option(
     "-L/-N", "--follow/--no-follow", default=True, show_default="follow", help="Follow redirects."
 )
-@click.option(
+@option(
     "--max-redirects",
     type=click.IntRange(0, 1000),
     metavar="N",
@@ -321,34 +326,34 @@ class GroupedCommand(click.Command):
     show_default=True,
     help="Redirects followed at most; one more is 'too_many_redirects'.",
 )
-@click.option("--headers", "capture_headers", is_flag=True, help="Add response headers to records.")
-@click.option(
+@option("--headers", "capture_headers", is_flag=True, help="Add response headers to records.")
+@option(
     "--body",
     "capture_body",
     is_flag=True,
     help="Add the body to records: text if it decodes with its charset, else base64.",
 )
-@click.option(
+@option(
     "--output-dir",
     metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
     help="Save each body to a file in DIR (created if missing); see saved_to.",
 )
-@click.option("--hash", "hash_body", is_flag=True, help="Add the sha256 of the body to records.")
-@click.option(
+@option("--hash", "hash_body", is_flag=True, help="Add the sha256 of the body to records.")
+@option(
     "--expect-status",
     metavar="LIST",
     callback=_parsed("expect.parse_statuses"),
     show_default="200-399",
     help="Statuses that are ok: codes, classes, ranges (200,204,3xx,200-299).",
 )
-@click.option(
+@option(
     "--expect-body",
     metavar="REGEX",
     callback=_parsed("expect.body_regex"),
     help="The body (up to --max-body) must match REGEX (Python syntax, searched).",
 )
-@click.option(
+@option(
     "--expect-jq",
     "expect_jq",
     metavar="EXPR",
@@ -356,97 +361,93 @@ class GroupedCommand(click.Command):
     callback=_parsed("expect.checked_jq"),
     help="The body as JSON must make jq EXPR give a truthy first output (repeatable).",
 )
-@click.option(
+@option(
     "--expect-cert-days",
     type=click.IntRange(0, None),
     metavar="N",
     help="https: the certificate must be valid N more days (implies --tls-info).",
 )
-@click.option(
+@option(
     "--tls-info",
     is_flag=True,
     help="Add TLS version, cipher and certificate facts to records of https responses.",
 )
-@click.option(
+@option(
     "--max-latency",
     metavar="DURATION",
     callback=_parsed("config.parse_duration"),
     help="A request taking longer (elapsed_ms) is not ok.",
 )
-@click.option(
+@option(
     "--max-failures",
     type=click.IntRange(1, None),
     metavar="N",
     help="Stop starting requests after N records are not ok; cancel the rest; exit 1.",
 )
-@click.option(
+@option(
     "--recheck",
     type=click.IntRange(0, 10),
     default=0,
     metavar="N",
     help="Try requests that ended not ok again, up to N times, after the main pass.",
 )
-@click.option(
+@option(
     "--recheck-delay",
     default="5s",
     show_default=True,
     **DURATION,
     help="Wait this long before each --recheck round.",
 )
-@click.option(
+@option(
     "--max-error-rate",
     metavar="PCT",
     callback=_parsed("config.parse_percent"),
     help="Pass while at most PCT of records are not ok (e.g. 5%) instead of requiring all ok.",
 )
-@click.option(
+@option(
     "--max-p95",
     metavar="DURATION",
     callback=_parsed("config.parse_duration"),
     help="Fail the run when the p95 latency of ok records is above DURATION.",
 )
-@click.option(
+@option(
     "--min-requests",
     type=click.IntRange(0, None),
     metavar="N",
     help="Fail the run when it made fewer than N requests (an emptied list).",
 )
-@click.option(
+@option(
     "--max-host-errors",
     type=click.IntRange(1, None),
     metavar="N",
     help="After N connection failures in a row on a host, skip its other requests.",
 )
-@click.option("--junit", metavar="PATH", help="Write a JUnit XML report to PATH.")
-@click.option(
-    "--ordered", is_flag=True, help="Write records in input order (bounded reorder window)."
-)
-@click.option(
-    "--dedupe", is_flag=True, help="Skip requests whose method and URL were already seen."
-)
-@click.option(
+@option("--junit", metavar="PATH", help="Write a JUnit XML report to PATH.")
+@option("--ordered", is_flag=True, help="Write records in input order (bounded reorder window).")
+@option("--dedupe", is_flag=True, help="Skip requests whose method and URL were already seen.")
+@option(
     "--deadline",
     metavar="DURATION",
     callback=_parsed("config.parse_duration"),
     help="Budget for the whole run; unfinished requests are then cancelled.",
 )
-@click.option(
+@option(
     "--shard",
     metavar="K/N",
     callback=_parsed("config.parse_shard"),
     help="Fetch only indices i with i mod N = K-1 (one of N parallel runs).",
 )
-@click.option(
+@option(
     "--resume",
     is_flag=True,
     help="With -o FILE: skip indices already in FILE, append the rest.",
 )
-@click.option(
+@option(
     "--resume-force",
     is_flag=True,
     help="--resume even if the input or options differ from the run that wrote FILE.",
 )
-@click.option(
+@option(
     "--workers",
     type=click.IntRange(1, 64),
     default=1,
@@ -454,25 +455,25 @@ class GroupedCommand(click.Command):
     show_default=True,
     help="Fetch in N processes (concurrency is shared among them; --rate implies 1).",
 )
-@click.option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok.")
-@click.option(
+@option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok.")
+@option(
     "--progress/--no-progress",
     default=None,
     show_default="on when stderr is a terminal",
     help="Progress bar on stderr.",
 )
-@click.option(
+@option(
     "--summary/--no-summary",
     default=None,
     show_default="on when stderr is a terminal",
     help="Summary on stderr at the end.",
 )
-@click.option(
+@option(
     "-q", "--quiet", "-s", "--silent", "quiet", is_flag=True,
     help="No progress, summary or warnings.",
 )  # fmt: skip
-@click.option("-v", "--verbose", is_flag=True, help="Also log each failed request on stderr.")
-@click.option(
+@option("-v", "--verbose", is_flag=True, help="Also log each failed request on stderr.")
+@option(
     "--color",
     "--colour",
     "color",
@@ -480,39 +481,37 @@ class GroupedCommand(click.Command):
     default="auto",
     help="Colour in the summary; auto: when stderr is a terminal and NO_COLOR is unset.",
 )
-@click.option(
+@option(
     "--markdown",
     metavar="PATH",
     help="Write a Markdown report (totals, thresholds, failures, flaky, slowest, certificates).",
 )
-@click.option(
+@option(
     "--github",
     is_flag=True,
     help="Append the Markdown report to $GITHUB_STEP_SUMMARY; ::error per failed check.",
 )
-@click.option(
+@option(
     "--baseline",
     metavar="FILE",
     help="Records of an earlier run: fail only on failures that are new against them.",
 )
-@click.option(
+@option(
     "--report",
     "report_only",
     is_flag=True,
     help="Fetch nothing: the arguments (or stdin) are records files; rebuild the reports.",
 )
-@click.option(
+@option(
     "--config",
     "config_file",
     metavar="FILE",
     help="Option defaults from FILE (TOML)  [default: afetch.toml, or [tool.afetch] in"
     " pyproject.toml]. AFETCH_<OPTION> variables override it; the command line beats both.",
 )
-@click.option("--no-config", is_flag=True, help="Read no config file.")
-@click.option(
-    "--show-config", is_flag=True, help="Print every option's value and where it came from."
-)
-@click.option("--schema", is_flag=True, help="Print the JSON Schema of a record and exit.")
+@option("--no-config", is_flag=True, help="Read no config file.")
+@option("--show-config", is_flag=True, help="Print every option's value and where it came from.")
+@option("--schema", is_flag=True, help="Print the JSON Schema of a record and exit.")
 @click.version_option(__version__, "--version", prog_name="afetch")
 def command(
     urls: tuple[str, ...],
@@ -861,13 +860,15 @@ def main() -> None:
     """Console-script entry point."""
     argv = sys.argv[1:]
     try:
-        from afetch.settings import ENV_PREFIX, config_path, default_map
+        from afetch.settings import ENV_PREFIX, config_path, default_map, unknown_variables
 
         path = config_path(argv)
         defaults = default_map(command, path)
     except click.UsageError as exc:
         exc.show()
         sys.exit(2)
+    for name in unknown_variables(command, os.environ):
+        Streams.current().say(f"afetch: warning: {name} is not an afetch setting (ignored)")
     try:
         command.main(
             args=argv,

@@ -5,21 +5,70 @@ afetch's own defaults: click's own order for ``auto_envvar_prefix`` and a
 ``default_map``, which is what this module builds. Keys are option names
 (``per-host`` or ``per_host``); a value goes through the same parsing as
 on the command line (``timeout = "250ms"``, ``expect-status = "2xx"``).
+
+An option's variable is ``AFETCH_`` and its long name (``--body`` →
+``AFETCH_BODY``, ``--header`` → ``AFETCH_HEADER``); a repeatable option's
+variable holds one value a line, so a header value may have spaces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 ENV_PREFIX = "AFETCH"
 
 
 class SettingsError(click.UsageError):
     """A config file that cannot be read, or a key that is not an option."""
+
+
+class SettingOption(click.Option):
+    """An option whose variable is ``AFETCH_`` + its long name, named in its errors."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.allow_from_autoenv = False  # click's name comes from the parameter's, not the flag
+        if self.envvar is None and self.name not in _NOT_SETTINGS:
+            self.envvar = env_name(self)
+
+    def value_from_envvar(self, ctx: click.Context) -> Any:
+        if not self.multiple:
+            return super().value_from_envvar(ctx)
+        value = self.resolve_envvar_value(ctx)
+        if value is None:
+            return None
+        return tuple(line.strip() for line in value.splitlines() if line.strip())
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        try:
+            return super().process_value(ctx, value)
+        except click.BadParameter as exc:
+            if self.name and ctx.get_parameter_source(self.name) is ParameterSource.ENVIRONMENT:
+                said = f"{exc.message} (from the environment: {self.envvar})"
+                raise click.BadParameter(said, ctx, self) from exc
+            raise
+
+
+def env_name(option: click.Option) -> str:
+    """``AFETCH_`` and the option's long name: ``--per-host`` → ``AFETCH_PER_HOST``."""
+    flag = next((opt for opt in option.opts if opt.startswith("--")), option.opts[0])
+    return f"{ENV_PREFIX}_{flag.lstrip('-').replace('-', '_').upper()}"
+
+
+#: Variables afetch reads that are not options.
+_OTHER_VARIABLES = frozenset({f"{ENV_PREFIX}_SECRET"})
+
+
+def unknown_variables(command: click.Command, environ: Mapping[str, str]) -> list[str]:
+    """``AFETCH_*`` names in the environment that no option reads (a typo, most likely)."""
+    known = {p.envvar for p in command.params if isinstance(p, click.Option)} | _OTHER_VARIABLES
+    prefix = f"{ENV_PREFIX}_"
+    return sorted(name for name in environ if name.startswith(prefix) and name not in known)
 
 
 def config_path(argv: Sequence[str]) -> Path | None:
@@ -60,7 +109,7 @@ def default_map(command: click.Command, path: Path | None) -> dict[str, Any]:
     defaults: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
-        param = options.get(name) or _by_flag(options, key)
+        param = _by_flag(options, key) or options.get(name)  # the flag first: --headers
         if param is None:
             raise SettingsError(f"{path}: {key!r} is not an afetch option")
         assert param.name is not None
@@ -85,9 +134,13 @@ def show(ctx: click.Context, path: Path | None) -> str:
         value = ctx.params.get(param.name)
         where = sources.get(source, "default") if source is not None else "default"
         if source is click.core.ParameterSource.ENVIRONMENT:
-            where += f" ({ENV_PREFIX}_{param.name.upper()})"
+            where += f" ({param.envvar})"
         flag = next((opt for opt in param.opts if opt.startswith("--")), param.opts[0])
-        lines.append(f"{flag} = {_text(value)}  # {where}")
+        key = flag.lstrip("-")
+        if value is None or value == ():
+            lines.append(f"# {key}  # not set ({where})")
+        else:
+            lines.append(f"{key} = {_toml(value)}  # {where}")
     return "\n".join(lines)
 
 
@@ -119,9 +172,20 @@ def _shaped(param: click.Option, value: Any) -> Any:
     return str(value) if not isinstance(value, str) else value
 
 
-def _text(value: Any) -> str:
+def _toml(value: Any) -> str:
+    """A value as TOML, in the form the option reads it back (``--show-config`` pastes)."""
     value = getattr(value, "text", None) or getattr(value, "pattern", None) or value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
     if isinstance(value, tuple):
         items = (": ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in value)
-        return "[" + ", ".join(repr(item) for item in items) + "]"
-    return repr(value) if isinstance(value, str) else str(value)
+        return "[" + ", ".join(_toml_string(item) for item in items) + "]"
+    return _toml_string(str(value))
+
+
+def _toml_string(text: str) -> str:
+    import json  # a JSON string is a TOML basic string for every character afetch prints
+
+    return json.dumps(text, ensure_ascii=False)
