@@ -87,9 +87,9 @@ def test_a_body_file_that_cannot_be_written_ends_the_run_with_one_error(
     servers: ServerThread, tmp_path: Path, workers: str
 ) -> None:
     """A full disk is the run's fault, not the URLs': one message, exit 1, no `internal` records."""
-    urls = [f"{servers.base}/ok?i={i}" for i in range(40)]
+    urls = [f"{servers.base}/bytes/{300_000 + i}?i={i}" for i in range(40)]
     (tmp_path / f"{file_name(5, URL(urls[5]))}.part").symlink_to("/dev/full")  # ENOSPC
-    run = run_cli(*urls, "--output-dir", str(tmp_path), "-c", "2", "--workers", workers)
+    run = run_cli(*urls, "--output-dir", str(tmp_path), "-c", "4", "--workers", workers)
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "error" in line]
     assert len(errors) == 1, run.stderr
@@ -97,7 +97,17 @@ def test_a_body_file_that_cannot_be_written_ends_the_run_with_one_error(
     assert "No space left on device" in errors[0]
     kinds = {r["error"]["type"] for r in run.records if r["error"]}
     assert kinds <= {"cancelled"}
-    assert len(run.records) < 40
+    # The directory and the records agree: no .part left, a saved body for every ok
+    # record, none for a cancelled one.
+    assert not list(tmp_path.glob("*.part")), list(tmp_path.iterdir())
+    saved = {path.name for path in tmp_path.iterdir()}
+    for record in run.records:
+        name = file_name(record["index"], URL(record["url"]))
+        if record["ok"]:
+            assert record["saved_to"].endswith(name)
+            assert name in saved
+        else:
+            assert name not in saved, record
 
 
 async def test_the_library_raises_an_output_failure(servers: ServerThread, tmp_path: Path) -> None:

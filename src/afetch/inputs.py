@@ -39,6 +39,8 @@ _QUEUED_BATCHES = 4  # batches read ahead of the loop: bounds memory on a huge s
 _GZIP_MAGIC = b"\x1f\x8b"
 _JSON_KEYS = frozenset({"url", "method", "headers", "body", "json", "id", "timeout", "expect"})
 _PREVIEW = 200
+#: Bytes of an input looked at for NUL bytes: text lists never have one, binaries soon do.
+_SNIFF = 8192
 _SPACE = re.compile(r"\s")
 # URLs that yarl would keep exactly as written: lower-case host names or IPv4,
 # no userinfo, no default or zero-led port, path and query of characters that
@@ -138,10 +140,16 @@ def _open_source(path: str) -> _Source:
 def read_lines(path: str) -> Iterator[list[RawLine]]:
     """Yield batches of lines of one input, as soon as the source has data."""
     splitter = LineSplitter()
+    first = True
     try:
         read, close = _open_source(path)
         try:
             while chunk := read(_READ_SIZE):
+                if first and b"\0" in chunk[:_SNIFF]:
+                    raise InputError(
+                        f"{_display(path)}: looks binary (NUL bytes); not a list of URLs"
+                    )
+                first = False
                 if batch := splitter.feed(chunk):
                     yield batch
         finally:

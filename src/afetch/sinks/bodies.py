@@ -58,9 +58,14 @@ class BodyFile:
 
     @classmethod
     async def open(cls, directory: Path, index: int, url: URL) -> BodyFile:
+        """Created here on the loop (one quick system call): a stop cannot leave a
+        ``.part`` made by a thread that nobody will discard."""
         path = directory / file_name(index, url)
         part = path.with_name(path.name + ".part")
-        handle = await _on_thread(path, io.FileIO, part, "wb")
+        try:
+            handle = io.FileIO(part, "wb")
+        except OSError as exc:
+            raise _failure(path, exc) from exc
         return cls(path, handle)
 
     async def write(self, chunk: bytes) -> None:
@@ -70,8 +75,18 @@ class BodyFile:
             await self._flush()
 
     async def commit(self) -> str:
-        await self._flush()
-        await _on_thread(self.path, self._finish)
+        """The last piece written, then the file renamed — or no file at all.
+
+        The close and the rename run here on the loop (each a quick system
+        call), so a stop cannot land between a complete file and its record:
+        a body is either saved and recorded, or cancelled and gone.
+        """
+        try:
+            await self._flush()
+            self._finish()
+        except BaseException:
+            self.discard()
+            raise
         return str(self.path)
 
     def discard(self) -> None:
@@ -87,15 +102,20 @@ class BodyFile:
             await _on_thread(self.path, self._handle.write, data)
 
     def _finish(self) -> None:
-        self._handle.close()
-        os.replace(self._part, self.path)
+        try:
+            self._handle.close()
+            os.replace(self._part, self.path)
+        except OSError as exc:
+            raise _failure(self.path, exc) from exc
 
 
 async def _on_thread(path: Path, call: Callable[..., _T], *args: object, **kwargs: object) -> _T:
     try:
         return await asyncio.to_thread(call, *args, **kwargs)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise OutputFailure(
-            f"--output-dir {path.parent}: cannot write {path.name}: {reason}"
-        ) from exc
+        raise _failure(path, exc) from exc
+
+
+def _failure(path: Path, exc: OSError) -> OutputFailure:
+    reason = exc.strerror or str(exc)
+    return OutputFailure(f"--output-dir {path.parent}: cannot write {path.name}: {reason}")
