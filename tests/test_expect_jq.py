@@ -70,3 +70,16 @@ def test_jq_is_bounded_by_max_body(servers: ServerThread) -> None:
     (record,) = run.records
     assert record["failed"] == ["jq '.status': body is not JSON"]
     assert record["truncated"] is True
+
+
+def test_an_expression_that_is_not_a_test_is_warned_about_once(servers: ServerThread) -> None:
+    """'.status = "up"' (a typo for ==) holds on every JSON body, as in jq; it is said once."""
+    urls = [f"{servers.base}/health?status=down&i={i}" for i in range(3)]
+    typo = run_cli(*urls, "--expect-jq", '.status = "up"')
+    assert typo.returncode == 0  # jq's meaning is kept
+    warnings = [line for line in typo.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, typo.stderr
+    assert "'.status = \"up\"' gave" in warnings[0]
+    assert "compare with ==" in warnings[0]
+    meant = run_cli(*urls, "--expect-jq", '.status == "up"', "--expect-jq", ".checks | not")
+    assert "warning" not in meant.stderr

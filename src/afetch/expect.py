@@ -9,7 +9,9 @@ becomes the record's ``failed`` field.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -109,9 +111,34 @@ def _jq_failure(expression: str, body: str | None) -> str | None:
         return f"jq {expression!r}: {text.splitlines()[0]}"
     if not outputs:
         return f"jq {expression!r} gave no output"
+    if expression not in _JQ_SEEN:
+        _JQ_SEEN.add(expression)
+        _warn_if_not_a_test(expression, outputs[0])
     if outputs[0] is None or outputs[0] is False:
         return f"jq {expression!r} gave {orjson.dumps(outputs[0]).decode()}"
     return None
+
+
+#: Expressions already run on a body: the shape of their output is looked at once.
+_JQ_SEEN: set[str] = set()
+
+
+def _warn_if_not_a_test(expression: str, first: Any) -> None:
+    """jq's meaning is kept (truthy holds), but ``.status = "up"`` (a typo for ``==``)
+    holds on every JSON body: an expression whose first output on the first body is
+    neither a boolean nor null is almost always a mistake, so it is said once."""
+    if first is None or isinstance(first, bool):
+        return
+    shown = orjson.dumps(first).decode()
+    shown = shown if len(shown) <= 60 else shown[:59] + "…"
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(
+            f"afetch: warning: jq {expression!r} gave {shown} on the first body, not true or"
+            " false: it holds for any value but false and null (to assert a value, compare"
+            " with ==, e.g. '.status == \"up\"')",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def body_regex(pattern: str) -> re.Pattern[str]:
