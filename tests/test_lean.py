@@ -8,7 +8,9 @@ decoding, header text, and parity with aiohttp on the same responses.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import gc
 import hashlib
 import uuid
@@ -19,6 +21,7 @@ import pytest
 from yarl import URL
 
 import afetch
+from afetch.config import Config
 from afetch.models import FetchSpec
 from tests.conftest import records_of, run_cli
 from tests.server import ServerThread
@@ -295,3 +298,43 @@ async def test_finished_requests_leave_no_cyclic_garbage(servers: ServerThread) 
         gc.garbage.clear()
         gc.enable()
     assert [name for name, count in per_request.items() if count >= 40] == []
+
+
+async def test_idle_connections_stay_within_the_cap_over_many_hosts() -> None:
+    """A list of many distinct origins: at most max_idle connections are kept open while
+    the run goes on (aiohttp kept them all, running out of descriptors at 50 000 hosts)."""
+    open_now = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now
+        open_now += 1
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            open_now -= 1
+            writer.close()
+
+    listeners = [await asyncio.start_server(handle, "127.0.0.1", 0) for _ in range(12)]
+    try:
+        urls = [f"http://127.0.0.1:{s.sockets[0].getsockname()[1]}/" for s in listeners]
+        seen = 0
+        async with contextlib.aclosing(
+            afetch.stream(urls, Config(concurrency=1, max_idle=3))
+        ) as results:
+            async for result in results:
+                assert result.ok, result
+                seen += 1
+                if seen == len(urls):
+                    for _ in range(100):  # a closed connection reaches the server soon
+                        if open_now <= 3:
+                            break
+                        await asyncio.sleep(0.01)
+                    assert open_now <= 3
+        assert seen == 12
+    finally:
+        for listener in listeners:
+            listener.close()

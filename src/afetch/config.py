@@ -119,7 +119,10 @@ class Config:
 
     @property
     def idle_connections(self) -> int:
-        return self.concurrency if self.max_idle is None else self.max_idle
+        """Idle keep-alive connections kept in all (the CLI fits them to the open-file limit)."""
+        from afetch.limits import IDLE_PER_SLOT
+
+        return IDLE_PER_SLOT * self.concurrency if self.max_idle is None else self.max_idle
 
 
 @dataclass(frozen=True, slots=True)

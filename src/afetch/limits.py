@@ -22,8 +22,10 @@ RESERVED = 16
 RESERVED_PER_WORKER = 3
 #: Idle keep-alive connections per request slot, where descriptors allow: more
 #: idle than in flight lets a host's connections wait for its next request
-#: while other hosts' requests run (fewer new connections, no churn).
-IDLE_PER_SLOT = 2
+#: while other hosts' requests run (fewer new connections, no churn). Measured:
+#: 5 000 URLs over 100 hosts at -c 100 opened 849 connections with 2, 507 with
+#: 3, 463 with 4 or more (aiohttp, which keeps every idle one: 459).
+IDLE_PER_SLOT = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,8 @@ def open_session(
     config: Config, resolver: Resolver, context: ssl.SSLContext
 ) -> aiohttp.ClientSession:
     """The run's aiohttp session, with every limit set by afetch's options."""
-    connector = aiohttp.TCPConnector(
+    connector = _BoundedConnector(
+        max_idle=config.idle_connections,
         # The engine owns concurrency: size the pool so it never waits on its own cap.
         limit=config.concurrency,
         limit_per_host=0,
@@ -139,6 +141,35 @@ def open_session(
         trace_configs=[_trace_config()],
         response_class=_PeerResponse,
     )
+
+
+class _BoundedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector with idle connections bounded as the lean pool bounds them.
+
+    aiohttp keeps every idle connection for its keep-alive time however many
+    hosts there are: on 50 000 distinct hosts that ran out of descriptors
+    ("Too many open files") and memory grew with the list. Here at most
+    ``max_idle`` hosts keep idle connections; the host released least
+    recently loses its idle ones first. This reaches into the connector's
+    ``_conns`` (aiohttp 3.10+); if that ever changes shape, nothing is evicted.
+    """
+
+    def __init__(self, *args: Any, max_idle: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_idle = max(1, max_idle)
+        self._idle_hosts: OrderedDict[Any, None] = OrderedDict()
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        super()._release(key, protocol, should_close=should_close)
+        conns = getattr(self, "_conns", None)
+        if not isinstance(conns, dict) or key not in conns:
+            return
+        self._idle_hosts[key] = None
+        self._idle_hosts.move_to_end(key)
+        while len(self._idle_hosts) > self._max_idle:
+            oldest, _ = self._idle_hosts.popitem(last=False)
+            for held in conns.pop(oldest, ()):
+                held[0].close()
 
 
 class _Exchange:
