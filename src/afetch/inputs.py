@@ -39,8 +39,10 @@ _QUEUED_BATCHES = 4  # batches read ahead of the loop: bounds memory on a huge s
 _GZIP_MAGIC = b"\x1f\x8b"
 _JSON_KEYS = frozenset({"url", "method", "headers", "body", "json", "id", "timeout", "expect"})
 _PREVIEW = 200
-#: Bytes of an input looked at for NUL bytes: text lists never have one, binaries soon do.
+#: Bytes of an input looked at for NUL bytes: a list of URLs has none (one in a line
+#: is that line's invalid_input), a program or an image has many.
 _SNIFF = 8192
+_BINARY_NULS = 8
 _SPACE = re.compile(r"\s")
 # URLs that yarl would keep exactly as written: lower-case host names or IPv4,
 # no userinfo, no default or zero-led port, path and query of characters that
@@ -145,7 +147,7 @@ def read_lines(path: str) -> Iterator[list[RawLine]]:
         read, close = _open_source(path)
         try:
             while chunk := read(_READ_SIZE):
-                if first and b"\0" in chunk[:_SNIFF]:
+                if first and chunk.count(b"\0", 0, _SNIFF) >= _BINARY_NULS:
                     raise InputError(
                         f"{_display(path)}: looks binary (NUL bytes); not a list of URLs"
                     )
