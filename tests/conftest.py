@@ -152,19 +152,51 @@ def run_cli(
     timeout: float = 60,
     env: dict[str, str] | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    process: bool = False,
 ) -> CliRun:
-    """Run the installed ``afetch`` as a user would, and parse what it printed."""
+    """Run afetch as a user would, and parse what it printed.
+
+    In this process through the CLI's own entry point (click's test isolation:
+    stdin, stdout, stderr and the environment swapped), unless ``process`` or
+    ``preexec_fn`` ask for a real one: signals, pipes, closed descriptors,
+    resource limits and exit codes of the installed ``afetch`` need one.
+    """
     client = ["--http-client", _http_client[0]] if _http_client else []
-    proc = subprocess.run(
-        [AFETCH, *client, *args],
-        input=stdin,
-        capture_output=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-        preexec_fn=preexec_fn,
-    )
-    return CliRun(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+    if process or preexec_fn is not None:
+        proc = subprocess.run(
+            [AFETCH, *client, *args],
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+            check=False,
+            preexec_fn=preexec_fn,
+        )
+        return CliRun(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+    return _in_process([*client, *args], stdin or b"", env)
+
+
+def _in_process(argv: list[str], stdin: bytes, env: dict[str, str] | None) -> CliRun:
+    from click.testing import CliRunner
+
+    from afetch import cli
+
+    code = 0
+    with CliRunner().isolation(input=stdin, env=env) as (out, err, _):
+        saved, sys.argv = sys.argv, ["afetch", *argv]
+        try:
+            cli.main()
+        except SystemExit as done:
+            if isinstance(done.code, int) or done.code is None:
+                code = done.code or 0
+            else:
+                sys.stderr.write(f"{done.code}\n")
+                code = 1
+        finally:
+            sys.argv = saved
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return CliRun(code, out.getvalue(), err.getvalue().decode("utf-8", "replace"))
 
 
 def lines(*items: str) -> bytes:

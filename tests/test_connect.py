@@ -201,7 +201,7 @@ def test_a_low_open_file_limit_lowers_concurrency_instead_of_failing(
 def test_the_open_file_budget_plan() -> None:
     """Concurrency and idle connections fit the limit; a roomy limit changes nothing."""
     roomy = plan(100, 1, 1 << 20)
-    assert (roomy.concurrency, roomy.idle, roomy.note) == (100, 200, None)
+    assert (roomy.concurrency, roomy.idle, roomy.note) == (100, 400, None)
     tight = plan(2000, 1, 1024, in_use=10)
     assert tight.concurrency + tight.idle <= 1024 - 10 - 16
     assert tight.concurrency > 950  # what is open is counted, not a worst case

@@ -158,7 +158,7 @@ def test_the_first_request_does_not_pay_for_building_the_client(
         if how == "proxied"
         else ["--http-client", "aiohttp"]
     )
-    run = run_cli(f"{servers.base}/ok", "--retries", "0", *args)
+    run = run_cli(f"{servers.base}/ok", "--retries", "0", *args, process=True)  # a fresh one
     (record,) = run.records
     assert record["ok"], record
     assert record["elapsed_ms"] < 50, record

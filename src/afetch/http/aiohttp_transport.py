@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import socket
 import ssl
 import time
@@ -143,6 +144,17 @@ def open_session(
     )
 
 
+def _payload(body: bytes | None, chunked: bool) -> bytes | io.BytesIO | None:
+    """A large body as a stream: aiohttp warns (ResourceWarning) that raw bytes of over
+    a megabyte may block the loop while it writes them."""
+    if body is None:
+        return None if not chunked else b""
+    return io.BytesIO(body) if len(body) > _LARGE_BODY else body
+
+
+_LARGE_BODY = 1 << 20
+
+
 class _BoundedConnector(aiohttp.TCPConnector):
     """aiohttp's connector with idle connections bounded as the lean pool bounds them.
 
@@ -241,7 +253,7 @@ class _Exchange:
                 request.method,
                 url,
                 headers=headers,
-                data=request.body if request.body is not None or not chunked else b"",
+                data=_payload(request.body, chunked),
                 chunked=chunked or None,
                 allow_redirects=False,
                 proxy=route.proxy,
