@@ -341,3 +341,39 @@ async def test_idle_connections_stay_within_the_cap_over_many_hosts() -> None:
     finally:
         for listener in listeners:
             listener.close()
+
+
+@pytest.mark.parametrize("each_transport", ["lean"], indirect=True)
+@pytest.mark.parametrize("keep_alive", [False, True])
+async def test_new_connections_to_one_host_open_a_few_at_a_time(keep_alive: bool) -> None:
+    """-c 24 to one host: a server that closes after each answer (Python's http.server,
+    whose accept queue holds 5) never sees more than 6 connections at once; one that
+    keeps them alive soon gets all 24 requests side by side."""
+    open_now = most = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                await asyncio.sleep(0.03)
+                close = b"" if keep_alive else b"Connection: close\r\n"
+                writer.write(b"HTTP/1.1 200 OK\r\n" + close + b"Content-Length: 2\r\n\r\nok")
+                await writer.drain()
+                if not keep_alive:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            open_now -= 1
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        records = await fetch([f"{url}?i={i}" for i in range(120)], concurrency=24)
+        assert all(r["ok"] for r in records)
+        assert most == 24 if keep_alive else most <= 6, most
+    finally:
+        server.close()

@@ -68,6 +68,7 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.remote_ip: str | None = None
+        self.counted = False  # in its origin's count of open connections (pool.py)
         # What a new connection receives before its first request is written is
         # kept for it: a server may answer (503, 408) and close as soon as it
         # accepts, and that answer is the response, as curl records it.
