@@ -302,8 +302,9 @@ def _reply(payload: bytes, *, reset: bool = False, hold: float = 0.0) -> Handler
     return handle
 
 
-def _answer_once(payload: bytes) -> Handler:
-    """Answer one request with keep-alive, take the next one, then hang up unanswered."""
+def _answer_once(payload: bytes, *, reset: bool = False) -> Handler:
+    """Answer one request with keep-alive, take the next one, then hang up unanswered
+    (``reset``: with a TCP reset, as a server whose idle timer fired at that moment)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
@@ -311,6 +312,9 @@ def _answer_once(payload: bytes) -> Handler:
             writer.write(payload)
             await writer.drain()
             await _read_request(reader)
+            if reset:
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.close()
 
     return handle
@@ -448,6 +452,9 @@ RAW_HANDLERS: dict[str, Handler] = {
     "silent": _silent,
     "huge-status": _reply(b"HTTP/1.1 200 " + b"O" * 200_000 + b"\r\n\r\n"),
     "answer-once": _answer_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    "answer-once-reset": _answer_once(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", reset=True
+    ),
     "chunked": _reply(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"

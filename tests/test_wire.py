@@ -171,7 +171,6 @@ AIOHTTP_DIFFERENCES = {
     # aiohttp parses a whole packet: bytes after a complete response that do not form
     # another one fail the response they arrived with (protocol), not just the connection.
     "junk-after-chunk": "the answer is recorded as protocol",
-    "head-with-body": "the answer is recorded as protocol",
     # aiohttp's pool does not look at a connection's bytes while it is idle.
     "unsolicited": "an unsolicited response on an idle connection answers the next request",
 }

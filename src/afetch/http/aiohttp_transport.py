@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import socket
 import ssl
@@ -18,11 +19,12 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 from aiohttp import http_exceptions
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE
@@ -155,6 +157,42 @@ def _payload(body: bytes | None, chunked: bool) -> bytes | io.BytesIO | None:
 _LARGE_BODY = 1 << 20
 
 
+class _HeadTolerantHandler(ResponseHandler):
+    """aiohttp's protocol, keeping the answer to a HEAD that is followed by body bytes.
+
+    Some servers (busybox httpd) send the body on HEAD too. aiohttp's parser
+    reads the bytes after the head as the next response and fails the whole
+    packet, status and all: the record had no status where curl and the lean
+    client record it. Here what follows a HEAD answer's head is dropped and
+    the connection is not used again, as the lean client does.
+    """
+
+    _afetch_head_done = False
+
+    def set_response_params(self, **kwargs: Any) -> None:
+        self._afetch_head_done = False
+        super().set_response_params(**kwargs)
+
+    def data_received(self, data: bytes) -> None:
+        if getattr(self, "_skip_payload", False):
+            if self._afetch_head_done:
+                self._drop_the_rest()
+                return
+            end = data.find(b"\r\n\r\n")
+            if end >= 0 and data[9:10] != b"1":  # not a 1xx: this head is the answer
+                self._afetch_head_done = True
+                if end + 4 < len(data):
+                    super().data_received(data[: end + 4])
+                    self._drop_the_rest()
+                    return
+        super().data_received(data)
+
+    def _drop_the_rest(self) -> None:
+        self.force_close()
+        if self.transport is not None:
+            self.transport.close()
+
+
 class _BoundedConnector(aiohttp.TCPConnector):
     """aiohttp's connector with idle connections bounded as the lean pool bounds them.
 
@@ -170,6 +208,9 @@ class _BoundedConnector(aiohttp.TCPConnector):
         super().__init__(*args, **kwargs)
         self._max_idle = max(1, max_idle)
         self._idle_hosts: OrderedDict[Any, None] = OrderedDict()
+        if isinstance(getattr(self, "_factory", None), functools.partial):
+            handler = functools.partial(_HeadTolerantHandler, loop=self._loop)
+            self._factory = cast("functools.partial[ResponseHandler]", handler)
 
     def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
         super()._release(key, protocol, should_close=should_close)
