@@ -361,6 +361,7 @@ def peers(workload: Workload, urls: Path, curl_config: Path) -> dict[str, list[s
             "--parallel-max",
             c,
             "-s",
+            "--no-progress-meter",  # curl 7.88 draws its parallel meter despite -s
             "-m",
             str(workload.timeout),
             "-w",

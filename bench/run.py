@@ -215,6 +215,7 @@ def peers(c: int, urls: Path, curl_config: Path) -> dict[str, tuple[list[str], P
                 "--parallel-max",
                 str(c),
                 "-s",
+                "--no-progress-meter",  # curl 7.88 draws its parallel meter despite -s
                 "-w",
                 "%{json}\\n",
                 "-K",
