@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import afetch
-from afetch.config import Pin
+from afetch.http.options import Pin
 from afetch.limits import plan
 from afetch.tls import build_context
 from tests.conftest import lines, records_of, run_cli

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from afetch.config import Pin
 from afetch.errors import DnsError
 from afetch.http.dns import Resolver
+from afetch.http.options import Pin
 from afetch.http.timing import begin_hop
 from tests.dnsserver import DnsServer
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
-from afetch.proxy import DIRECT, Proxies, bypasses
+from afetch.http.proxy import DIRECT, Proxies, bypasses
 from tests.conftest import run_cli
 from tests.server import ServerThread
 

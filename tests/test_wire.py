@@ -18,8 +18,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from afetch.cli import command
+from afetch.http.base import Request
 from afetch.http.request import HeadRenderer, check_header, check_host, check_method
-from afetch.http.transport import Request
 from tests.conftest import lines, run_cli
 from tests.server import RECORDED, ServerThread
 

@@ -24,8 +24,9 @@ from afetch.settings import SettingOption
 from afetch.streams import Streams
 
 if TYPE_CHECKING:
-    from afetch.config import Config, Pin, RunControl
+    from afetch.config import Config, RunControl
     from afetch.expect import StatusSet
+    from afetch.http.options import Pin
     from afetch.sinks.reports import Baseline
     from afetch.sinks.resume import IndexBitmap
 

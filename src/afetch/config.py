@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from afetch.defaults import DEFAULT_CONCURRENCY
 from afetch.expect import DEFAULT_EXPECTATION, Expectation
+from afetch.http.options import Pin, TransportOptions
 from afetch.tls import TlsOptions
 
 if TYPE_CHECKING:
@@ -21,22 +22,6 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
-#: The port a URL without one means, per scheme.
-DEFAULT_PORTS = {"http": 80, "https": 443}
-#: Longest response header line (status line or one field) accepted. curl
-#: accepts 100 KiB for one header; we allow 64 KiB, far above what real
-#: servers send (large CSP and Set-Cookie headers stay under 16 KiB).
-MAX_HEADER_LINE = 64 * 1024
-MAX_HEADER_COUNT = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Pin:
-    """``--resolve HOST:PORT:ADDR[,ADDR...]``; port None is curl's ``*`` (any port)."""
-
-    host: str
-    port: int | None
-    addresses: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +101,22 @@ class Config:
             raise ValueError("default-scheme must be http or https")
         if self.ip_version not in (0, 4, 6):
             raise ValueError("ip-version must be 4, 6 or 0 (both)")
+
+    def transport_options(self) -> TransportOptions:
+        """What the transports need of this run (they never see the whole Config)."""
+        return TransportOptions(
+            concurrency=self.concurrency,
+            idle_connections=self.idle_connections,
+            connect_timeout=self.connect_timeout,
+            tls=self.tls,
+            proxy=self.proxy,
+            http_client=self.http_client,
+            resolve=self.resolve,
+            dns_servers=self.dns_servers,
+            ip_version=self.ip_version,
+            user_agent=self.user_agent,
+            removed_headers=self.removed_headers,
+        )
 
     @property
     def idle_connections(self) -> int:

@@ -24,10 +24,10 @@ from yarl import URL
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, OutputFailure, classify
 from afetch.expect import check
+from afetch.http.base import Request, Response, ResponseHeaders, Transport
 from afetch.http.certs import tls_facts
 from afetch.http.request import check_host, check_port, raw_query_of, with_raw_query
 from afetch.http.timing import HopTiming, begin_hop
-from afetch.http.transport import Request, Response, ResponseHeaders, Transport
 from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import Pacer
 from afetch.retry import RETRYABLE_STATUSES, retry_delay

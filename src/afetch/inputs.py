@@ -21,8 +21,9 @@ from typing import Any
 import orjson
 from yarl import URL
 
-from afetch.config import DEFAULT_PORTS, Config, parse_duration
+from afetch.config import Config, parse_duration
 from afetch.expect import Expectation
+from afetch.http.options import DEFAULT_PORTS
 from afetch.http.request import (
     check_header,
     check_host,

@@ -13,7 +13,8 @@ Nothing above this package knows which HTTP client ran a request:
 - ``oserrors.py``   socket, resolver and TLS errors → afetch's exception tree
 """
 
+from afetch.http.base import Request, Response, Transport
+from afetch.http.open import open_transport
 from afetch.http.timing import HopTiming, begin_hop
-from afetch.http.transport import Request, Response, Transport, open_transport
 
 __all__ = ["HopTiming", "Request", "Response", "Transport", "begin_hop", "open_transport"]

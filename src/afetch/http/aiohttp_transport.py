@@ -27,7 +27,6 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.errors import (
     ConnectError,
     DnsError,
@@ -39,20 +38,26 @@ from afetch.errors import (
     TooLargeError,
 )
 from afetch.http import decoding
-from afetch.http.lean.protocol import text_of
+from afetch.http.base import default_headers
+from afetch.http.options import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.http.oserrors import connect_failure, describe, tls_failure
-from afetch.http.request import basic_auth, check_request, location_text, prepared_headers
+from afetch.http.request import (
+    basic_auth,
+    check_request,
+    location_text,
+    prepared_headers,
+    text_of,
+)
 from afetch.http.timing import HopTiming
-from afetch.http.transport import default_headers
 
 if TYPE_CHECKING:
     from types import SimpleNamespace, TracebackType
 
-    from afetch.config import Config
+    from afetch.http.base import Request
     from afetch.http.dns import Resolver
+    from afetch.http.options import TransportOptions
+    from afetch.http.proxy import Proxies, Route
     from afetch.http.tls import TlsSessions
-    from afetch.http.transport import Request
-    from afetch.proxy import Proxies, Route
 
 #: The exchange the current task is timing: trace hooks and sockets report into it.
 _OURS = ("Accept", "Accept-Encoding", "User-Agent")
@@ -67,13 +72,13 @@ class AiohttpTransport:
     """The Transport over one aiohttp ClientSession, made on the first request."""
 
     def __init__(
-        self, config: Config, proxies: Proxies, resolver: Resolver, tls: TlsSessions
+        self, options: TransportOptions, proxies: Proxies, resolver: Resolver, tls: TlsSessions
     ) -> None:
-        self._config = config
+        self._options = options
         self._proxies = proxies
         self._resolver = resolver
         self._tls = tls
-        self.defaults = default_headers(config)
+        self.defaults = default_headers(options)
         self._session: aiohttp.ClientSession | None = None
 
     def send(self, request: Request, hop: HopTiming) -> _Exchange:
@@ -84,7 +89,7 @@ class AiohttpTransport:
         if self._session is None:
             context = await self._tls.context()
             if self._session is None:
-                self._session = open_session(self._config, self._resolver, context)
+                self._session = open_session(self._options, self._resolver, context)
         return self._session
 
     async def prepare(self) -> None:
@@ -96,7 +101,7 @@ class AiohttpTransport:
 
     async def check_family(self, request: Request) -> None:
         """-4/-6 for an IP literal, which aiohttp connects to without asking a resolver."""
-        if self._config.ip_version and request.url.raw_host:
+        if self._options.ip_version and request.url.raw_host:
             await self._resolver.resolve(request.url.raw_host, request.url.port or 0)
 
     def remember_tls(self, host: str, ssl_object: object) -> None:
@@ -112,13 +117,13 @@ class AiohttpTransport:
 
 
 def open_session(
-    config: Config, resolver: Resolver, context: ssl.SSLContext
+    options: TransportOptions, resolver: Resolver, context: ssl.SSLContext
 ) -> aiohttp.ClientSession:
     """The run's aiohttp session, with every limit set by afetch's options."""
     connector = _BoundedConnector(
-        max_idle=config.idle_connections,
+        max_idle=options.idle_connections,
         # The engine owns concurrency: size the pool so it never waits on its own cap.
-        limit=config.concurrency,
+        limit=options.concurrency,
         limit_per_host=0,
         # Names go through afetch's resolver (c-ares, coalesced, cached, --resolve).
         resolver=_SharedResolver(resolver),
@@ -130,10 +135,10 @@ def open_session(
         connector=connector,
         # asyncio.timeout in fetch.py is the one timeout authority; aiohttp's hidden
         # 300 s total is switched off so it cannot fire first.
-        timeout=aiohttp.ClientTimeout(total=None, connect=config.connect_timeout),
+        timeout=aiohttp.ClientTimeout(total=None, connect=options.connect_timeout),
         # A list fetcher must not carry cookies from one URL's response to the next.
         cookie_jar=aiohttp.DummyCookieJar(),
-        # Environment proxies are resolved once per run by afetch.proxy instead.
+        # Environment proxies are resolved once per run by afetch.http.proxy instead.
         trust_env=False,
         max_line_size=MAX_HEADER_LINE,
         max_field_size=MAX_HEADER_LINE,

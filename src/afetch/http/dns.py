@@ -32,8 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from afetch.config import Pin
 from afetch.errors import DnsError
+from afetch.http.options import Pin
 from afetch.http.timing import HopTiming
 
 #: One address of a host: (family, IP text, IPv6 flow info and scope id).

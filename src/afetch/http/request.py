@@ -23,13 +23,13 @@ from urllib.parse import unquote
 
 from multidict import CIMultiDictProxy
 
-from afetch.config import DEFAULT_PORTS
 from afetch.errors import RequestError
+from afetch.http.options import DEFAULT_PORTS
 
 if TYPE_CHECKING:
     from yarl import URL
 
-    from afetch.http.transport import HeaderMap, Request
+    from afetch.http.base import HeaderMap, Request
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: RFC 9110 token: methods and header names.
@@ -244,3 +244,11 @@ def location_text(raw: bytes) -> str:
     from urllib.parse import quote
 
     return quote(raw.strip(b" \t"), safe=_URL_SAFE)
+
+
+def text_of(raw: bytes) -> str:
+    """Header bytes as text: UTF-8 when they are, else Latin-1 (RFC 9110's obs-text)."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")

@@ -70,7 +70,7 @@ class _Outbox:
 
 def open_client(config: Config) -> Client:
     """What the run's requests share; the aiohttp session is made only if one needs it."""
-    return Client(open_transport(config), Pacer(config))
+    return Client(open_transport(config.transport_options()), Pacer(config))
 
 
 class Engine(Scheduler):

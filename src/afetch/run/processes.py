@@ -25,8 +25,9 @@ from dataclasses import dataclass, replace
 
 import orjson
 
-from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE, Config
+from afetch.config import Config
 from afetch.errors import ErrorKind, OutputFailure
+from afetch.http.options import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import host_key
 from afetch.run.engine import as_async

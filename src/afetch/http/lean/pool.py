@@ -13,22 +13,22 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from afetch.config import DEFAULT_PORTS
 from afetch.errors import RequestError
+from afetch.http.base import default_headers
 from afetch.http.dns import Resolver
 from afetch.http.lean.connect import Connector
 from afetch.http.lean.protocol import Connection, Key, NotAnswered, Response
+from afetch.http.options import DEFAULT_PORTS
 from afetch.http.request import HeadRenderer
 from afetch.http.tls import TlsSessions
-from afetch.http.transport import default_headers, resolver_for
 
 if TYPE_CHECKING:
     import ssl
     from types import TracebackType
 
-    from afetch.config import Config
+    from afetch.http.base import Request
+    from afetch.http.options import TransportOptions
     from afetch.http.timing import HopTiming
-    from afetch.http.transport import Request
 
 #: Idle connections older than this are not reused (nginx closes at 75 s, many at 5 to 60 s).
 KEEPALIVE_SECONDS = 15.0
@@ -87,15 +87,15 @@ class Pool:
         self._closed = False
 
     @classmethod
-    def from_config(
-        cls, config: Config, resolver: Resolver | None = None, tls: TlsSessions | None = None
+    def from_options(
+        cls, options: TransportOptions, resolver: Resolver, tls: TlsSessions | None = None
     ) -> Pool:
         return cls(
-            defaults=default_headers(config),
-            tls=tls or config.tls,
-            connect_timeout=config.connect_timeout,
-            max_idle=config.idle_connections,
-            resolver=resolver or resolver_for(config),
+            defaults=default_headers(options),
+            tls=tls or options.tls,
+            connect_timeout=options.connect_timeout,
+            max_idle=options.idle_connections,
+            resolver=resolver,
         )
 
     def send(self, request: Request, hop: HopTiming) -> _Exchange:

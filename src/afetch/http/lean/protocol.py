@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Protocol, cast
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from afetch.config import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.errors import ResponseError, TooLargeError
 from afetch.http import decoding
-from afetch.http.request import location_text
+from afetch.http.options import MAX_HEADER_COUNT, MAX_HEADER_LINE
+from afetch.http.request import location_text, text_of
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -501,14 +501,6 @@ def _unfold(data: bytes) -> bytes:
     if end < 0:
         return _FOLD.sub(b" ", data)
     return _FOLD.sub(b" ", data[:end]) + data[end:]
-
-
-def text_of(raw: bytes) -> str:
-    """Header bytes as text: UTF-8 when they are, else Latin-1 (RFC 9110's obs-text)."""
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
 
 
 def charset_of(content_type: str | None) -> str | None:
