@@ -8,7 +8,9 @@ import pytest
 
 from afetch.errors import ErrorInfo, ErrorKind
 from afetch.models import FetchResult
-from afetch.sinks.summary import ExitStatus, LatencyHistogram, Tally, exit_status
+from afetch.sinks.summary import render
+from afetch.sinks.tally import LatencyHistogram, Tally
+from afetch.sinks.verdict import ExitStatus, exit_status
 
 
 def result(
@@ -37,7 +39,7 @@ def test_tally_counts_status_classes_and_error_kinds() -> None:
     tally.add(result())
     tally.add(result(ok=False, status=404, kind=ErrorKind.HTTP))
     tally.add(result(ok=False, status=None, kind=ErrorKind.TIMEOUT))
-    text = tally.render(now=2.0)
+    text = render(tally, now=2.0)
     assert "3 requests, 1 ok, 2 not ok" in text
     assert "2xx 1" in text
     assert "4xx 1" in text
@@ -70,7 +72,7 @@ def test_failures_are_grouped_folded_and_counted() -> None:
     tally.add(
         FetchResult(9, "http://h/x", "GET", False, 404, http, 1, 5.0, id="api", failed=failed)
     )
-    text = tally.render(now=1.0)
+    text = render(tally, now=1.0)
     assert "  failed (6):\n" in text
     assert (
         "    timeout (5)  no complete response within 10s: http://h/0, http://h/1, http://h/2"
@@ -78,9 +80,8 @@ def test_failures_are_grouped_folded_and_counted() -> None:
     ) in text
     assert text.endswith("    http  status 404 not in [200]: api (404)")
     assert "\x1b[" not in text
-    tally.colour = True
-    assert "\x1b[31m1 not ok" not in tally.render(now=1.0)
-    assert "\x1b[31m6 not ok\x1b[0m" in tally.render(now=1.0)
+    assert "\x1b[31m1 not ok" not in render(tally, now=1.0, colour=True)
+    assert "\x1b[31m6 not ok\x1b[0m" in render(tally, now=1.0, colour=True)
 
 
 def test_many_kinds_of_failure_end_with_a_count() -> None:
@@ -88,4 +89,4 @@ def test_many_kinds_of_failure_end_with_a_count() -> None:
     for i in range(15):
         error = ErrorInfo(ErrorKind.CONNECT, f"reason {i}")
         tally.add(FetchResult(i, f"http://h/{i}", "GET", False, None, error, 1, 1.0))
-    assert tally.render(now=1.0).endswith("    ... and 5 more failures of 5 other kinds")
+    assert render(tally, now=1.0).endswith("    ... and 5 more failures of 5 other kinds")

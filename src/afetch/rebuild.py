@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from afetch.config import RunControl, UiOptions
 from afetch.errors import OutputFailure
 from afetch.sinks.reports import BadRecords, Baseline, Reports, latest_records
-from afetch.sinks.summary import ExitStatus, closing_lines, exit_status, run_passed
+from afetch.sinks.summary import closing_lines
+from afetch.sinks.verdict import ExitStatus, exit_status, run_passed
 from afetch.streams import Streams
 
 
@@ -41,7 +42,6 @@ async def _rebuild(
 ) -> ExitStatus:
     reports = Reports(control, baseline)
     reports.tally.timed = False
-    reports.tally.colour = ui.color
     records, replaced = latest_records(paths)
     if replaced:
         _say(
@@ -60,6 +60,6 @@ async def _rebuild(
     passed = run_passed(reports.tally, verdicts)
     for line in reports.publish(verdicts, passed):
         _say(line)
-    for line in closing_lines(reports.tally, verdicts, summary=ui.summary):
+    for line in closing_lines(reports.tally, verdicts, summary=ui.summary, colour=ui.color):
         _say(line)
     return status

@@ -27,7 +27,8 @@ from afetch.sinks.progress import Progress, count_total, share_of
 from afetch.sinks.records import RecordWriter
 from afetch.sinks.reports import Baseline, Reports
 from afetch.sinks.resume import IndexBitmap
-from afetch.sinks.summary import ExitStatus, closing_lines, exit_status, n_requests, run_passed
+from afetch.sinks.summary import closing_lines, n_requests
+from afetch.sinks.verdict import ExitStatus, exit_status, run_passed
 from afetch.streams import Streams, isatty
 
 
@@ -210,7 +211,6 @@ class _Run:
         deadline_hit = results.stop_reason is StopReason.DEADLINE
         unfinished = results.unfinished
         tally = reports.tally
-        tally.colour = self.ui.color
         verdicts = reports.verdicts()
 
         def status(output_failed: bool) -> ExitStatus:
@@ -260,7 +260,9 @@ class _Run:
             nothing = not (tally.total or tally.input_errors or deadline_hit)
             if nothing and not self.control.resume and self.failure is None:
                 self._warn("afetch: no requests in the input")
-            for line in closing_lines(tally, verdicts, summary=self.ui.summary):
+            for line in closing_lines(
+                tally, verdicts, summary=self.ui.summary, colour=self.ui.color
+            ):
                 self._warn(line)
         return status(output_error is not None or self.failure is not None)
 

@@ -13,12 +13,13 @@ import heapq
 import os
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from afetch.models import FetchResult, check_name
-from afetch.sinks.summary import Tally, Verdict
+from afetch.sinks.tally import Tally
+from afetch.sinks.verdict import BaselineDiff, Verdict
 
 #: Entries listed per error kind (and of flaky ones); the rest are counted.
 LISTED = 50
@@ -34,15 +35,6 @@ class _Entry:
     name: str
     status: int | None
     reason: str
-
-
-@dataclass
-class BaselineDiff:
-    """``--baseline``: failures against an earlier run's records."""
-
-    new: list[str] = field(default_factory=list)
-    still: list[str] = field(default_factory=list)
-    fixed: list[str] = field(default_factory=list)
 
 
 class RunReport:

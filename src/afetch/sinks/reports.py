@@ -17,8 +17,9 @@ import orjson
 from afetch.config import RunControl
 from afetch.errors import OutputFailure
 from afetch.models import FetchResult, check_name
-from afetch.sinks.markdown import BaselineDiff, RunReport, append_step_summary
-from afetch.sinks.summary import Tally, Verdict, judge
+from afetch.sinks.markdown import RunReport, append_step_summary
+from afetch.sinks.tally import Tally
+from afetch.sinks.verdict import BaselineDiff, Verdict, judge
 
 if TYPE_CHECKING:
     from afetch.sinks.junit import JUnitReport
