@@ -14,7 +14,7 @@ from afetch._version import __version__
 
 def main() -> None:
     """Console-script entry point."""
-    from afetch.streams import repair_closed
+    from afetch.cli.streams import repair_closed
 
     repair_closed()  # before any socket or file can take fd 0, 1 or 2
     if sys.argv[1:] == ["--version"]:

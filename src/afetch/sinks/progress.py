@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from afetch.models import FetchResult
-from afetch.streams import isatty
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -44,7 +43,7 @@ class Progress:
         total: int | None = None,
         running: Callable[[], int] = lambda: 0,
         skipped: Callable[[], int] = lambda: 0,
-        terminal: bool | None = None,
+        terminal: bool = False,
     ) -> None:
         self._stream = stream
         self._bar: tqdm[Any] | None = None
@@ -53,7 +52,7 @@ class Progress:
         self._skipped_seen = 0
         self.ok = self.failed = 0
         self._started = self._last_line = time.monotonic()
-        self._lines = enabled and not (isatty(stream) if terminal is None else terminal)
+        self._lines = enabled and not terminal  # is stderr a terminal: the caller knows
         self.total = total
         self._on = enabled
         if enabled and not self._lines:

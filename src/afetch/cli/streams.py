@@ -58,6 +58,7 @@ class Streams:
     stderr: IO[str] | None  # None: closed at start-up, messages are dropped
     stdin_closed: bool
     stdin_tty: bool
+    stdout_tty: bool
     stderr_tty: bool
 
     @classmethod
@@ -73,6 +74,7 @@ class Streams:
             stderr=stderr,
             stdin_closed=stdin is None,
             stdin_tty=stdin is not None and isatty(stdin),
+            stdout_tty=stdout is not None and isatty(stdout),
             stderr_tty=stderr is not None and isatty(stderr),
         )
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+from afetch.cli.streams import Streams
 from afetch.config import RunControl, UiOptions
 from afetch.errors import OutputFailure
 from afetch.sinks.reports import BadRecords, Baseline, Reports, latest_records
 from afetch.sinks.summary import closing_lines
 from afetch.sinks.verdict import ExitStatus, exit_status, run_passed
-from afetch.streams import Streams
 
 
 def rebuild(

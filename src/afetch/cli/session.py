@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import IO
 
 from afetch.api import Stream, stream
+from afetch.cli.streams import Streams
 from afetch.config import Config, RunControl, UiOptions
 from afetch.errors import OutputFailure
 from afetch.inputs import InputError, RequestParser, read_requests
@@ -29,7 +30,6 @@ from afetch.sinks.reports import Baseline, Reports
 from afetch.sinks.resume import IndexBitmap
 from afetch.sinks.summary import closing_lines, n_requests
 from afetch.sinks.verdict import ExitStatus, exit_status, run_passed
-from afetch.streams import Streams, isatty
 
 
 def run(
@@ -154,6 +154,7 @@ class _Run:
             enabled=self.ui.progress and self.env.stderr is not None,
             running=lambda: results.running,
             skipped=lambda: parser.duplicates,
+            terminal=self.env.stderr_tty,
         )
         if progress.active:
             already = 0 if done is None else done.count
@@ -163,7 +164,8 @@ class _Run:
                 loop.call_soon_threadsafe(progress.set_total, max(0, fetched))
 
             count_total(*sources, deliver)
-        same_terminal = progress.active and isatty(self.out)
+        env = self.env
+        same_terminal = progress.active and env.is_stdout(self.out) and env.stdout_tty
         writer = RecordWriter(
             self.out,
             on_broken=self.stop,

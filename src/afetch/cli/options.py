@@ -1,0 +1,520 @@
+"""The click table of ``afetch``: every option once, its help group, and the examples.
+
+``PARAMETERS`` is applied to the command in ``command.py``; an option's name
+is the keyword the command receives, its variable ``AFETCH_`` + its long name
+(``settings.SettingOption``). Unit parsers are named as text and imported when
+first used, so ``--help`` and ``--version`` never import ``afetch.config``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from afetch._version import __version__
+from afetch.cli.settings import SettingOption
+from afetch.defaults import DEFAULT_CONCURRENCY
+
+
+def _parsed(
+    parse: Callable[[str], Any] | str,
+) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback from one of config's unit parsers, so bad values name the option.
+
+    A parser named as ``"module.function"`` is imported when first used: --help
+    and --version then never import afetch.config and its dependencies.
+    """
+
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        nonlocal parse
+        if isinstance(parse, str):
+            module, _, name = parse.rpartition(".")
+            parse = getattr(importlib.import_module(f"afetch.{module}"), name)
+            assert callable(parse)
+        try:
+            if isinstance(value, tuple):
+                return tuple(parse(item) for item in value)
+            return None if value is None else parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from exc
+
+    return convert
+
+
+def _method(value: str) -> str:
+    from afetch.http.request import check_method
+
+    return check_method(value)
+
+
+#: Every option: its variable is AFETCH_ + its long name (afetch.cli.settings).
+option = functools.partial(click.option, cls=SettingOption)
+
+DURATION: dict[str, Any] = {"callback": _parsed("config.parse_duration"), "metavar": "DURATION"}
+SIZE: dict[str, Any] = {"callback": _parsed("config.parse_size"), "metavar": "SIZE"}
+
+
+#: ``--help`` in groups, in this order; an option not listed lands in the last one.
+HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Input", ("inputs", "default_scheme", "dedupe", "shard", "resume", "resume_force",
+               "report_only")),
+    ("Concurrency and pacing", ("concurrency", "per_host", "rate", "workers")),
+    ("Request", ("method", "headers", "data", "json_text", "user", "cookie", "user_agent",
+                 "timeout", "connect_timeout", "retries", "retry_all", "retry_max_wait",
+                 "follow", "max_redirects", "proxy", "http_client", "pins", "dns_servers",
+                 "ipv4", "ipv6", "insecure", "cacert", "cert", "key")),
+    ("Response", ("max_body", "capture_headers", "capture_body", "hash_body", "output_dir",
+                  "tls_info")),
+    ("Expectations and reports", ("expect_status", "expect_body", "expect_jq",
+                                  "expect_cert_days", "max_latency", "recheck",
+                                  "recheck_delay", "max_error_rate", "max_p95",
+                                  "min_requests", "max_host_errors", "baseline", "junit",
+                                  "markdown", "github")),
+    ("Run control", ("ordered", "deadline", "max_failures", "exit_zero")),
+    ("Output and display", ("output", "progress", "summary", "quiet", "verbose", "color",
+                            "config_file", "no_config", "show_config", "schema", "version",
+                            "help")),
+)  # fmt: skip
+
+EXAMPLES = """\b
+Examples:
+  afetch https://example.com/ https://example.org/       one record per URL
+  afetch -i urls.txt -c 200 -o out.jsonl --resume        a big list; rerun to finish it
+  cat urls.txt | afetch | jq -r 'select(.ok|not).url'   the URLs that failed
+  afetch -i health.jsonl --expect-jq '.status=="up"' --junit report.xml
+  afetch -i urls.txt --recheck 2 --max-error-rate 5% --github
+  afetch --report shard-*.jsonl --markdown report.md     one report from shard records
+"""
+
+
+class GroupedCommand(click.Command):
+    """A command whose ``--help`` lists its options in ``HELP_GROUPS``, then examples."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        params = {param.name: param for param in self.get_params(ctx)}
+        listed = {name for _, names in HELP_GROUPS for name in names}
+        for index, (title, names) in enumerate(HELP_GROUPS):
+            chosen = [params[name] for name in names if name in params]
+            if index == len(HELP_GROUPS) - 1:
+                chosen += [p for n, p in params.items() if n not in listed and n != "urls"]
+            rows = [row for p in chosen if (row := p.get_help_record(ctx)) is not None]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def afetch_command(callback: Callable[..., None]) -> click.Command:
+    """The command: ``callback`` with every parameter of the table, in help order."""
+    for parameter in reversed(PARAMETERS):
+        callback = parameter(callback)
+    made: click.Command = click.command(
+        cls=GroupedCommand,
+        epilog=EXAMPLES,
+        context_settings={
+            "help_option_names": ["-h", "--help"],
+            "max_content_width": 100,
+            "show_default": True,
+        },
+    )(callback)
+    return made
+
+
+PARAMETERS: list[Callable[[Any], Any]] = [
+    click.argument("urls", nargs=-1, metavar="[URL]..."),
+    option(
+        "-i",
+        "--input",
+        "inputs",
+        multiple=True,
+        metavar="PATH",
+        type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+        help="Read request lines from PATH ('-' is stdin; .gz is decompressed). Repeatable.",
+    ),
+    option(
+        "-o",
+        "--output",
+        metavar="PATH",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help="Write records to PATH instead of stdout.",
+    ),
+    option(
+        "-c",
+        "--concurrency",
+        type=click.IntRange(1, 100_000),
+        metavar="N",
+        default=DEFAULT_CONCURRENCY,
+        show_default=True,
+        help="Requests in flight at once.",
+    ),
+    option(
+        "--per-host",
+        type=click.IntRange(0, 100_000),
+        default=0,
+        metavar="N",
+        help="At most N requests in flight to one host (name and port); 0 = no cap.",
+    ),
+    option(
+        "--rate",
+        default=None,
+        metavar="RATE",
+        callback=_parsed("config.parse_rate"),
+        help="Start at most RATE requests (N/s, N/m, N/h), evenly spaced, across the run.",
+    ),
+    option(
+        "-t",
+        "--timeout",
+        "-m",
+        "--max-time",
+        "timeout",
+        **DURATION,
+        default="10",
+        show_default=True,
+        help="Time limit for one attempt: connect, headers and body together.",
+    ),
+    option(
+        "--connect-timeout",
+        **DURATION,
+        default=None,
+        help="Time limit for getting a connection (DNS, TCP and TLS).",
+    ),
+    option(
+        "--retries",
+        "--retry",
+        "retries",
+        type=click.IntRange(0, 100),
+        metavar="N",
+        default=2,
+        show_default=True,
+        help="Retries on connect/timeout/protocol errors and 429/502/503/504.",
+    ),
+    option("--retry-all", is_flag=True, help="Retry non-idempotent methods (POST, PATCH) too."),
+    option(
+        "--retry-max-wait",
+        **DURATION,
+        default="30",
+        show_default=True,
+        help="Longest Retry-After honoured; a longer demand ends the retries.",
+    ),
+    option(
+        "--max-body",
+        **SIZE,
+        default="10MiB",
+        show_default=True,
+        help="Read at most SIZE of each body (after decompression); more is 'truncated'.",
+    ),
+    option(
+        "--default-scheme",
+        type=click.Choice(["http", "https"]),
+        default="https",
+        show_default=True,
+        help="Scheme for lines without '://'.",
+    ),
+    option(
+        "-X",
+        "--method",
+        default=None,
+        callback=_parsed(_method),
+        show_default="GET, or POST with --data/--json",
+        help="HTTP method.",
+    ),
+    option(
+        "-H",
+        "--header",
+        "headers",
+        callback=_parsed("config.parse_header"),
+        multiple=True,
+        metavar="'K: V'",
+        help="Add a request header. Repeatable.",
+    ),
+    option(
+        "-d",
+        "--data",
+        multiple=True,
+        metavar="STRING|@FILE",
+        help="Request body (form-encoded); repeats are joined with '&'. @FILE sends its bytes.",
+    ),
+    option(
+        "--json",
+        "json_text",
+        metavar="STRING|@FILE",
+        help="JSON request body; sets Content-Type and Accept to application/json.",
+    ),
+    option(
+        "--proxy",
+        metavar="URL",
+        callback=_parsed("config.parse_proxy"),
+        show_default="*_proxy environment variables",
+        help="Proxy for every request ('' for none).",
+    ),
+    option(
+        "--http-client",
+        type=click.Choice(["lean", "aiohttp"]),
+        default="lean",
+        show_default=True,
+        help="Client for direct requests: afetch's lean HTTP/1.1 one, or aiohttp's "
+        "(proxied requests always use aiohttp).",
+    ),
+    option(
+        "--resolve",
+        "pins",
+        multiple=True,
+        metavar="HOST:PORT:ADDR",
+        callback=_parsed("config.parse_resolve"),
+        help="Connect to ADDR (comma-separated list; PORT may be *) for HOST:PORT, "
+        "without a lookup, as curl does (repeatable).",
+    ),
+    option(
+        "--dns-servers",
+        metavar="ADDR[:PORT],...",
+        callback=_parsed("config.parse_dns_servers"),
+        help="Name servers to ask instead of the system's (as curl's option).",
+    ),
+    option("-4", "--ipv4", is_flag=True, help="Connect over IPv4 only."),
+    option("-6", "--ipv6", is_flag=True, help="Connect over IPv6 only."),
+    option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates."),
+    option(
+        "--cacert",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Trust only the CA certificates in FILE (PEM).",
+    ),
+    option(
+        "--cert",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Client certificate (PEM; may hold the key too).",
+    ),
+    option(
+        "--key",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Private key for --cert (PEM).",
+    ),
+    option("-u", "--user", metavar="USER:PASS", help="Basic authentication."),
+    option("-b", "--cookie", metavar="'K=V; K2=V2'", help="Send these cookies."),
+    option(
+        "-A",
+        "--user-agent",
+        metavar="TEXT",
+        callback=_parsed("config.parse_user_agent"),
+        show_default=f"afetch/{__version__}",
+        help="User-Agent ('' for none).",
+    ),
+    option(
+        "-L/-N",
+        "--follow/--no-follow",
+        default=True,
+        show_default="follow",
+        help="Follow redirects.",
+    ),
+    option(
+        "--max-redirects",
+        type=click.IntRange(0, 1000),
+        metavar="N",
+        default=10,
+        show_default=True,
+        help="Redirects followed at most; one more is 'too_many_redirects'.",
+    ),
+    option("--headers", "capture_headers", is_flag=True, help="Add response headers to records."),
+    option(
+        "--body",
+        "capture_body",
+        is_flag=True,
+        help="Add the body to records: text if it decodes with its charset, else base64.",
+    ),
+    option(
+        "--output-dir",
+        metavar="DIR",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Save each body to a file in DIR (created if missing); see saved_to.",
+    ),
+    option("--hash", "hash_body", is_flag=True, help="Add the sha256 of the body to records."),
+    option(
+        "--expect-status",
+        metavar="LIST",
+        callback=_parsed("expect.parse_statuses"),
+        show_default="200-399",
+        help="Statuses that are ok: codes, classes, ranges (200,204,3xx,200-299).",
+    ),
+    option(
+        "--expect-body",
+        metavar="REGEX",
+        callback=_parsed("expect.body_regex"),
+        help="The body (up to --max-body) must match REGEX (Python syntax, searched).",
+    ),
+    option(
+        "--expect-jq",
+        "expect_jq",
+        metavar="EXPR",
+        multiple=True,
+        callback=_parsed("expect.checked_jq"),
+        help="The body as JSON must make jq EXPR give a truthy first output (repeatable).",
+    ),
+    option(
+        "--expect-cert-days",
+        type=click.IntRange(0, None),
+        metavar="N",
+        help="https: the certificate must be valid N more days (implies --tls-info).",
+    ),
+    option(
+        "--tls-info",
+        is_flag=True,
+        help="Add TLS version, cipher and certificate facts to records of https responses.",
+    ),
+    option(
+        "--max-latency",
+        metavar="DURATION",
+        callback=_parsed("config.parse_duration"),
+        help="A request taking longer (elapsed_ms) is not ok.",
+    ),
+    option(
+        "--max-failures",
+        type=click.IntRange(1, None),
+        metavar="N",
+        help="Stop starting requests after N records are not ok; cancel the rest; exit 1.",
+    ),
+    option(
+        "--recheck",
+        type=click.IntRange(0, 10),
+        default=0,
+        metavar="N",
+        help="Try requests that ended not ok again, up to N times, after the main pass.",
+    ),
+    option(
+        "--recheck-delay",
+        default="5s",
+        show_default=True,
+        **DURATION,
+        help="Wait this long before each --recheck round.",
+    ),
+    option(
+        "--max-error-rate",
+        metavar="PCT",
+        callback=_parsed("config.parse_percent"),
+        help="Pass while at most PCT of records are not ok (e.g. 5%) instead of requiring all ok.",
+    ),
+    option(
+        "--max-p95",
+        metavar="DURATION",
+        callback=_parsed("config.parse_duration"),
+        help="Fail the run when the p95 latency of ok records is above DURATION.",
+    ),
+    option(
+        "--min-requests",
+        type=click.IntRange(0, None),
+        metavar="N",
+        help="Fail the run when it made fewer than N requests (an emptied list).",
+    ),
+    option(
+        "--max-host-errors",
+        type=click.IntRange(1, None),
+        metavar="N",
+        help="After N connection failures in a row on a host, skip its other requests.",
+    ),
+    option("--junit", metavar="PATH", help="Write a JUnit XML report to PATH."),
+    option(
+        "--ordered", is_flag=True, help="Write records in input order (bounded reorder window)."
+    ),
+    option("--dedupe", is_flag=True, help="Skip requests whose method and URL were already seen."),
+    option(
+        "--deadline",
+        metavar="DURATION",
+        callback=_parsed("config.parse_duration"),
+        help="Budget for the whole run; unfinished requests are then cancelled.",
+    ),
+    option(
+        "--shard",
+        metavar="K/N",
+        callback=_parsed("config.parse_shard"),
+        help="Fetch only indices i with i mod N = K-1 (one of N parallel runs).",
+    ),
+    option(
+        "--resume",
+        is_flag=True,
+        help="With -o FILE: skip indices already in FILE, append the rest.",
+    ),
+    option(
+        "--resume-force",
+        is_flag=True,
+        help="--resume even if the input or options differ from the run that wrote FILE.",
+    ),
+    option(
+        "--workers",
+        type=click.IntRange(1, 64),
+        default=1,
+        metavar="N",
+        show_default=True,
+        help="Fetch in N processes (concurrency is shared among them; --rate implies 1).",
+    ),
+    option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok."),
+    option(
+        "--progress/--no-progress",
+        default=None,
+        show_default="on when stderr is a terminal",
+        help="Progress bar on stderr.",
+    ),
+    option(
+        "--summary/--no-summary",
+        default=None,
+        show_default="on when stderr is a terminal",
+        help="Summary on stderr at the end.",
+    ),
+    option(
+        "-q",
+        "--quiet",
+        "-s",
+        "--silent",
+        "quiet",
+        is_flag=True,
+        help="No progress, summary or warnings.",
+    ),
+    option("-v", "--verbose", is_flag=True, help="Also log each failed request on stderr."),
+    option(
+        "--color",
+        "--colour",
+        "color",
+        type=click.Choice(["auto", "always", "never"]),
+        default="auto",
+        help="Colour in the summary; auto: when stderr is a terminal and NO_COLOR is unset.",
+    ),
+    option(
+        "--markdown",
+        metavar="PATH",
+        help="Write a Markdown report (totals, thresholds, failures, flaky, slowest,"
+        " certificates).",
+    ),
+    option(
+        "--github",
+        is_flag=True,
+        help="Append the Markdown report to $GITHUB_STEP_SUMMARY; ::error per failed check.",
+    ),
+    option(
+        "--baseline",
+        metavar="FILE",
+        help="Records of an earlier run: fail only on failures that are new against them.",
+    ),
+    option(
+        "--report",
+        "report_only",
+        is_flag=True,
+        help="Fetch nothing: the arguments (or stdin) are records files; rebuild the reports.",
+    ),
+    option(
+        "--config",
+        "config_file",
+        metavar="FILE",
+        help="Option defaults from FILE (TOML)  [default: afetch.toml, or [tool.afetch] in"
+        " pyproject.toml]. AFETCH_<OPTION> variables override it; the command line beats both.",
+    ),
+    option("--no-config", is_flag=True, help="Read no config file."),
+    option(
+        "--show-config", is_flag=True, help="Print every option's value and where it came from."
+    ),
+    option("--schema", is_flag=True, help="Print the JSON Schema of a record and exit."),
+    click.version_option(__version__, "--version", prog_name="afetch"),
+]
