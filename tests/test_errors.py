@@ -25,7 +25,7 @@ from afetch.errors import (
     TransportError,
     classify,
 )
-from afetch.http.aiohttp_transport import translate
+from afetch.http.aiohttp_errors import translate
 from afetch.http.oserrors import connect_failure
 
 

@@ -1,46 +1,29 @@
 """An aiohttp session behind the Transport protocol (proxies, ``--http-client aiohttp``).
 
-Everything aiohttp-specific lives here: the session and its limits, the
-trace hooks and socket factory that fill a HopTiming, and the one function
-(``translate``) that maps aiohttp's exceptions into afetch's tree. aiohttp
-is imported only when a run first needs this transport.
+The session and its limits, one exchange, and the response as the Transport
+protocol reads it live here; the connector, sockets and trace hooks in
+``aiohttp_connector.py``, the exception map (``translate``) in
+``aiohttp_errors.py``. aiohttp is imported only when a run first needs it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import io
-import socket
 import ssl
-import time
-import weakref
-from collections import OrderedDict
-from collections.abc import Iterator
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import aiohttp
-from aiohttp import http_exceptions
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.client_proto import ResponseHandler
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from afetch.errors import (
     ConnectError,
-    DnsError,
-    ErrorKind,
-    FetchFailure,
-    RequestError,
     ResponseError,
     TlsError,
-    TooLargeError,
 )
 from afetch.http import decoding
 from afetch.http.base import default_headers
 from afetch.http.options import MAX_HEADER_COUNT, MAX_HEADER_LINE
-from afetch.http.oserrors import connect_failure, describe, tls_failure
+from afetch.http.oserrors import tls_failure
 from afetch.http.request import (
     basic_auth,
     check_request,
@@ -51,7 +34,7 @@ from afetch.http.request import (
 from afetch.http.timing import HopTiming
 
 if TYPE_CHECKING:
-    from types import SimpleNamespace, TracebackType
+    from types import TracebackType
 
     from afetch.http.base import Request
     from afetch.http.dns import Resolver
@@ -59,13 +42,18 @@ if TYPE_CHECKING:
     from afetch.http.proxy import Proxies, Route
     from afetch.http.tls import TlsSessions
 
-#: The exchange the current task is timing: trace hooks and sockets report into it.
-_OURS = ("Accept", "Accept-Encoding", "User-Agent")
-_current: ContextVar[HopTiming | None] = ContextVar("afetch_hop_timing", default=None)
+from afetch.http.aiohttp_connector import (
+    GOODBYE_SECONDS,
+    BoundedConnector,
+    SharedResolver,
+    current_hop,
+    socket_factory,
+    sockets_closed,
+    trace_config,
+)
+from afetch.http.aiohttp_errors import aiohttp_errors
 
-# Phrases aiohttp's parser uses when a header or status line is over its size
-# limit; it reports those, like a garbage status line, as a 400 response error.
-_TOO_LARGE_HINTS = ("got more than", "too long", "too many headers", "header field too large")
+_OURS = ("Accept", "Accept-Encoding", "User-Agent")
 
 
 class AiohttpTransport:
@@ -111,7 +99,7 @@ class AiohttpTransport:
         try:
             if self._session is not None:
                 await self._session.close()
-                await _sockets_closed(_GOODBYE_SECONDS)
+                await sockets_closed(GOODBYE_SECONDS)
         finally:
             await self._resolver.close()
 
@@ -120,16 +108,16 @@ def open_session(
     options: TransportOptions, resolver: Resolver, context: ssl.SSLContext
 ) -> aiohttp.ClientSession:
     """The run's aiohttp session, with every limit set by afetch's options."""
-    connector = _BoundedConnector(
+    connector = BoundedConnector(
         max_idle=options.idle_connections,
         # The engine owns concurrency: size the pool so it never waits on its own cap.
         limit=options.concurrency,
         limit_per_host=0,
         # Names go through afetch's resolver (c-ares, coalesced, cached, --resolve).
-        resolver=_SharedResolver(resolver),
+        resolver=SharedResolver(resolver),
         use_dns_cache=False,
         ssl=context,
-        socket_factory=_socket_factory,
+        socket_factory=socket_factory,
     )
     return aiohttp.ClientSession(
         connector=connector,
@@ -146,7 +134,7 @@ def open_session(
         # Bodies are decoded by afetch.http.decoding, as in the lean transport: stacked
         # and truncated streams are judged alike, and bombs inflate in bounded pieces.
         auto_decompress=False,
-        trace_configs=[_trace_config()],
+        trace_configs=[trace_config()],
         response_class=_PeerResponse,
     )
 
@@ -160,74 +148,6 @@ def _payload(body: bytes | None, chunked: bool) -> bytes | io.BytesIO | None:
 
 
 _LARGE_BODY = 1 << 20
-
-
-class _HeadTolerantHandler(ResponseHandler):
-    """aiohttp's protocol, keeping the answer to a HEAD that is followed by body bytes.
-
-    Some servers (busybox httpd) send the body on HEAD too. aiohttp's parser
-    reads the bytes after the head as the next response and fails the whole
-    packet, status and all: the record had no status where curl and the lean
-    client record it. Here what follows a HEAD answer's head is dropped and
-    the connection is not used again, as the lean client does.
-    """
-
-    _afetch_head_done = False
-
-    def set_response_params(self, **kwargs: Any) -> None:
-        self._afetch_head_done = False
-        super().set_response_params(**kwargs)
-
-    def data_received(self, data: bytes) -> None:
-        if getattr(self, "_skip_payload", False):
-            if self._afetch_head_done:
-                self._drop_the_rest()
-                return
-            end = data.find(b"\r\n\r\n")
-            if end >= 0 and data[9:10] != b"1":  # not a 1xx: this head is the answer
-                self._afetch_head_done = True
-                if end + 4 < len(data):
-                    super().data_received(data[: end + 4])
-                    self._drop_the_rest()
-                    return
-        super().data_received(data)
-
-    def _drop_the_rest(self) -> None:
-        self.force_close()
-        if self.transport is not None:
-            self.transport.close()
-
-
-class _BoundedConnector(aiohttp.TCPConnector):
-    """aiohttp's connector with idle connections bounded as the lean pool bounds them.
-
-    aiohttp keeps every idle connection for its keep-alive time however many
-    hosts there are: on 50 000 distinct hosts that ran out of descriptors
-    ("Too many open files") and memory grew with the list. Here at most
-    ``max_idle`` hosts keep idle connections; the host released least
-    recently loses its idle ones first. This reaches into the connector's
-    ``_conns`` (aiohttp 3.10+); if that ever changes shape, nothing is evicted.
-    """
-
-    def __init__(self, *args: Any, max_idle: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._max_idle = max(1, max_idle)
-        self._idle_hosts: OrderedDict[Any, None] = OrderedDict()
-        if isinstance(getattr(self, "_factory", None), functools.partial):
-            handler = functools.partial(_HeadTolerantHandler, loop=self._loop)
-            self._factory = cast("functools.partial[ResponseHandler]", handler)
-
-    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
-        super()._release(key, protocol, should_close=should_close)
-        conns = getattr(self, "_conns", None)
-        if not isinstance(conns, dict) or key not in conns:
-            return
-        self._idle_hosts[key] = None
-        self._idle_hosts.move_to_end(key)
-        while len(self._idle_hosts) > self._max_idle:
-            oldest, _ = self._idle_hosts.popitem(last=False)
-            for held in conns.pop(oldest, ()):
-                held[0].close()
 
 
 class _Exchange:
@@ -252,7 +172,7 @@ class _Exchange:
             headers.extend(route.headers.items())
         await self._transport.check_family(request)
         session = await self._transport.session()
-        _current.set(hop)
+        current_hop.set(hop)
         try:
             response = await self._send(session, request, headers, chunked, route)
         except (ConnectError, TlsError) as exc:
@@ -335,7 +255,7 @@ class _PeerResponse(aiohttp.ClientResponse):
 
     async def start(self, connection: aiohttp.connector.Connection) -> _PeerResponse:
         transport = connection.transport
-        hop = _current.get()
+        hop = current_hop.get()
         if transport is not None:
             peer = transport.get_extra_info("peername")
             if hop is not None and peer:
@@ -444,170 +364,3 @@ def _clean(text: str) -> str:
     except UnicodeEncodeError:
         return text_of(text.encode("utf-8", "surrogateescape"))
     return text
-
-
-@contextlib.contextmanager
-def aiohttp_errors() -> Iterator[None]:
-    """Inside: any aiohttp (or socket/TLS) failure leaves as afetch's exception."""
-    try:
-        yield
-    except Exception as exc:
-        mapped = translate(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
-
-
-def translate(exc: BaseException) -> BaseException | None:
-    """aiohttp's exception → afetch's, most specific class first; None: not aiohttp's."""
-    if isinstance(exc, TimeoutError):
-        # ServerTimeoutError (a connection error too) and its kin: a timeout.
-        return TimeoutError(str(exc) or "timed out")
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return DnsError(f"{exc.host}:{exc.port}: {describe(exc.os_error)}")
-    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
-        cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
-        return TlsError(describe(cause))
-    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
-        return TlsError(f"certificate fingerprint mismatch for {exc.host}:{exc.port}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return connect_failure(exc.host, exc.port or 0, exc.os_error)
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return FetchFailure(ErrorKind.TOO_MANY_REDIRECTS, exc.message or "too many redirects")
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return ConnectError(f"proxy refused: {exc.status} {exc.message}")
-    if isinstance(exc, aiohttp.ClientResponseError | http_exceptions.HttpProcessingError):
-        return _parse_failure(exc)
-    if isinstance(exc, aiohttp.RedirectClientError):
-        return ResponseError(f"bad redirect: {exc}")  # the server's Location, not the input
-    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return RequestError(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return ResponseError("server disconnected without sending a response")
-    if isinstance(exc, aiohttp.ClientError):
-        # Payload errors, resets and disconnects after the request was sent: the
-        # response could not be read as HTTP.
-        return ResponseError(f"{type(exc).__name__}: {exc}".rstrip(": "))
-    if isinstance(exc, socket.gaierror):
-        return DnsError(describe(exc))
-    if isinstance(exc, OSError):
-        return ConnectError(describe(exc))
-    return None
-
-
-def _parse_failure(exc: BaseException) -> ResponseError:
-    message = str(getattr(exc, "message", "") or exc) or type(exc).__name__
-    if isinstance(exc, http_exceptions.LineTooLong) or any(
-        hint in message.lower() for hint in _TOO_LARGE_HINTS
-    ):
-        return TooLargeError(message)
-    return ResponseError(f"malformed response: {message}")
-
-
-# -- timing: trace hooks and a socket that notes when its connect completed ------
-
-#: Sockets the session made (weakly held): at close, TLS ones still say goodbye.
-_open_sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-#: How long closing waits for TLS connections to exchange close_notify.
-_GOODBYE_SECONDS = 0.25
-
-
-async def _sockets_closed(limit: float) -> None:
-    """Wait (briefly) until every socket the session opened is closed.
-
-    aiohttp closes a TLS connection by starting its shutdown and returns at
-    once (aiohttp issue #1925); a transport still shutting down when the
-    loop closes is an "unclosed transport".
-    """
-    deadline = time.monotonic() + limit
-    # No event to wait on: the loop (asyncio or uvloop) closes the socket itself.
-    while any(sock.fileno() != -1 for sock in _open_sockets) and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-
-
-class _TimedSocket(socket.socket):
-    """A socket that records when its TCP connect completed, and to whom."""
-
-    __slots__ = ("_timing",)
-    _timing: HopTiming | None
-
-    def connect(self, address: Any) -> None:
-        super().connect(address)  # raises BlockingIOError while the handshake runs
-        self._connected()
-
-    def getsockopt(self, *args: Any) -> Any:
-        value = super().getsockopt(*args)
-        if args[:2] == (socket.SOL_SOCKET, socket.SO_ERROR) and value == 0:
-            self._connected()  # asyncio asks SO_ERROR once the socket is writable
-        return value
-
-    def _connected(self) -> None:
-        timing = getattr(self, "_timing", None)
-        if timing is not None and timing.tcp_end is None:
-            timing.tcp_end = time.perf_counter()
-
-
-def _socket_factory(addr_info: tuple[Any, ...]) -> socket.socket:
-    """For ``TCPConnector(socket_factory=...)``."""
-    family, type_, proto = addr_info[0], addr_info[1], addr_info[2]
-    sock = _TimedSocket(family, type_, proto)
-    _open_sockets.add(sock)
-    timing = _current.get()
-    sock._timing = timing
-    if timing is not None:
-        timing.tcp_start = time.perf_counter()
-        timing.tcp_end = None  # a happy-eyeballs retry on another address starts over
-    return sock
-
-
-class _SharedResolver(AbstractResolver):
-    """aiohttp's resolver interface over the run's Resolver (which times the lookup)."""
-
-    def __init__(self, resolver: Resolver) -> None:
-        self._resolver = resolver
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        try:
-            infos = await self._resolver.resolve(host, port, _current.get())
-        except DnsError as exc:
-            raise OSError(None, str(exc).partition(": ")[2] or str(exc)) from exc
-        flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
-        return [
-            ResolveResult(
-                hostname=host,
-                host=sockaddr[0],
-                port=sockaddr[1],
-                family=info_family,
-                proto=0,
-                flags=flags,
-            )
-            for info_family, _, _, _, sockaddr in infos
-        ]
-
-    async def close(self) -> None:
-        return None  # the transport closes the run's resolver
-
-
-def _trace_config() -> aiohttp.TraceConfig:
-    """Hooks for "connection ready" (after TLS) and reuse; the resolver times DNS."""
-    config = aiohttp.TraceConfig()
-    config.on_connection_create_end.append(_mark("ready"))
-    config.on_connection_reuseconn.append(_reused)
-    return config
-
-
-def _mark(field: str) -> Any:
-    async def hook(session: aiohttp.ClientSession, context: SimpleNamespace, params: Any) -> None:
-        timing = _current.get()
-        if timing is not None:
-            setattr(timing, field, time.perf_counter())
-
-    return hook
-
-
-async def _reused(session: aiohttp.ClientSession, context: SimpleNamespace, params: Any) -> None:
-    timing = _current.get()
-    if timing is not None:
-        timing.reused = True
