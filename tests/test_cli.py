@@ -282,7 +282,7 @@ def test_an_input_that_fails_midway_keeps_the_records_and_exits_1(
 
 
 def test_help_groups_every_option_once_and_ends_with_examples() -> None:
-    from afetch.cli.options import HELP_GROUPS
+    from afetch.cli.help import HELP_GROUPS
 
     result = CliRunner().invoke(command, ["--help"], terminal_width=100)
     assert result.exit_code == 0

@@ -20,12 +20,12 @@ from afetch.inputs import (
     LineSplitter,
     OverlongLine,
     RequestParser,
-    _plain_url,
-    _Reader,
     make_url,
     parse_url,
     read_requests,
 )
+from afetch.inputs.parse import _plain_url
+from afetch.inputs.read import _Reader
 from afetch.models import NO_ID, FetchResult, FetchSpec
 from tests.conftest import check_record, run_cli
 

@@ -9,16 +9,14 @@ decodes it in bounded pieces.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import deque
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol, cast
 
 import httptools
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from afetch.errors import ResponseError, TooLargeError
 from afetch.http import decoding
+from afetch.http.lean.headers import NO_HEADERS, Headers, charset_of, unfold
 from afetch.http.options import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.http.request import location_text, text_of
 
@@ -44,9 +42,6 @@ class _HeadDone(Exception):
 
 class _Extra(Exception):
     """Stops the parser at the start of a second message: the first one is the answer."""
-
-
-_FOLD = re.compile(rb"\r\n[ \t]+")
 
 
 class Owner(Protocol):
@@ -186,7 +181,7 @@ class Response:
         self.status = 0
         self.reason: str | None = None
         self.http_version = "1.1"
-        self.headers = _NO_HEADERS
+        self.headers = NO_HEADERS
         self._connection: Connection | None = connection
         # The parser holds this response's callbacks: a cycle, broken by release()
         # so a finished response is freed at once, not by the cycle collector.
@@ -283,7 +278,7 @@ class Response:
         if not self._headers_done:
             self._head_bytes += len(data)
             if b"\r\n " in data or b"\r\n\t" in data:
-                data = _unfold(data)
+                data = unfold(data)
         if self._parser is None:
             return
         try:
@@ -432,85 +427,6 @@ class Response:
         if self._connection is not None:
             self._connection.close()
         self._wake()
-
-
-class Headers:
-    """Response headers, decoded only as far as they are read.
-
-    The few fields afetch reads of every response are picked out while
-    parsing; the full case-insensitive multidict is built only when all
-    fields are asked for (``--headers``, header expectations).
-    """
-
-    __slots__ = ("_all", "_fields", "_known")
-
-    _KNOWN = frozenset(
-        {
-            b"content-type",
-            b"content-length",
-            b"content-encoding",
-            b"transfer-encoding",
-            b"location",
-            b"retry-after",
-        }
-    )
-    _KNOWN_TEXT = frozenset(name.decode() for name in _KNOWN)
-
-    def __init__(self, fields: list[tuple[bytes, bytes]]) -> None:
-        self._fields = fields
-        self._all: CIMultiDictProxy[str] | None = None
-        known: dict[str, str] = {}
-        for name, value in fields:
-            key = name.lower()
-            if key in self._KNOWN:
-                text = key.decode()
-                if text not in known:
-                    known[text] = text_of(value)
-                elif text == "content-encoding":  # two lines: two layers, in order
-                    known[text] += ", " + text_of(value)
-        self._known = known
-
-    def raw(self, name: str) -> bytes | None:
-        """The first value of ``name`` (lower case) as its bytes came."""
-        key = name.encode()
-        return next((value for field, value in self._fields if field.lower() == key), None)
-
-    def get(self, name: str) -> str | None:
-        key = name.lower()
-        if key in self._KNOWN_TEXT:
-            return self._known.get(key)
-        return self.all().get(name)
-
-    def items(self) -> Iterable[tuple[str, str]]:
-        return self.all().items()
-
-    def all(self) -> CIMultiDictProxy[str]:
-        if self._all is None:
-            self._all = CIMultiDictProxy(
-                CIMultiDict((text_of(name), text_of(value)) for name, value in self._fields)
-            )
-        return self._all
-
-
-_NO_HEADERS = Headers([])
-
-
-def _unfold(data: bytes) -> bytes:
-    """obs-fold in the head replaced by a space, as RFC 9112 §5.2 asks of a user agent."""
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        return _FOLD.sub(b" ", data)
-    return _FOLD.sub(b" ", data[:end]) + data[end:]
-
-
-def charset_of(content_type: str | None) -> str | None:
-    if not content_type:
-        return None
-    for param in content_type.split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip('"') or None
-    return None
 
 
 def _how(exc: Exception | None) -> str:
