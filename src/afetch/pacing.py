@@ -1,4 +1,8 @@
-"""Pacing: the global rate, per-host caps, and per-host pauses a server asks for.
+"""Pacing: the one per-host authority (``Pacer``) and the pieces it is made of.
+
+The scheduler and ``fetch_one`` ask the Pacer, by method, whether a request
+may start, how long its host is paused, whether its host was given up, and
+tell it how attempts and requests ended; nobody reads its fields. Its parts:
 
 - ``RateLimiter`` spaces attempt starts at least 1/rate apart across the run:
   each start reserves the next free slot, so there are no bursts, even after
@@ -18,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from yarl import URL
 
@@ -35,6 +40,15 @@ _PAUSING_STATUSES = frozenset({429, 503})
 
 def host_key(url: URL) -> HostKey:
     return (url.host or "", url.port)
+
+
+def host_home(config: Config, spec: FetchSpec, workers: Sequence[int]) -> int | None:
+    """The worker process that owns the request's host, when per-host policy needs one
+    owner (caps, pauses and error counts stay exact); None: any worker will do."""
+    if not (config.per_host or config.max_host_errors):
+        return None
+    host, port = host_key(spec.target)
+    return workers[zlib.crc32(f"{host}:{port}".encode()) % len(workers)]
 
 
 class RateLimiter:
@@ -93,28 +107,61 @@ class HostPauses:
 
 
 class Pacer:
-    """What every attempt waits for before it starts."""
+    """The run's per-host authority: admission, pauses, error budget, and the rate."""
 
     def __init__(self, config: Config, clock: Clock = time.monotonic) -> None:
         self._rate = RateLimiter(config.rate, clock) if config.rate else None
-        self.pauses = HostPauses(config.retry_max_wait, clock)
-        self.host_errors = HostErrors(config.max_host_errors)
+        self._pauses = HostPauses(config.retry_max_wait, clock)
+        self._errors = HostErrors(config.max_host_errors)
+        self._slots = HostSlots(config.per_host)
+
+    # -- requests (the scheduler) --------------------------------------------
+
+    def admit(self, spec: FetchSpec) -> bool:
+        """True if the request may start now; False: parked until its host has room."""
+        return self._slots.admit(spec)
+
+    def release(self, spec: FetchSpec) -> FetchSpec | None:
+        """The request finished: the next parked one of its host, now admitted."""
+        return self._slots.release(spec)
+
+    def pause_before(self, spec: FetchSpec) -> float:
+        """Seconds its host asked to be left alone (``Retry-After``); 0: go."""
+        if not self._pauses.any:
+            return 0.0
+        return self._pauses.remaining(host_key(spec.target))
+
+    def given_up(self, spec: FetchSpec) -> str | None:
+        """Why the request is not attempted (its host used up --max-host-errors), or None."""
+        limit = self._errors.limit
+        if limit is None or not self._errors.given_up(host_key(spec.target)):
+            return None
+        host, port = host_key(spec.target)
+        where = host if port is None else f"{host}:{port}"
+        return f"not attempted: {limit} connection failures in a row on {where} (--max-host-errors)"
+
+    def settled(self, spec: FetchSpec, result: FetchResult) -> None:
+        """A request's result counts against (or resets) its host's error budget."""
+        if self._errors.limit is not None:
+            self._errors.observe(host_key(spec.target), result)
+
+    # -- attempts (fetch_one) --------------------------------------------------
 
     @property
     def active(self) -> bool:
         """False when nothing paces the run: attempts skip ``before_attempt``."""
-        return self._rate is not None or self.pauses.any
+        return self._rate is not None or self._pauses.any
 
     async def before_attempt(self, url: URL) -> None:
         host = host_key(url)
         # A loop, not one sleep: another 429 may extend the pause while we wait.
-        while (left := self.pauses.remaining(host)) > 0:  # noqa: ASYNC110
+        while (left := self._pauses.remaining(host)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(left)
         if self._rate is not None:
             await self._rate.wait()
 
     def after_attempt(self, url: URL, status: int | None, retry_after: str | None) -> None:
-        self.pauses.observe(host_key(url), status, retry_after)
+        self._pauses.observe(host_key(url), status, retry_after)
 
 
 class HostErrors:

@@ -18,7 +18,7 @@ from afetch.errors import OutputFailure
 from afetch.fetch import Client, fetch_one
 from afetch.http import open_transport
 from afetch.models import FetchResult, FetchSpec, internal_error, skipped
-from afetch.pacing import HostSlots, Pacer, host_key
+from afetch.pacing import Pacer
 from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler
 
 _DONE = object()
@@ -68,9 +68,9 @@ class _Outbox:
         return items
 
 
-def open_client(config: Config) -> Client:
+def open_client(config: Config, pacer: Pacer | None = None) -> Client:
     """What the run's requests share; the aiohttp session is made only if one needs it."""
-    return Client(open_transport(config.transport_options()), Pacer(config))
+    return Client(open_transport(config.transport_options()), pacer or Pacer(config))
 
 
 class Engine(Scheduler):
@@ -81,7 +81,7 @@ class Engine(Scheduler):
         self._flush = asyncio.Lock()
         self._finished: list[FetchResult] = []  # done, but the stop came before delivery
         self._tasks: list[asyncio.Task[None]] = []
-        self._hosts = HostSlots(config.per_host)
+        self._pacer = Pacer(config)
         self._running = 0
         # Requests taken from the input but not yet delivered: those in flight, a
         # queue's worth waiting for a fetcher, and (with --per-host) a look-ahead of
@@ -103,7 +103,7 @@ class Engine(Scheduler):
     async def results(self, requests: Requests) -> AsyncGenerator[FetchResult, None]:
         """Yield one result per request, in completion order (or input order)."""
         out = _Outbox(self.config.concurrency)
-        client = open_client(self.config)
+        client = open_client(self.config, self._pacer)
         supervisor = asyncio.create_task(self._supervise(client, as_async(requests), out))
         self._start_clock()
         completed = False
@@ -170,7 +170,7 @@ class Engine(Scheduler):
                         await self._deliver(self.ledger.take_seq(), item, out, room)
                         continue
                     self.ledger.admit(item)
-                    if self._hosts.admit(item):
+                    if self._pacer.admit(item):
                         ready.put_nowait(item)
             finally:
                 await requests.aclose()
@@ -190,18 +190,17 @@ class Engine(Scheduler):
         out: _Outbox,
     ) -> None:
         loop = asyncio.get_running_loop()
+        pacer = client.pacer
         while (spec := await ready.get()) is not None:
             # A paused host's requests wait off the fetchers, which go on with other hosts.
-            pauses = client.pacer.pauses
-            if pauses.any and (pause := pauses.remaining(host_key(spec.target))) > 0:
+            if (pause := pacer.pause_before(spec)) > 0:
                 loop.call_later(pause, ready.put_nowait, spec)
                 continue
             ticket = self.ledger.open[spec.index]
             ticket.started = time.perf_counter()
             self._running += 1
-            host_errors = client.pacer.host_errors
-            if host_errors.limit is not None and host_errors.given_up(host_key(spec.target)):
-                result = skipped(spec, _given_up(spec, host_errors.limit))
+            if (why := pacer.given_up(spec)) is not None:
+                result = skipped(spec, why)
             else:
                 try:
                     result = await fetch_one(client, spec, self.config, ticket.count_attempt)
@@ -210,10 +209,9 @@ class Engine(Scheduler):
                     raise
                 except Exception as exc:  # a bug in afetch: still one record for this index
                     result = internal_error(spec, exc, ticket.attempts)
-                if host_errors.limit is not None:
-                    host_errors.observe(host_key(spec.target), result)
+                pacer.settled(spec, result)
             self._running -= 1
-            if (following := self._hosts.release(spec)) is not None:
+            if (following := pacer.release(spec)) is not None:
                 ready.put_nowait(following)
             self.ledger.settle(spec.index)
             if self.keep_failed is not None:
@@ -245,12 +243,6 @@ class Engine(Scheduler):
                     self._finished.extend(ready[index:])
                     raise
                 room.release()
-
-
-def _given_up(spec: FetchSpec, limit: int) -> str:
-    host, port = host_key(spec.target)
-    where = host if port is None else f"{host}:{port}"
-    return f"not attempted: {limit} connection failures in a row on {where} (--max-host-errors)"
 
 
 def as_async(

@@ -19,7 +19,6 @@ import os
 import pickle
 import signal
 import sys
-import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 
@@ -29,7 +28,7 @@ from afetch.config import Config
 from afetch.errors import ErrorKind, OutputFailure
 from afetch.http.options import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.models import FetchResult, FetchSpec
-from afetch.pacing import host_key
+from afetch.pacing import host_home
 from afetch.run.engine import as_async
 from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler, Ticket
 
@@ -179,10 +178,8 @@ class WorkerPool(Scheduler):
         alive = [n for n, worker in enumerate(self._workers) if not worker.dead]
         if not alive:
             raise RuntimeError("every worker process died")
-        if self.config.per_host or self.config.max_host_errors:
-            # One worker owns each host: per-host caps, pauses and error counts stay exact.
-            host, port = host_key(spec.target)
-            return alive[zlib.crc32(f"{host}:{port}".encode()) % len(alive)]
+        if (home := host_home(self.config, spec, alive)) is not None:
+            return home
         return min(alive, key=lambda n: self._workers[n].outstanding)
 
     def _died(self, number: int, worker: _Worker) -> None:
