@@ -404,9 +404,16 @@ async def _record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             if not more:
                 break
             data += more
+        _keep(data)  # before answering: the client may look as soon as it has its answer
+        data = b""
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         await writer.drain()
         writer.close()
+    if data:  # the connection failed before the answer: what came is kept all the same
+        _keep(data)
+
+
+def _keep(data: bytes) -> None:
     target = data.split(b" ", 2)[1].decode("latin-1") if data.count(b" ") >= 2 else ""
     RECORDED[target].append(data)
 

@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from afetch.cli.streams import Streams
 from afetch.config import RunControl, UiOptions
 from afetch.errors import OutputFailure
-from afetch.sinks.reports import BadRecords, Baseline, Reports, latest_records
-from afetch.sinks.summary import closing_lines
-from afetch.sinks.verdict import ExitStatus, exit_status, run_passed
+from afetch.sinks.reports import BadRecords, Baseline, Ending, Reports, latest_records
+from afetch.sinks.verdict import ExitStatus
 
 
 def rebuild(
@@ -55,11 +54,9 @@ async def _rebuild(
             await reports.add(result)
     finally:
         await reports.close()
-    verdicts = reports.verdicts()
-    status = exit_status(reports.tally, exit_zero=ui.exit_zero, verdicts=verdicts)
-    passed = run_passed(reports.tally, verdicts)
-    for line in reports.publish(verdicts, passed):
+    end = reports.finish(Ending(), ui)
+    for line in end.publish():
         _say(line)
-    for line in closing_lines(reports.tally, verdicts, summary=ui.summary, colour=ui.color):
+    for line in end.closing_lines():
         _say(line)
-    return status
+    return end.status()

@@ -26,10 +26,11 @@ from afetch.run.loop import loop_factory
 from afetch.run.scheduler import StopReason
 from afetch.sinks.progress import Progress, count_total, share_of
 from afetch.sinks.records import RecordWriter
-from afetch.sinks.reports import Baseline, Reports
+from afetch.sinks.reports import Baseline, Ending, Reports
 from afetch.sinks.resume import IndexBitmap
-from afetch.sinks.summary import closing_lines, n_requests
-from afetch.sinks.verdict import ExitStatus, exit_status, run_passed
+from afetch.sinks.summary import n_requests
+from afetch.sinks.tally import Tally
+from afetch.sinks.verdict import ExitStatus
 
 
 def run(
@@ -212,27 +213,17 @@ class _Run:
     ) -> ExitStatus:
         deadline_hit = results.stop_reason is StopReason.DEADLINE
         unfinished = results.unfinished
-        tally = reports.tally
-        verdicts = reports.verdicts()
-
-        def status(output_failed: bool) -> ExitStatus:
-            return exit_status(
-                tally,
-                signal_status=self.signal_status,
-                broken_pipe=isinstance(output_error, BrokenPipeError),
-                output_failed=output_failed,
-                exit_zero=self.ui.exit_zero,
-                deadline_hit=deadline_hit,
+        end = reports.finish(
+            Ending(
                 unfinished=unfinished + results.deaths,
-                verdicts=verdicts,
-            )
-
+                deadline_hit=deadline_hit,
+                signal_status=self.signal_status,
+                output_error=output_error,
+            ),
+            self.ui,
+        )
         try:
-            passed = run_passed(
-                tally, verdicts, unfinished=unfinished + results.deaths, deadline_hit=deadline_hit
-            )
-            whole = self.signal_status is None and output_error is None  # not cut short
-            for line in reports.publish(verdicts, passed=passed and whole):
+            for line in end.publish():
                 self._warn(line)
         except OutputFailure as exc:
             self.failure = self.failure or str(exc)
@@ -241,32 +232,39 @@ class _Run:
         elif output_error is not None:
             self._warn(f"afetch: error: cannot write records: {output_error}")
         else:
-            if self.failure is not None:
-                self._warn(f"afetch: error: {self.failure}")
-            if deadline_hit:
-                self._warn(
-                    f"afetch: --deadline reached: {n_requests(unfinished, 'unfinished ')} cancelled"
-                )
-            if results.stop_reason is StopReason.MAX_FAILURES:
-                self._warn(
-                    f"afetch: --max-failures reached ({self.control.max_failures} requests"
-                    f" not ok): stopped with {n_requests(unfinished)} unfinished"
-                )
-            if self.signal_status is not None:
-                self._warn(self._interrupted(unfinished, self.sources))
-            elif self.control.resume and unfinished:
-                self._warn(
-                    f"afetch: {n_requests(unfinished)} unfinished (no record):"
-                    " run the same command again to fetch them"
-                )
-            nothing = not (tally.total or tally.input_errors or deadline_hit)
-            if nothing and not self.control.resume and self.failure is None:
-                self._warn("afetch: no requests in the input")
-            for line in closing_lines(
-                tally, verdicts, summary=self.ui.summary, colour=self.ui.color
-            ):
+            for line in self._run_lines(results, reports.tally, unfinished, deadline_hit):
                 self._warn(line)
-        return status(output_error is not None or self.failure is not None)
+            for line in end.closing_lines():
+                self._warn(line)
+        return end.status(failed=output_error is not None or self.failure is not None)
+
+    def _run_lines(
+        self, results: Stream, tally: Tally, unfinished: int, deadline_hit: bool
+    ) -> list[str]:
+        """What only a run (not a rebuild) has to say: failures, limits, how to go on."""
+        lines = []
+        if self.failure is not None:
+            lines.append(f"afetch: error: {self.failure}")
+        if deadline_hit:
+            lines.append(
+                f"afetch: --deadline reached: {n_requests(unfinished, 'unfinished ')} cancelled"
+            )
+        if results.stop_reason is StopReason.MAX_FAILURES:
+            lines.append(
+                f"afetch: --max-failures reached ({self.control.max_failures} requests"
+                f" not ok): stopped with {n_requests(unfinished)} unfinished"
+            )
+        if self.signal_status is not None:
+            lines.append(self._interrupted(unfinished, self.sources))
+        elif self.control.resume and unfinished:
+            lines.append(
+                f"afetch: {n_requests(unfinished)} unfinished (no record):"
+                " run the same command again to fetch them"
+            )
+        nothing = not (tally.total or tally.input_errors or deadline_hit)
+        if nothing and not self.control.resume and self.failure is None:
+            lines.append("afetch: no requests in the input")
+        return lines
 
 
 def _failure_line(result: FetchResult) -> str:

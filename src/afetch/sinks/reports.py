@@ -9,17 +9,19 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 
-from afetch.config import RunControl
+from afetch.config import RunControl, UiOptions
 from afetch.errors import OutputFailure
 from afetch.models import FetchResult, check_name
 from afetch.sinks.markdown import RunReport, append_step_summary
+from afetch.sinks.summary import closing_lines
 from afetch.sinks.tally import Tally
-from afetch.sinks.verdict import BaselineDiff, Verdict, judge
+from afetch.sinks.verdict import BaselineDiff, ExitStatus, Verdict, exit_status, judge, run_passed
 
 if TYPE_CHECKING:
     from afetch.sinks.junit import JUnitReport
@@ -126,6 +128,10 @@ class Reports:
         if self.junit is not None:
             await self.junit.close()
 
+    def finish(self, ending: Ending, ui: UiOptions) -> RunEnd:
+        """The one end of a run, and of ``afetch --report``: judged once, said once."""
+        return RunEnd(self, ending, ui)
+
     def verdicts(self) -> list[Verdict]:
         diff = None if self.baseline is None else self.baseline.diff()
         return judge(self.tally, self.control.thresholds, baseline=diff)
@@ -149,3 +155,56 @@ class Reports:
                 said.append(f"afetch: --github: {problem}")
             said += self.report.annotations()
         return said
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a run ended, beside its records (a rebuild from records ends plainly)."""
+
+    unfinished: int = 0  # requests read but not finished (deadline, signals, dead workers)
+    deadline_hit: bool = False
+    signal_status: ExitStatus | None = None
+    output_error: OSError | None = None
+
+
+class RunEnd:
+    """The verdict, the reports people read, the closing lines and the exit status.
+
+    ``passed`` is what the reports say (``--exit-zero`` never changes it); a
+    run cut short by a signal or a reader that left did not pass.
+    """
+
+    def __init__(self, reports: Reports, ending: Ending, ui: UiOptions) -> None:
+        self._reports, self._ending, self._ui = reports, ending, ui
+        self.verdicts = reports.verdicts()
+        judged = run_passed(
+            reports.tally,
+            self.verdicts,
+            unfinished=ending.unfinished,
+            deadline_hit=ending.deadline_hit,
+        )
+        self.passed = judged and ending.signal_status is None and ending.output_error is None
+
+    def publish(self) -> list[str]:
+        """Write the Markdown report and GitHub's summary (``OutputFailure``); lines to say."""
+        return self._reports.publish(self.verdicts, self.passed)
+
+    def closing_lines(self) -> list[str]:
+        ui = self._ui
+        return closing_lines(
+            self._reports.tally, self.verdicts, summary=ui.summary, colour=ui.color
+        )
+
+    def status(self, *, failed: bool = False) -> ExitStatus:
+        """The exit status; ``failed``: the run itself failed (a sink, its input, its output)."""
+        ending = self._ending
+        return exit_status(
+            self._reports.tally,
+            signal_status=ending.signal_status,
+            broken_pipe=isinstance(ending.output_error, BrokenPipeError),
+            output_failed=failed,
+            exit_zero=self._ui.exit_zero,
+            deadline_hit=ending.deadline_hit,
+            unfinished=ending.unfinished,
+            verdicts=self.verdicts,
+        )
