@@ -4,7 +4,6 @@ A bare ``--version`` is answered here, before click and the rest are imported:
 scripts probe it often and it should cost no more than starting Python.
 """
 
-import contextlib
 import os
 import sys
 from typing import NoReturn
@@ -39,16 +38,15 @@ def exit_now(code: object) -> NoReturn:
     a 130 ms one-URL run (hyperfine). Under coverage (the test suite) the
     normal exit stays: coverage writes its data from an atexit hook.
     """
+    from afetch.cli.streams import flush_and_say
+
+    message = None
     if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)  # what SystemExit("message") would have done
-        code = 1
+        message, code = code, 1  # what SystemExit("message") would have done
     if "coverage" in sys.modules:
+        flush_and_say(message)
         raise SystemExit(code)
-    for stream in (sys.stdout, sys.stderr):
-        if stream is None:  # started with it closed
-            continue
-        with contextlib.suppress(OSError, ValueError):  # a reader that left, a closed stream
-            stream.flush()
+    flush_and_say(message)
     os._exit(code or 0)
 
 

@@ -9,13 +9,15 @@ becomes the record's ``failed`` field.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import re
-import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
+
+#: Messages for the person running afetch; the CLI sends them to its stderr.
+log = logging.getLogger("afetch")
 
 _STATUS_ITEM = re.compile(r"^\s*(?:([1-5])xx|(\d{3})\s*-\s*(\d{3})|(\d{3}))\s*$", re.IGNORECASE)
 
@@ -131,14 +133,13 @@ def _warn_if_not_a_test(expression: str, first: Any) -> None:
         return
     shown = orjson.dumps(first).decode()
     shown = shown if len(shown) <= 60 else shown[:59] + "…"
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        print(
-            f"afetch: warning: jq {expression!r} gave {shown} on the first body, not true or"
-            " false: it holds for any value but false and null (to assert a value, compare"
-            " with ==, e.g. '.status == \"up\"')",
-            file=sys.stderr,
-            flush=True,
-        )
+    log.warning(
+        "afetch: warning: jq %r gave %s on the first body, not true or false: it holds for"
+        " any value but false and null (to assert a value, compare with ==, e.g."
+        " '.status == \"up\"')",
+        expression,
+        shown,
+    )
 
 
 def body_regex(pattern: str) -> re.Pattern[str]:

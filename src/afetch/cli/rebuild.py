@@ -9,7 +9,7 @@ unsharded run wrote. Thresholds and ``--baseline`` judge as in a run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from afetch.cli.streams import Streams
 from afetch.config import RunControl, UiOptions
@@ -26,7 +26,7 @@ def rebuild(
     env: Streams,
 ) -> ExitStatus:
     try:
-        return asyncio.run(_rebuild(paths, ui, control, baseline, env.say))
+        return asyncio.run(_rebuild(paths, ui, control, baseline, env))
     except (BadRecords, OutputFailure) as exc:
         env.say(f"afetch: error: {exc}")
         return ExitStatus.USAGE
@@ -37,11 +37,12 @@ async def _rebuild(
     ui: UiOptions,
     control: RunControl,
     baseline: Baseline | None,
-    _say: Callable[[str], None],
+    env: Streams,
 ) -> ExitStatus:
+    _say = env.say
     reports = Reports(control, baseline)
     reports.tally.timed = False
-    records, replaced = latest_records(paths)
+    records, replaced = latest_records(paths, env.stdin_bytes)
     if replaced:
         _say(
             f"afetch: --report: {replaced} earlier record{'s' * (replaced != 1)}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import shlex
 import signal
@@ -50,7 +51,7 @@ def run(
     """
     config = _fit_open_files(config, control.workers, env)
     try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        with env.messages(), asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(_Run(config, ui, control, out, env).main(sources, done, baseline))
     finally:
         if not env.is_stdout(out):
@@ -133,6 +134,7 @@ class _Run:
             parser,
             select=index_filter(self.control.shard, done),
             on_error=self.on_input_error,
+            stdin=self.env.open_stdin,
         )
         control = self.control
         self.results = results = stream(
@@ -151,7 +153,7 @@ class _Run:
         loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)
         loop.add_signal_handler(signal.SIGTERM, self.on_signal, ExitStatus.SIGTERM)
         progress = Progress(
-            self.env.stderr or sys.stderr,
+            self.env.stderr or io.StringIO(),  # disabled then: nothing is written
             enabled=self.ui.progress and self.env.stderr is not None,
             running=lambda: results.running,
             skipped=lambda: parser.duplicates,

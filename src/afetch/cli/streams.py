@@ -13,8 +13,10 @@ really wrong.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -78,6 +80,42 @@ class Streams:
             stderr_tty=stderr is not None and isatty(stderr),
         )
 
+    def open_stdin(self) -> tuple[Callable[[int], bytes], Callable[[], None]]:
+        """Standard input for ``-i -``: ``(read, close)``, one system call per read.
+
+        Read through its raw descriptor, not ``sys.stdin.buffer``: a daemon thread
+        blocked inside a buffered reader's lock makes interpreter shutdown abort.
+        """
+        if self.stdin is None:
+            raise OSError("standard input is closed")
+        try:
+            raw = open(self.stdin.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115
+        except (AttributeError, OSError, ValueError):  # a stand-in stdin with no descriptor
+            buffer: IO[bytes] = self.stdin.buffer  # type: ignore[attr-defined]
+            return buffer.read, lambda: None
+        return raw.read, raw.close
+
+    def stdin_bytes(self) -> IO[bytes]:
+        """Standard input as one binary stream (``afetch --report -``)."""
+        if self.stdin is None:
+            raise OSError("standard input is closed")
+        buffer: IO[bytes] = self.stdin.buffer  # type: ignore[attr-defined]
+        return buffer
+
+    @contextlib.contextmanager
+    def messages(self) -> Iterator[None]:
+        """The library's messages (the ``afetch`` logger: a worker process died, a jq
+        expression that is not a test) go to this stderr, and only there, meanwhile."""
+        logger = logging.getLogger("afetch")
+        handler = _Say(self.say)
+        logger.addHandler(handler)
+        propagate, logger.propagate = logger.propagate, False
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+
     def say(self, text: str) -> None:
         """A line for the person on stderr; dropped when stderr is closed or fails."""
         if self.stderr is None:
@@ -87,6 +125,27 @@ class Streams:
 
     def is_stdout(self, out: IO[bytes]) -> bool:
         return self.stdout is not None and out is self.stdout
+
+
+class _Say(logging.Handler):
+    def __init__(self, say: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self._say = say
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._say(record.getMessage())
+
+
+def flush_and_say(message: object | None = None) -> None:
+    """At exit: say a message SystemExit carried, flush stdout and stderr (if open)."""
+    if message is not None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            print(message, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with it closed
+            continue
+        with contextlib.suppress(OSError, ValueError):  # a reader that left, a closed stream
+            stream.flush()
 
 
 def _binary(stream: IO[str]) -> IO[bytes] | None:

@@ -24,7 +24,14 @@ from afetch.http.request import (
     raw_query_of,
     with_raw_query,
 )
-from afetch.inputs.read import MAX_LINE, InputError, OverlongLine, RawLine, read_raw_lines
+from afetch.inputs.read import (
+    MAX_LINE,
+    InputError,
+    OverlongLine,
+    RawLine,
+    StdinOpener,
+    read_raw_lines,
+)
 from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input
 
 _JSON_KEYS = frozenset({"url", "method", "headers", "body", "json", "id", "timeout", "expect"})
@@ -300,13 +307,14 @@ def read_requests(
     *,
     select: Callable[[int], bool] | None = None,
     on_error: Callable[[InputError], None] | None = None,
+    stdin: StdinOpener | None = None,
 ) -> ParsedRequests:
     """The run's requests in index order: positional URLs, then each input.
 
     ``select`` keeps only some indices (``--shard``, ``--resume``); the others
     still take their index, so every shard and every resumed run agree on it.
     """
-    return ParsedRequests(_requests(urls, paths, parser, select, on_error))
+    return ParsedRequests(_requests(urls, paths, parser, select, on_error, stdin))
 
 
 async def _requests(
@@ -315,12 +323,13 @@ async def _requests(
     parser: RequestParser,
     select: Callable[[int], bool] | None,
     on_error: Callable[[InputError], None] | None,
+    stdin: StdinOpener | None,
 ) -> AsyncGenerator[FetchSpec | FetchResult, None]:
     for url in urls:
         item = parser.parse_argument(url)
         if item is not None and (select is None or select(item.index)):
             yield item
-    async for batch in read_raw_lines(paths, on_error):
+    async for batch in read_raw_lines(paths, on_error, stdin):
         for raw in batch:
             item = parser.parse(raw)
             if item is not None and (select is None or select(item.index)):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -84,20 +83,18 @@ class LineSplitter:
 
 
 _Source = tuple[Callable[[int], bytes], Callable[[], None]]
+#: Opens standard input for reading: ``(read, close)``. The CLI's streams give it
+#: (``cli/streams.py``: the one place that looks at ``sys.std*``); without one,
+#: ``-`` cannot be read.
+StdinOpener = Callable[[], _Source]
 
 
-def _open_source(path: str) -> _Source:
-    """``(read, close)`` where one read() is one system call returning what is there.
-
-    Stdin is read through its raw descriptor, not ``sys.stdin.buffer``: a daemon
-    thread blocked inside a buffered reader's lock makes interpreter shutdown abort.
-    """
+def _open_source(path: str, stdin: StdinOpener | None) -> _Source:
+    """``(read, close)`` where one read() is one system call returning what is there."""
     if path == "-":
-        try:
-            stdin = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115
-        except (AttributeError, OSError, ValueError):  # a stand-in stdin with no descriptor
-            return sys.stdin.buffer.read, lambda: None
-        return stdin.read, stdin.close
+        if stdin is None:
+            raise OSError("no standard input was given to read")
+        return stdin()
     raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed through the returned close
     magic = raw.read(2)
     raw.seek(0)
@@ -112,12 +109,12 @@ def _open_source(path: str) -> _Source:
     return unpacked.read1, close_both
 
 
-def read_lines(path: str) -> Iterator[list[RawLine]]:
+def read_lines(path: str, stdin: StdinOpener | None = None) -> Iterator[list[RawLine]]:
     """Yield batches of lines of one input, as soon as the source has data."""
     splitter = LineSplitter()
     first = True
     try:
-        read, close = _open_source(path)
+        read, close = _open_source(path, stdin)
         try:
             while chunk := read(_READ_SIZE):
                 if first and chunk.count(b"\0", 0, _SNIFF) >= _BINARY_NULS:
@@ -152,9 +149,10 @@ class _Reader(threading.Thread):
         paths: Sequence[str],
         queue: asyncio.Queue[list[RawLine] | InputError | None],
         loop: asyncio.AbstractEventLoop,
+        stdin: StdinOpener | None = None,
     ) -> None:
         super().__init__(name="afetch-input", daemon=True)
-        self._paths, self._queue, self._loop = paths, queue, loop
+        self._paths, self._queue, self._loop, self._stdin = paths, queue, loop, stdin
         self.slots = threading.Semaphore(_QUEUED_BATCHES)
         self.stopped = threading.Event()
 
@@ -163,7 +161,7 @@ class _Reader(threading.Thread):
         with contextlib.suppress(RuntimeError):
             for path in self._paths:
                 try:
-                    for batch in read_lines(path):
+                    for batch in read_lines(path, self._stdin):
                         if not self._put(batch):
                             return
                 except InputError as exc:
@@ -184,13 +182,15 @@ class _Reader(threading.Thread):
 
 
 async def read_raw_lines(
-    paths: Sequence[str], on_error: Callable[[InputError], None] | None = None
+    paths: Sequence[str],
+    on_error: Callable[[InputError], None] | None = None,
+    stdin: StdinOpener | None = None,
 ) -> AsyncIterator[list[RawLine]]:
     """Batches of raw lines from the input files in order (``-`` is stdin)."""
     if not paths:
         return
     queue: asyncio.Queue[list[RawLine] | InputError | None] = asyncio.Queue()
-    reader = _Reader(paths, queue, asyncio.get_running_loop())
+    reader = _Reader(paths, queue, asyncio.get_running_loop(), stdin)
     reader.start()
     try:
         while (item := await queue.get()) is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pickle
 import signal
@@ -31,6 +32,9 @@ from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import host_home
 from afetch.run.engine import as_async
 from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler, Ticket
+
+#: Messages for the person running afetch; the CLI sends them to its stderr.
+log = logging.getLogger("afetch")
 
 _Item = tuple[int, FetchResult, int | None]  # (seq, result, worker that held it)
 _READ_SIZE = 256 * 1024
@@ -208,8 +212,7 @@ class WorkerPool(Scheduler):
             self._fatal = self._fatal or RuntimeError("every worker process died")
             if self._feeder is not None:
                 self._feeder.cancel()
-        with contextlib.suppress(OSError):
-            print(f"afetch: worker process {number + 1} died ({how}): {what}", file=sys.stderr)
+        log.warning("afetch: worker process %d died (%s): %s", number + 1, how, what)
 
     async def _read(self, number: int, worker: _Worker, out: asyncio.Queue[_Item | None]) -> None:
         """Records as the worker wrote them, read in large pieces rather than line by line."""

@@ -7,11 +7,10 @@ from saved records), so both judge and write exactly the same way.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import orjson
 
@@ -31,10 +30,15 @@ class BadRecords(ValueError):
     """A records file that cannot be read, or a line that is not an afetch record."""
 
 
-def read_records(path: str) -> Iterator[FetchResult]:
-    """The records of one file (``-``: stdin), each as a whole FetchResult."""
+def read_records(path: str, stdin: Callable[[], IO[bytes]] | None = None) -> Iterator[FetchResult]:
+    """The records of one file (``-``: standard input, as ``stdin`` opens it)."""
     try:
-        handle = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        if path == "-":
+            if stdin is None:
+                raise OSError(0, "no standard input was given to read")
+            handle = stdin()
+        else:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise BadRecords(f"{path}: {exc.strerror}") from exc
     with contextlib.nullcontext() if path == "-" else handle:
@@ -47,7 +51,9 @@ def read_records(path: str) -> Iterator[FetchResult]:
                 raise BadRecords(f"{path}:{number}: not an afetch record ({exc})") from None
 
 
-def latest_records(paths: Sequence[str]) -> tuple[list[FetchResult], int]:
+def latest_records(
+    paths: Sequence[str], stdin: Callable[[], IO[bytes]] | None = None
+) -> tuple[list[FetchResult], int]:
     """One record per check across files: the last one read for an index and URL wins.
 
     A resumed run appends a new record for an index it fetched again (a
@@ -57,7 +63,7 @@ def latest_records(paths: Sequence[str]) -> tuple[list[FetchResult], int]:
     latest: dict[tuple[int, str], FetchResult] = {}
     read = 0
     for path in paths:
-        for result in read_records(path):
+        for result in read_records(path, stdin):
             latest[result.index, result.url] = result
             read += 1
     return list(latest.values()), read - len(latest)
