@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import check_record
 
-EXAMPLES = Path(__file__).parent.parent / "examples" / "ci"
+EXAMPLES = Path(__file__).parent.parent.parent / "examples" / "ci"
 BIN = Path(sys.executable).parent
 
 

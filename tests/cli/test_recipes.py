@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import AFETCH, run_cli
 from tests.server import ServerThread
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
 
 
 def shell(command: str, cwd: Path) -> str:
