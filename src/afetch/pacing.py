@@ -78,7 +78,9 @@ class HostPauses:
     def __init__(self, max_wait: float, clock: Clock = time.monotonic) -> None:
         self._max_wait = max_wait
         self._clock = clock
-        self._until: dict[HostKey, float] = {}
+        #: Host → the clock time before which it is left alone.
+        #: Host → the clock time before which it is left alone (the Pacer looks at it).
+        self.until: dict[HostKey, float] = {}
 
     def observe(self, host: HostKey, status: int | None, retry_after: str | None) -> None:
         """A 429/503 with an acceptable Retry-After pauses its host."""
@@ -88,20 +90,20 @@ class HostPauses:
         if seconds is None or seconds > self._max_wait:
             return
         until = self._clock() + seconds
-        if until > self._until.get(host, 0.0):
-            self._until[host] = until
+        if until > self.until.get(host, 0.0):
+            self.until[host] = until
 
     @property
     def any(self) -> bool:
-        return bool(self._until)
+        return bool(self.until)
 
     def remaining(self, host: HostKey) -> float:
-        until = self._until.get(host)
+        until = self.until.get(host)
         if until is None:
             return 0.0
         left = until - self._clock()
         if left <= 0:
-            del self._until[host]  # keeps the table as small as the paused hosts
+            del self.until[host]  # keeps the table as small as the paused hosts
             return 0.0
         return left
 
@@ -114,26 +116,30 @@ class Pacer:
         self._pauses = HostPauses(config.retry_max_wait, clock)
         self._errors = HostErrors(config.max_host_errors)
         self._slots = HostSlots(config.per_host)
+        # Asked once per request: without the policy, each answer is one test, no call.
+        self._per_host = bool(config.per_host)
+        self._budget = config.max_host_errors
+        self._paused = self._pauses.until  # the paused hosts, shared: empty, no pause
 
     # -- requests (the scheduler) --------------------------------------------
 
     def admit(self, spec: FetchSpec) -> bool:
         """True if the request may start now; False: parked until its host has room."""
-        return self._slots.admit(spec)
+        return not self._per_host or self._slots.admit(spec)
 
     def release(self, spec: FetchSpec) -> FetchSpec | None:
         """The request finished: the next parked one of its host, now admitted."""
-        return self._slots.release(spec)
+        return self._slots.release(spec) if self._per_host else None
 
     def pause_before(self, spec: FetchSpec) -> float:
         """Seconds its host asked to be left alone (``Retry-After``); 0: go."""
-        if not self._pauses.any:
+        if not self._paused:
             return 0.0
         return self._pauses.remaining(host_key(spec.target))
 
     def given_up(self, spec: FetchSpec) -> str | None:
         """Why the request is not attempted (its host used up --max-host-errors), or None."""
-        limit = self._errors.limit
+        limit = self._budget
         if limit is None or not self._errors.given_up(host_key(spec.target)):
             return None
         host, port = host_key(spec.target)
@@ -142,7 +148,7 @@ class Pacer:
 
     def settled(self, spec: FetchSpec, result: FetchResult) -> None:
         """A request's result counts against (or resets) its host's error budget."""
-        if self._errors.limit is not None:
+        if self._budget is not None:
             self._errors.observe(host_key(spec.target), result)
 
     # -- attempts (fetch_one) --------------------------------------------------
