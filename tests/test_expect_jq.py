@@ -25,11 +25,13 @@ from tests.server import ServerThread
     ],
 )
 def test_jq_truthiness_errors_and_non_json(expression: str, body: str, reason: str | None) -> None:
+    """jq holds on a truthy first output; each other outcome has its reason."""
     failed = check(Expectation(jq=(expression,)), status=200, body=body, elapsed_ms=1.0, headers={})
     assert failed == ([] if reason is None else [reason])
 
 
 def test_expect_jq_on_the_command_line(servers: ServerThread) -> None:
+    """--expect-jq (repeatable) judges each JSON body."""
     run = run_cli(
         f"{servers.base}/health?status=up", f"{servers.base}/health?status=down",
         f"{servers.base}/ok", "--expect-jq", '.status == "up"', "--expect-jq", ".checks.db",
@@ -46,6 +48,7 @@ def test_expect_jq_on_the_command_line(servers: ServerThread) -> None:
 
 
 def test_a_bad_expression_is_a_usage_error_before_fetching(servers: ServerThread) -> None:
+    """A jq expression that does not compile is exit 2 before fetching."""
     run = run_cli(f"{servers.base}/count/jq-usage", "--expect-jq", ".[")
     assert run.returncode == 2
     assert "--expect-jq" in run.stderr
@@ -54,6 +57,7 @@ def test_a_bad_expression_is_a_usage_error_before_fetching(servers: ServerThread
 
 
 def test_per_line_jq_and_its_bad_expression(servers: ServerThread) -> None:
+    """A line's expect.jq replaces --expect-jq; a bad one is that line's invalid_input."""
     good = {"url": f"{servers.base}/health?status=down", "expect": {"jq": '.status == "down"'}}
     listed = {"url": f"{servers.base}/health", "expect": {"jq": [".checks.db", ".status"]}}
     bad = {"url": f"{servers.base}/health", "expect": {"jq": ".["}}
@@ -66,6 +70,7 @@ def test_per_line_jq_and_its_bad_expression(servers: ServerThread) -> None:
 
 
 def test_jq_is_bounded_by_max_body(servers: ServerThread) -> None:
+    """A body cut by --max-body is not JSON to jq."""
     run = run_cli(f"{servers.base}/health", "--expect-jq", ".status", "--max-body", "10")
     (record,) = run.records
     assert record["failed"] == ["jq '.status': body is not JSON"]

@@ -262,6 +262,7 @@ def test_fast_exit_after_the_reader_left(servers: ServerThread) -> None:
 
 
 def test_an_input_that_fails_before_anything_is_fetched_is_exit_2(tmp_path: Path) -> None:
+    """An unreadable input before any request: a message naming it, exit 2."""
     bad = tmp_path / "urls.txt.gz"
     bad.write_bytes(b"not gzip at all")
     run = run_cli("-i", str(bad))
@@ -273,6 +274,7 @@ def test_an_input_that_fails_before_anything_is_fetched_is_exit_2(tmp_path: Path
 def test_an_input_that_fails_midway_keeps_the_records_and_exits_1(
     servers: ServerThread, tmp_path: Path
 ) -> None:
+    """An input failing midway keeps the records so far and exits 1."""
     half = tmp_path / "half.gz"
     half.write_bytes(gzip.compress(lines(f"{servers.base}/ok")) + b"garbage after it")
     run = run_cli("-i", str(half))
@@ -282,6 +284,7 @@ def test_an_input_that_fails_midway_keeps_the_records_and_exits_1(
 
 
 def test_help_groups_every_option_once_and_ends_with_examples() -> None:
+    """--help lists every option once, in its group, and ends with examples."""
     from afetch.cli.help import HELP_GROUPS
 
     result = CliRunner().invoke(command, ["--help"], terminal_width=100)
@@ -317,6 +320,7 @@ def test_shell_completion_scripts(shell: str, marker: str) -> None:
 
 
 def test_bash_completion_completes_options() -> None:
+    """bash completion (click's) completes a long option from its start."""
     env = {**os.environ, "_AFETCH_COMPLETE": "bash_complete", "COMP_CWORD": "1"}
     done = subprocess.run(
         [AFETCH], env={**env, "COMP_WORDS": "afetch --expect-c"},
@@ -332,6 +336,7 @@ def test_bash_completion_completes_options() -> None:
 def test_color_in_the_summary(
     servers: ServerThread, color: str, env: dict[str, str], ansi: bool
 ) -> None:
+    """--color always paints the summary; never and NO_COLOR do not."""
     run = run_cli(f"{servers.base}/status/500", "--retries", "0", "--summary",
                   "--color", color, env=env)  # fmt: skip
     assert ("\x1b[31m" in run.stderr) is ansi

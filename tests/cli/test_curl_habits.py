@@ -20,6 +20,7 @@ def _sent(servers: ServerThread, key: str, *args: str) -> dict[str, str]:
 
 
 def test_header_forms_follow_curl() -> None:
+    """-H 'Name: v', 'Name:' and 'Name;' mean what they mean to curl."""
     assert parse_header("Accept:") == ("Accept", None)  # remove
     assert parse_header("X-Empty;") == ("X-Empty", "")  # send empty
     assert parse_header("X-A: b") == ("X-A", "b")
@@ -28,6 +29,7 @@ def test_header_forms_follow_curl() -> None:
 def test_a_header_with_nothing_after_the_colon_is_not_sent(
     servers: ServerThread, each_transport: str
 ) -> None:
+    """-H 'Accept:' removes a default header, in both transports."""
     sent = _sent(servers, f"rm-{each_transport}", "-H", "Accept:", "-H", "User-Agent:")
     assert "Accept" not in sent
     assert "User-Agent" not in sent
@@ -37,11 +39,13 @@ def test_a_header_with_nothing_after_the_colon_is_not_sent(
 def test_a_header_with_a_semicolon_is_sent_empty(
     servers: ServerThread, each_transport: str
 ) -> None:
+    """-H 'X-Empty;' sends the header with an empty value."""
     sent = _sent(servers, f"empty-{each_transport}", "-H", "X-Empty;")
     assert sent["X-Empty"] == ""
 
 
 def test_an_empty_user_agent_sends_none(servers: ServerThread, each_transport: str) -> None:
+    """-A '' sends no User-Agent at all, as curl does."""
     assert "User-Agent" not in _sent(servers, f"ua-{each_transport}", "-A", "")
     assert _sent(servers, f"ua2-{each_transport}", "-A", "probe/2")["User-Agent"] == "probe/2"
 
@@ -49,12 +53,14 @@ def test_an_empty_user_agent_sends_none(servers: ServerThread, each_transport: s
 def test_removing_the_content_type_json_would_send(
     servers: ServerThread, each_transport: str
 ) -> None:
+    """-H 'Content-Type:' with --json sends no Content-Type."""
     sent = _sent(servers, f"ct-{each_transport}", "--json", "{}", "-H", "Content-Type:")
     assert sent.get("Content-Type") in (None, "application/octet-stream")
     assert sent["Accept"] == "application/json"
 
 
 def test_curl_aliases(servers: ServerThread) -> None:
+    """-m, -s and --retry mean what they mean to curl."""
     run = run_cli(f"{servers.base}/slow?s=2", "-m", "0.3", "--retry", "0", "-s")
     (record,) = run.records
     assert record["error"]["type"] == "timeout"
@@ -63,6 +69,7 @@ def test_curl_aliases(servers: ServerThread) -> None:
 
 
 def test_a_file_given_as_a_url_gets_a_hint(tmp_path: Path) -> None:
+    """A file name given as a URL is a usage error that suggests -i."""
     listed = tmp_path / "urls.txt"
     listed.write_text("http://a.test/\n")
     run = run_cli(str(listed))
@@ -85,6 +92,7 @@ def test_a_file_given_as_a_url_gets_a_hint(tmp_path: Path) -> None:
     ],
 )
 def test_proxy_must_be_a_url_afetch_supports(proxy: str, ok: bool) -> None:
+    """--proxy takes an http(s) URL or host:port, else a usage error."""
     from afetch.config import parse_proxy
 
     if ok:

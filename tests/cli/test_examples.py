@@ -27,6 +27,7 @@ def _runs(command: list[str]) -> None:
 
 
 def test_the_github_workflow_is_valid_and_least_privileged() -> None:
+    """The example workflow validates against GitHub's schema and asks for least privilege."""
     workflow = _load("github-actions.yml")
     assert workflow["permissions"] == {"contents": "read", "checks": "write"}
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
@@ -41,6 +42,7 @@ def test_the_github_workflow_is_valid_and_least_privileged() -> None:
 
 
 def test_the_kubernetes_job_is_valid_with_a_volume_per_pod() -> None:
+    """The example Indexed Job validates strictly and gives each pod a volume."""
     job = _load("k8s-indexed-job.yaml")
     volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
     assert "ephemeral" in volumes["out"]  # one claim per pod, created with it

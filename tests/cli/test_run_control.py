@@ -161,6 +161,7 @@ def test_a_deadline_that_ends_everything_at_once_is_not_a_pass(servers: ServerTh
 def test_resume_with_unfinished_requests_says_how_many_and_exits_1(
     servers: ServerThread, tmp_path: Path
 ) -> None:
+    """--resume cut short by --deadline says how many remain and exits 1."""
     out = tmp_path / "out.jsonl"
     run = run_cli(
         f"{servers.base}/ok", f"{servers.base}/hang", "-o", str(out), "--resume",
@@ -172,6 +173,7 @@ def test_resume_with_unfinished_requests_says_how_many_and_exits_1(
 
 
 def test_an_empty_input_says_so(tmp_path: Path) -> None:
+    """An input with no requests says so on stderr."""
     empty = tmp_path / "empty.txt"
     empty.write_text("# only a comment\n\n")
     run = run_cli("-i", str(empty))
@@ -200,6 +202,7 @@ def test_head_1_ends_the_run_at_once_with_slow_requests_in_flight(
 def test_a_junit_report_in_a_new_directory_is_created(
     servers: ServerThread, tmp_path: Path
 ) -> None:
+    """--junit into a missing directory creates it."""
     report = tmp_path / "reports" / "deep" / "junit.xml"
     run = run_cli(f"{servers.base}/ok", "--junit", str(report))
     assert run.returncode == 0
@@ -209,6 +212,7 @@ def test_a_junit_report_in_a_new_directory_is_created(
 def test_a_junit_path_that_cannot_be_made_is_exit_2_before_fetching(
     servers: ServerThread, tmp_path: Path
 ) -> None:
+    """A --junit path that cannot be created is exit 2 before any request."""
     (tmp_path / "file").write_text("")
     run = run_cli(f"{servers.base}/ok", "--junit", str(tmp_path / "file" / "junit.xml"))
     assert run.returncode == 2
@@ -220,6 +224,7 @@ def test_a_junit_path_that_cannot_be_made_is_exit_2_before_fetching(
 def test_a_junit_report_that_fails_midway_stops_the_run(
     servers: ServerThread, tmp_path: Path
 ) -> None:
+    """A JUnit report that cannot be written ends the run with one message."""
     report = tmp_path / "junit.xml"
     (tmp_path / "junit.xml.cases").symlink_to("/dev/full")  # ENOSPC on the first write
     urls = [f"{servers.base}/slow?s=0.2&i={i}" for i in range(30)]
@@ -286,6 +291,7 @@ def _index(record: dict[str, Any]) -> int:
 def test_max_error_rate_decides_the_exit_status(
     servers: ServerThread, limit: str, status: int, said: str
 ) -> None:
+    """--max-error-rate, not every record, decides the exit status."""
     urls = [f"{servers.base}/ok?i={i}" for i in range(19)] + [f"{servers.base}/status/500"]
     run = run_cli(*urls, "--retries", "0", "--max-error-rate", limit, "--summary")
     assert run.returncode == status, run.stderr
@@ -294,6 +300,7 @@ def test_max_error_rate_decides_the_exit_status(
 
 @pytest.mark.parametrize(("limit", "status"), [("100ms", 1), ("5s", 0)])
 def test_max_p95_judges_ok_records(servers: ServerThread, limit: str, status: int) -> None:
+    """--max-p95 judges the latency of ok records only."""
     urls = [f"{servers.base}/slow?s=0.2&i={i}" for i in range(5)]
     run = run_cli(*urls, "--max-p95", limit)
     assert run.returncode == status, run.stderr
@@ -306,6 +313,7 @@ def test_max_p95_judges_ok_records(servers: ServerThread, limit: str, status: in
 def test_min_requests_fails_an_emptied_list(
     servers: ServerThread, minimum: str, status: int
 ) -> None:
+    """--min-requests fails a run whose list lost its lines."""
     urls = [f"{servers.base}/ok?i={i}" for i in range(3)]
     run = run_cli(*urls, "--min-requests", minimum)
     assert run.returncode == status, run.stderr
@@ -314,6 +322,7 @@ def test_min_requests_fails_an_emptied_list(
 
 
 def test_min_requests_with_an_empty_input(tmp_path: Path) -> None:
+    """--min-requests makes an empty input a failure."""
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing here\n")
     run = run_cli("-i", str(empty), "--min-requests", "1")
@@ -323,6 +332,7 @@ def test_min_requests_with_an_empty_input(tmp_path: Path) -> None:
 
 
 def test_a_bad_percentage_is_a_usage_error() -> None:
+    """A percentage that is not one is a usage error naming the option."""
     run = run_cli("http://127.0.0.1:1/", "--max-error-rate", "150%")
     assert run.returncode == 2
     assert "--max-error-rate" in run.stderr

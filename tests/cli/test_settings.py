@@ -27,6 +27,7 @@ def _settings(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
 
 
 def test_command_line_beats_environment_beats_file(tmp_path: Path) -> None:
+    """The command line beats AFETCH_* variables, which beat afetch.toml."""
     (tmp_path / "afetch.toml").write_text(
         'concurrency = 7\nretries = 1\ntimeout = "3s"\nexpect-status = "2xx"\n'
         'header = ["X-A: b"]\nordered = true\n'
@@ -83,6 +84,7 @@ def test_show_config_pastes_back_into_afetch_toml(tmp_path: Path) -> None:
 
 
 def test_pyproject_tool_section_and_an_explicit_file(tmp_path: Path) -> None:
+    """[tool.afetch] in pyproject.toml and --config FILE are read."""
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.afetch]\nper-host = 3\n')
     assert _settings(_afetch(tmp_path, "--show-config"))["per-host"] == "3  # pyproject.toml"
     other = tmp_path / "ci.toml"
@@ -92,12 +94,14 @@ def test_pyproject_tool_section_and_an_explicit_file(tmp_path: Path) -> None:
 
 
 def test_a_setting_drives_a_real_run(tmp_path: Path) -> None:
+    """A setting from afetch.toml changes what a real run does."""
     (tmp_path / "afetch.toml").write_text('default-scheme = "http"\nretries = 0\ntimeout = "0.5"\n')
     done = _afetch(tmp_path, "127.0.0.1:1")
     assert '"url":"http://127.0.0.1:1/"' in done.stdout  # the file's default scheme
 
 
 def test_bad_config_files_are_usage_errors(tmp_path: Path) -> None:
+    """Unknown keys, bad TOML and a missing --config file are usage errors."""
     (tmp_path / "afetch.toml").write_text("bogus = 1\n")
     done = _afetch(tmp_path, "http://127.0.0.1:1/")
     assert done.returncode == 2

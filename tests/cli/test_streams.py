@@ -69,6 +69,7 @@ def test_a_closed_stdout_with_an_output_file_is_ok(
 def test_every_stream_closed_with_an_output_file(
     servers: ServerThread, each_transport: str, tmp_path: Path
 ) -> None:
+    """All three standard streams closed: -o FILE still gets every record, exit 0."""
     out = tmp_path / "o.jsonl"
     proc = shell(f"afetch -o {out} {servers.base}/ok <&- >&- 2>&-", each_transport)
     assert proc.returncode == 0
@@ -76,6 +77,7 @@ def test_every_stream_closed_with_an_output_file(
 
 
 def test_stdout_closed_is_one_line_and_exit_1(servers: ServerThread, each_transport: str) -> None:
+    """Stdout closed without -o: one line on stderr, exit 1."""
     proc = shell(f"afetch {servers.base}/ok >&-", each_transport)
     assert proc.returncode == 1
     assert proc.stderr.decode().strip() == (

@@ -118,6 +118,7 @@ def test_every_address_the_hosts_file_lists_is_tried(
 
 
 def test_the_hosts_file_is_read_whole() -> None:
+    """Every address of a name, in order, both families; comments and junk skipped."""
     from afetch.http.dns import read_hosts_file
 
     text = "127.0.0.1 a.test B.test # comment\n::1 a.test\nnot-an-ip x.test\n\n1.2.3.4\n"
@@ -143,6 +144,7 @@ async def test_ip_version_options(servers: ServerThread) -> None:
 
 
 def test_ipv4_and_ipv6_together_is_a_usage_error() -> None:
+    """-4 with -6 is a usage error."""
     run = run_cli("-4", "-6", "http://127.0.0.1:1/")
     assert run.returncode == 2
     assert "-4" in run.stderr
@@ -158,6 +160,7 @@ def test_ipv4_and_ipv6_together_is_a_usage_error() -> None:
     ],
 )
 def test_bad_resolver_options_are_usage_errors(args: list[str], fragment: str) -> None:
+    """Bad --resolve and --dns-servers values are usage errors naming the option."""
     run = run_cli(*args, "http://127.0.0.1:1/")
     assert run.returncode == 2
     assert fragment in run.stderr

@@ -36,6 +36,7 @@ async def fetch(urls: list[str], **options: Any) -> list[dict[str, Any]]:
 
 
 async def test_keep_alive_connections_are_reused(servers: ServerThread) -> None:
+    """Sequential requests to one host share one connection (no connect phase after the first)."""
     records = await fetch([f"{servers.base}/conn"] * 5, concurrency=1, capture_body=True)
     assert all(r["ok"] for r in records)
     assert len({r["body"] for r in records}) == 1  # one client port: one connection
@@ -44,6 +45,7 @@ async def test_keep_alive_connections_are_reused(servers: ServerThread) -> None:
 
 
 async def test_head_responses_leave_the_connection_reusable(servers: ServerThread) -> None:
+    """A HEAD answer leaves its connection fit for the next request."""
     records = await fetch(
         [f"{servers.base}/conn"] * 3, concurrency=1, method="HEAD", capture_headers=True
     )
@@ -87,6 +89,7 @@ async def test_a_kept_connection_the_server_dropped_is_replaced_silently(
 async def test_a_fresh_connection_closed_unanswered_is_a_protocol_error(
     servers: ServerThread,
 ) -> None:
+    """A new connection closed without an answer is a protocol error."""
     (record,) = await fetch([servers.raw("empty")])
     assert record["error"]["type"] == "protocol"
     assert "without sending a response" in record["error"]["message"]
@@ -112,6 +115,7 @@ async def test_framings(servers: ServerThread, name: str, body: str) -> None:
     ],
 )
 async def test_malformed_responses(servers: ServerThread, name: str, kind: str, words: str) -> None:
+    """Each kind of malformed response is the error kind the table says."""
     (record,) = await fetch([servers.raw(name)])
     assert record["error"]["type"] == kind
     assert words in record["error"]["message"].lower()
@@ -131,6 +135,7 @@ async def test_malformed_responses(servers: ServerThread, name: str, kind: str, 
     ],
 )
 async def test_compressed_bodies_are_decoded(servers: ServerThread, query: str) -> None:
+    """Every encoding, stacked or on two header lines, decodes to the body."""
     (record,) = await fetch([f"{servers.base}/compressed?{query}"], capture_body=True)
     assert record["ok"], record
     assert record["body"] == "hello" * 1000
@@ -188,12 +193,14 @@ async def test_bodiless_answers_with_content_encoding_are_ok(
 
 
 async def test_an_unknown_encoding_passes_through_unchanged(servers: ServerThread) -> None:
+    """An encoding afetch does not know passes the body through as it came."""
     (record,) = await fetch([f"{servers.base}/compressed?as=x-custom"], capture_body=True)
     assert record["ok"], record
     assert record["body"] == "hello" * 1000
 
 
 async def test_too_many_stacked_encodings_are_protocol(servers: ServerThread) -> None:
+    """More than four stacked encodings are refused as protocol."""
     (record,) = await fetch([f"{servers.base}/compressed?as=gzip,gzip,gzip,gzip,gzip&n=10"])
     assert record["error"]["type"] == "protocol"
     assert "stacked" in record["error"]["message"]
@@ -203,23 +210,27 @@ async def test_too_many_stacked_encodings_are_protocol(servers: ServerThread) ->
 async def test_bombs_in_every_encoding_stop_at_max_body(
     servers: ServerThread, encoding: str
 ) -> None:
+    """A bomb in br, zstd or stacked gzip stops at --max-body."""
     url = f"{servers.base}/compressed?n=4000000&as={encoding}"  # 20 MB of 'hello'
     (record,) = await fetch([url], max_body=1000)
     assert (record["size"], record["truncated"]) == (1000, True)
 
 
 async def test_compressed_body_is_capped_while_inflating(servers: ServerThread) -> None:
+    """--max-body counts decoded bytes while inflating."""
     (record,) = await fetch([f"{servers.base}/compressed?n=100000"], max_body=1000)
     assert (record["size"], record["truncated"]) == (1000, True)
 
 
 async def test_header_text_utf8_or_latin1(servers: ServerThread) -> None:
+    """Header values are UTF-8 when they are, else Latin-1; never an error."""
     (record,) = await fetch([servers.raw("latin1-header")], capture_headers=True)
     assert record["headers"]["x-name"] == "café"  # a Latin-1 byte
     assert record["headers"]["x-utf8"] == "café"  # UTF-8 bytes
 
 
 async def test_credentials_in_the_url_become_basic_auth(servers: ServerThread) -> None:
+    """user:pass@ in a URL is sent as Basic Authorization."""
     key = uuid.uuid4().hex
     url = f"http://user:pa%20ss@127.0.0.1:{servers.ports['app']}/echo?key={key}"
     (record,) = await fetch([url])
@@ -229,6 +240,7 @@ async def test_credentials_in_the_url_become_basic_auth(servers: ServerThread) -
 
 
 async def test_default_request_headers(servers: ServerThread) -> None:
+    """Every request carries afetch's Accept, Accept-Encoding and User-Agent."""
     key = uuid.uuid4().hex
     (record,) = await fetch([f"{servers.base}/echo?key={key}"], user_agent="probe/1")
     assert record["ok"]
@@ -260,6 +272,7 @@ PARITY_RAW = ["garbage", "short", "reset", "empty", "huge-status", "chunked", "u
 
 @pytest.mark.parametrize("target", PARITY_CASES + [f"raw:{name}" for name in PARITY_RAW])
 async def test_same_outcome_as_aiohttp(servers: ServerThread, target: str) -> None:
+    """The lean client and aiohttp record the same outcome on the same responses."""
     url = servers.raw(target[4:]) if target.startswith("raw:") else servers.base + target
     outcomes = []
     for client in ("lean", "aiohttp"):
@@ -279,6 +292,7 @@ async def test_same_outcome_as_aiohttp(servers: ServerThread, target: str) -> No
 
 
 def test_cli_http_client_option(servers: ServerThread) -> None:
+    """--http-client picks the transport from the command line."""
     for client in ("lean", "aiohttp"):
         run = run_cli("--http-client", client, f"{servers.base}/ok")
         assert run.returncode == 0, run.stderr

@@ -17,6 +17,7 @@ def _cacert(servers: ServerThread) -> list[str]:
 
 
 def test_tls_info_reports_the_handshake(servers: ServerThread) -> None:
+    """--tls-info adds the handshake's version, cipher and certificate facts."""
     run = run_cli(
         f"{servers.https()}/ok", f"{servers.https()}/ok", f"{servers.base}/ok",
         "--tls-info", "-c", "1", *_cacert(servers),
@@ -63,6 +64,7 @@ def test_cert_days_per_line_and_with_k(servers: ServerThread) -> None:
 
 
 def test_cert_days_does_not_apply_to_plain_http(servers: ServerThread) -> None:
+    """--expect-cert-days does not fail plain http responses."""
     run = run_cli(f"{servers.base}/ok", "--expect-cert-days", "30")
     (record,) = run.records
     assert record["ok"] is True

@@ -56,6 +56,7 @@ def test_a_user_host_is_the_one_host(servers: ServerThread) -> None:
 
 
 def test_a_user_content_length_is_replaced_by_the_real_one(servers: ServerThread) -> None:
+    """A Content-Length from the user is replaced by the body's own."""
     data = recorded(servers, "length", "-H", "Content-Length: 1", "-d", "abcdef")
     assert field_values(data, b"Content-Length") == [b"6"]
     assert data.endswith(b"\r\n\r\nabcdef")
@@ -70,6 +71,7 @@ def test_a_user_chunked_encoding_chunk_encodes_the_body(servers: ServerThread) -
 
 
 def test_percent_encoded_bytes_stay_encoded(servers: ServerThread) -> None:
+    """Percent-encoded CR, LF and NUL stay encoded: nothing is injected."""
     url = servers.raw("record") + "enc%0D%0AX-Injected:%201?q=%00"
     RECORDED.pop("/enc%0D%0AX-Injected:%201?q=%00", None)
     run = run_cli(url)
@@ -95,6 +97,7 @@ def test_percent_encoded_bytes_stay_encoded(servers: ServerThread) -> None:
     ],
 )
 def test_bad_input_lines_are_invalid_input(line: str, fragment: str) -> None:
+    """Lines that would inject or cannot be sent are invalid_input records."""
     run = run_cli("--no-summary", stdin=lines(line))
     (record,) = run.records
     assert record["error"]["type"] == "invalid_input"
@@ -117,6 +120,7 @@ def test_bad_input_lines_are_invalid_input(line: str, fragment: str) -> None:
     ],
 )
 def test_options_that_would_inject_are_usage_errors(args: list[str], fragment: str) -> None:
+    """Options carrying CR, LF or NUL are usage errors before anything is sent."""
     result = CliRunner().invoke(command, [*args, "http://127.0.0.1:1/"])
     assert result.exit_code == 2, result.output
     assert fragment in result.stderr
@@ -156,6 +160,7 @@ def test_generated_requests_never_put_a_control_character_on_the_wire() -> None:
 
 
 def test_json_line_headers_reach_the_server_as_given(servers: ServerThread) -> None:
+    """A JSON line's headers (its Host too) reach the server as given."""
     line = json.dumps(
         {"url": servers.raw("record") + "json-host", "headers": {"Host": "a.test", "X-A": "1\t2"}}
     )
@@ -208,6 +213,7 @@ def test_bytes_after_a_response_never_reach_another_request(
 def test_body_bytes_after_a_head_response_do_not_poison_the_next_request(
     servers: ServerThread, each_transport: str
 ) -> None:
+    """Body bytes after a HEAD answer never reach the next request."""
     url = servers.raw("head-with-body")
     head = json.dumps({"url": url, "method": "HEAD"})
     records = bodies(servers, "head-with-body", head, url, url)
@@ -222,6 +228,7 @@ def test_body_bytes_after_a_head_response_do_not_poison_the_next_request(
 def test_an_unsolicited_response_on_an_idle_connection_is_not_an_answer(
     servers: ServerThread, each_transport: str
 ) -> None:
+    """An unsolicited response on an idle connection is not the next answer (lean)."""
     url = servers.raw("unsolicited")
     records = bodies(servers, "unsolicited", url, url, extra=("--rate", "4/s"))
     if differs(each_transport, "unsolicited"):  # the documented difference, held to it
@@ -231,6 +238,7 @@ def test_an_unsolicited_response_on_an_idle_connection_is_not_an_answer(
 
 
 def test_a_status_outside_100_599_is_protocol(servers: ServerThread) -> None:
+    """A status outside 100-599 is protocol, not a response."""
     run = run_cli("--retries", "0", servers.raw("status-099"))
     (record,) = run.records
     assert record["error"]["type"] == "protocol"
@@ -238,6 +246,7 @@ def test_a_status_outside_100_599_is_protocol(servers: ServerThread) -> None:
 
 
 def test_obs_fold_is_unfolded(servers: ServerThread) -> None:
+    """A folded header line is unfolded into spaces."""
     run = run_cli("--headers", servers.raw("obs-fold"))
     (record,) = run.records
     assert record["ok"], record
@@ -264,6 +273,7 @@ def test_non_utf8_bytes_anywhere_in_a_head_are_latin1_text(servers: ServerThread
 def test_tls_failures_are_tls_and_say_what_happened(
     servers: ServerThread, name: str, words: str
 ) -> None:
+    """A TLS failure is tls with a sentence saying what happened."""
     url = servers.raw(name).replace("http://", "https://")
     run = run_cli("--retries", "0", url)
     (record,) = run.records
@@ -312,6 +322,7 @@ def test_the_query_is_sent_as_written(servers: ServerThread) -> None:
 
 
 def test_a_redirect_keeps_its_query_as_written(servers: ServerThread) -> None:
+    """A redirect's query keeps its escapes in final_url and on the wire."""
     run = run_cli(f"{servers.base}/redirect-to?url=/echo%3Fs%3Da%252Fb", "--body")
     (record,) = run.records
     assert record["ok"], record

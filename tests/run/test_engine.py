@@ -163,6 +163,7 @@ async def _until(condition: Callable[[], bool], seconds: float = 5) -> None:
 
 @pytest.mark.timeout(20)
 async def test_fetch_all_takes_mappings_like_json_lines(servers: ServerThread) -> None:
+    """fetch_all takes mappings shaped like JSON lines."""
     results = await afetch.fetch_all([{"url": f"{servers.base}/ok"}, f"{servers.base}/ok"])
     assert [r.status for r in results] == [200, 200]
 
@@ -196,12 +197,14 @@ async def test_a_source_that_raises_ends_the_run_after_the_finished_records(
 async def test_a_request_of_an_unknown_type_is_a_type_error_not_a_hang(
     servers: ServerThread,
 ) -> None:
+    """A request of an unknown type is a TypeError, never a hang."""
     with pytest.raises(TypeError, match="not int"):
         await afetch.fetch_all([f"{servers.base}/ok", 5])  # type: ignore[list-item]
 
 
 @pytest.mark.timeout(20)
 async def test_two_specs_with_one_index_are_refused(servers: ServerThread) -> None:
+    """Two FetchSpecs with one index are a ValueError."""
     url = f"{servers.base}/ok"
     spec = FetchSpec(0, url, URL(url))
     with pytest.raises(ValueError, match="index 0"):
@@ -235,6 +238,7 @@ async def test_the_library_expresses_every_run_the_cli_makes(
 
 @pytest.mark.timeout(30)
 async def test_max_failures_stops_a_library_run(servers: ServerThread) -> None:
+    """max_failures stops a library run like --max-failures."""
     urls = [f"{servers.base}/status/500?i={i}" for i in range(50)]
     results = afetch.stream(urls, Config(concurrency=1, retries=0), max_failures=2)
     records = [r async for r in results]
@@ -244,6 +248,7 @@ async def test_max_failures_stops_a_library_run(servers: ServerThread) -> None:
 
 @pytest.mark.timeout(30)
 async def test_a_callers_own_specs_reach_worker_processes(servers: ServerThread) -> None:
+    """A caller's own FetchSpecs reach worker processes whole."""
     url = f"{servers.base}/ok"
     specs = [FetchSpec(i, url, URL(url), id=f"s{i}") for i in range(4)]
     results = await afetch.fetch_all(specs, workers=2)

@@ -43,6 +43,7 @@ def test_a_flaky_endpoint_passes_on_recheck(
 
 
 def test_a_request_that_keeps_failing_keeps_its_last_failure(servers: ServerThread) -> None:
+    """A request failing every recheck keeps its last failure, attempts summed."""
     started = time.monotonic()
     run = run_cli(
         f"{servers.base}/status/500", "--retries", "0", "--recheck", "2",
@@ -69,6 +70,7 @@ def test_the_deadline_during_the_delay_delivers_what_is_held(servers: ServerThre
 
 
 async def test_the_library_rechecks(servers: ServerThread) -> None:
+    """stream(recheck=N) rechecks as --recheck does."""
     results = await afetch.fetch_all(
         [f"{servers.base}/flaky/lib-recheck?fail=1&status=503"],
         retries=0,

@@ -44,6 +44,7 @@ def _in_a_terminal(*args: str) -> tuple[int, str]:
 def test_the_bar_has_a_total_and_counts_and_never_shares_a_line_with_a_record(
     servers: ServerThread,
 ) -> None:
+    """Under a terminal the bar has a total and counts, and never shares a line with a record."""
     urls = [f"{servers.base}/slow?s=0.05&i={i}" for i in range(40)]
     status, screen = _in_a_terminal(*urls, "-c", "4")
     assert status == 0
@@ -65,6 +66,7 @@ def test_the_bar_has_a_total_and_counts_and_never_shares_a_line_with_a_record(
 def test_forced_progress_off_a_terminal_prints_plain_lines(
     servers: ServerThread, tmp_path: Path
 ) -> None:
+    """--progress off a terminal prints plain lines, no carriage returns."""
     source = tmp_path / "urls.txt"
     source.write_text("".join(f"{servers.base}/ok?i={i}\n" for i in range(7)))
     run = run_cli("-i", str(source), "--progress", "--retries", "0")

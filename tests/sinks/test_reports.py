@@ -24,6 +24,7 @@ def _checks(servers: ServerThread) -> bytes:
 
 
 def test_markdown_and_github_reports(servers: ServerThread, tmp_path: Path) -> None:
+    """--markdown and --github write the report and one ::error per failed check."""
     summary = tmp_path / "step-summary.md"
     summary.write_text("earlier step\n")
     report = tmp_path / "out" / "report.md"
@@ -49,6 +50,7 @@ def test_markdown_and_github_reports(servers: ServerThread, tmp_path: Path) -> N
 
 
 def test_github_without_a_step_summary_says_so(servers: ServerThread) -> None:
+    """--github without GITHUB_STEP_SUMMARY says so and goes on."""
     run = run_cli(f"{servers.base}/ok", "--github", env={"GITHUB_STEP_SUMMARY": ""})
     assert run.returncode == 0
     assert "GITHUB_STEP_SUMMARY is not set" in run.stderr
@@ -125,6 +127,7 @@ def test_report_keeps_the_last_record_of_each_check_and_the_records_times(
 
 
 def test_report_of_a_file_that_is_not_records(tmp_path: Path) -> None:
+    """--report of a file that is not records, or missing, is exit 2."""
     bad = tmp_path / "urls.txt"
     bad.write_text("http://a.test/\n")
     run = run_cli("--report", str(bad))
@@ -143,6 +146,7 @@ def _ided(servers: ServerThread, **paths: str) -> bytes:
 
 
 def test_baseline_fails_only_on_new_failures(servers: ServerThread, tmp_path: Path) -> None:
+    """--baseline fails only on new failures and names still and fixed ones."""
     baseline = tmp_path / "baseline.jsonl"
     first = _ided(servers, a="/status/500", b="/status/500", c="/ok")
     assert run_cli("--retries", "0", "-o", str(baseline), stdin=first).returncode == 1
@@ -167,6 +171,7 @@ def test_baseline_fails_only_on_new_failures(servers: ServerThread, tmp_path: Pa
 
 @pytest.mark.parametrize("content", [b"not json\n", b'{"index": 0}\n'])
 def test_a_bad_baseline_is_a_usage_error(tmp_path: Path, content: bytes) -> None:
+    """A --baseline file that is not records is a usage error."""
     baseline = tmp_path / "baseline.jsonl"
     baseline.write_bytes(content)
     run = run_cli("http://127.0.0.1:1/", "--baseline", str(baseline))

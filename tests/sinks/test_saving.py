@@ -111,6 +111,7 @@ def test_a_body_file_that_cannot_be_written_ends_the_run_with_one_error(
 
 
 async def test_the_library_raises_an_output_failure(servers: ServerThread, tmp_path: Path) -> None:
+    """The library raises OutputFailure when --output-dir cannot be written."""
     not_a_dir = tmp_path / "file"
     not_a_dir.write_bytes(b"")
     with pytest.raises(afetch.errors.OutputFailure, match="--output-dir"):

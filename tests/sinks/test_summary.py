@@ -85,6 +85,7 @@ def test_failures_are_grouped_folded_and_counted() -> None:
 
 
 def test_many_kinds_of_failure_end_with_a_count() -> None:
+    """Past ten kinds of failure the summary ends with a count of the rest."""
     tally = Tally(clock=0.0)
     for i in range(15):
         error = ErrorInfo(ErrorKind.CONNECT, f"reason {i}")
