@@ -153,8 +153,13 @@ def run_cli(
     env: dict[str, str] | None = None,
     preexec_fn: Callable[[], None] | None = None,
     process: bool = False,
+    status: int | None = 0,
 ) -> CliRun:
     """Run afetch as a user would, and parse what it printed.
+
+    An exit status other than ``status`` fails the test at once, with what
+    afetch said (httpie's ``tolerate_error_exit_status``): ``status=None``
+    takes any, for tests that look at it themselves.
 
     In this process through the CLI's own entry point (click's test isolation:
     stdin, stdout, stderr and the environment swapped), unless ``process`` or
@@ -172,8 +177,12 @@ def run_cli(
             check=False,
             preexec_fn=preexec_fn,
         )
-        return CliRun(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
-    return _in_process([*client, *args], stdin or b"", env)
+        run = CliRun(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+    else:
+        run = _in_process([*client, *args], stdin or b"", env)
+    if status is not None and run.returncode != status:
+        raise AssertionError(f"afetch exited {run.returncode}, not {status}: {run.stderr[-2000:]}")
+    return run
 
 
 def _in_process(argv: list[str], stdin: bytes, env: dict[str, str] | None) -> CliRun:

@@ -71,6 +71,7 @@ def test_cli_expectations_make_records_not_ok_with_failed(servers: ServerThread)
         "--expect-body", "^ok$",
         "--max-latency", "200ms",
         "--retries", "0",
+        status=1,
     )  # fmt: skip
     by_index = run.by_index()
     assert run.returncode == 1
@@ -88,7 +89,9 @@ def test_a_line_expect_replaces_the_command_line_kind_by_kind(servers: ServerThr
     """A line's expect.status replaces --expect-status; --expect-body still applies."""
     line = json.dumps({"url": f"{servers.base}/status/404", "expect": {"status": ["4xx"]}})
     other = json.dumps({"url": f"{servers.base}/status/404"})
-    run = run_cli("--expect-status", "200", "--expect-body", "404", stdin=lines(line, other))
+    run = run_cli(
+        "--expect-status", "200", "--expect-body", "404", stdin=lines(line, other), status=1
+    )
     by_index = run.by_index()
     assert by_index[0]["ok"] is True
     assert by_index[1]["failed"] == ["status 404 not in [200]"]
@@ -96,7 +99,7 @@ def test_a_line_expect_replaces_the_command_line_kind_by_kind(servers: ServerThr
 
 def test_default_expectation_is_status_200_to_399(servers: ServerThread) -> None:
     """Without options a 404 fails the default status expectation."""
-    (record,) = run_cli(f"{servers.base}/status/404").records
+    (record,) = run_cli(f"{servers.base}/status/404", status=1).records
     assert record["failed"] == ["status 404 not in [200-399]"]
 
 
@@ -114,5 +117,5 @@ def test_default_expectation_is_status_200_to_399(servers: ServerThread) -> None
 def test_bad_expect_objects_are_invalid_input(servers: ServerThread, expect: object) -> None:
     """A malformed expect makes that line invalid_input; the run goes on."""
     line = json.dumps({"url": f"{servers.base}/ok", "expect": expect})
-    (record,) = run_cli(stdin=lines(line)).records
+    (record,) = run_cli(stdin=lines(line), status=1).records
     assert record["error"]["type"] == "invalid_input"

@@ -35,6 +35,7 @@ def test_expect_jq_on_the_command_line(servers: ServerThread) -> None:
     run = run_cli(
         f"{servers.base}/health?status=up", f"{servers.base}/health?status=down",
         f"{servers.base}/ok", "--expect-jq", '.status == "up"', "--expect-jq", ".checks.db",
+        status=1,
     )  # fmt: skip
     by_index = {r["index"]: r for r in run.records}
     assert by_index[0]["ok"] is True
@@ -49,7 +50,7 @@ def test_expect_jq_on_the_command_line(servers: ServerThread) -> None:
 
 def test_a_bad_expression_is_a_usage_error_before_fetching(servers: ServerThread) -> None:
     """A jq expression that does not compile is exit 2 before fetching."""
-    run = run_cli(f"{servers.base}/count/jq-usage", "--expect-jq", ".[")
+    run = run_cli(f"{servers.base}/count/jq-usage", "--expect-jq", ".[", status=2)
     assert run.returncode == 2
     assert "--expect-jq" in run.stderr
     assert "bad jq expression '.['" in run.stderr
@@ -61,7 +62,9 @@ def test_per_line_jq_and_its_bad_expression(servers: ServerThread) -> None:
     good = {"url": f"{servers.base}/health?status=down", "expect": {"jq": '.status == "down"'}}
     listed = {"url": f"{servers.base}/health", "expect": {"jq": [".checks.db", ".status"]}}
     bad = {"url": f"{servers.base}/health", "expect": {"jq": ".["}}
-    run = run_cli("-i", "-", stdin=lines(*(orjson.dumps(x).decode() for x in (good, listed, bad))))
+    run = run_cli(
+        "-i", "-", stdin=lines(*(orjson.dumps(x).decode() for x in (good, listed, bad))), status=1
+    )
     by_index = {r["index"]: r for r in run.records}
     assert by_index[0]["ok"] is True
     assert by_index[1]["ok"] is True
@@ -71,7 +74,7 @@ def test_per_line_jq_and_its_bad_expression(servers: ServerThread) -> None:
 
 def test_jq_is_bounded_by_max_body(servers: ServerThread) -> None:
     """A body cut by --max-body is not JSON to jq."""
-    run = run_cli(f"{servers.base}/health", "--expect-jq", ".status", "--max-body", "10")
+    run = run_cli(f"{servers.base}/health", "--expect-jq", ".status", "--max-body", "10", status=1)
     (record,) = run.records
     assert record["failed"] == ["jq '.status': body is not JSON"]
     assert record["truncated"] is True
@@ -86,5 +89,7 @@ def test_an_expression_that_is_not_a_test_is_warned_about_once(servers: ServerTh
     assert len(warnings) == 1, typo.stderr
     assert "'.status = \"up\"' gave" in warnings[0]
     assert "compare with ==" in warnings[0]
-    meant = run_cli(*urls, "--expect-jq", '.status == "up"', "--expect-jq", ".checks | not")
+    meant = run_cli(
+        *urls, "--expect-jq", '.status == "up"', "--expect-jq", ".checks | not", status=1
+    )
     assert "warning" not in meant.stderr

@@ -271,11 +271,11 @@ def test_a_binary_file_is_refused_before_fetching(tmp_path: Path) -> None:
     """-i /bin/ls: one message and exit 2, not hundreds of invalid_input records."""
     binary = tmp_path / "program"
     binary.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 40)
-    run = run_cli("-i", str(binary), "--summary")
+    run = run_cli("-i", str(binary), "--summary", status=2)
     assert run.returncode == 2
     assert run.records == []
     assert f"afetch: error: {binary}: looks binary (NUL bytes); not a list of URLs" in run.stderr
-    piped = run_cli("--summary", stdin=binary.read_bytes())
+    piped = run_cli("--summary", stdin=binary.read_bytes(), status=2)
     assert piped.returncode == 2
     assert "<stdin>: looks binary" in piped.stderr
 
@@ -283,7 +283,7 @@ def test_a_binary_file_is_refused_before_fetching(tmp_path: Path) -> None:
 def test_names_in_the_summary_are_cut_to_a_line(tmp_path: Path) -> None:
     """A very long failing URL is shown in at most 80 columns, with an ellipsis."""
     url = "http://127.0.0.1:1/" + "x" * 300
-    run = run_cli(url, "--summary", "--retries", "0")
+    run = run_cli(url, "--summary", "--retries", "0", status=1)
     (line,) = [line for line in run.stderr.splitlines() if "Connection refused:" in line]
     name = line.split("Connection refused: ", 1)[1]
     assert len(name) == 80

@@ -34,7 +34,7 @@ def test_stdin_urls_become_one_record_each(servers: ServerThread) -> None:
 def test_one_failure_makes_exit_status_1_and_exit_zero_makes_it_0(servers: ServerThread) -> None:
     """Exit 1 when a record is not ok; --exit-zero keeps the data and exits 0."""
     args = [f"{servers.base}/ok", f"{servers.base}/status/500", "--retries", "0"]
-    assert run_cli(*args).returncode == 1
+    assert run_cli(*args, status=1).returncode == 1
     assert run_cli(*args, "--exit-zero").returncode == 0
 
 
@@ -63,7 +63,7 @@ def test_output_file_and_invalid_input_records(servers: ServerThread, tmp_path: 
     """-o writes records to a file; bad lines are records with attempts 0, the run goes on."""
     out = tmp_path / "out.jsonl"
     stdin = lines(f"{servers.base}/ok", "ftp://x/", '{"url": 1}', "x" * 70_000) + b"\xff\xfe\n"
-    run = run_cli("-o", str(out), stdin=stdin)
+    run = run_cli("-o", str(out), stdin=stdin, status=1)
     assert run.returncode == 1
     assert run.stdout == b""
     records = [check_record(orjson.loads(line)) for line in out.read_bytes().splitlines()]
@@ -85,7 +85,11 @@ def test_schema_is_valid_json_schema_and_matches_output(servers: ServerThread) -
     schema = json.loads(run_cli("--schema").stdout)
     jsonschema.Draft202012Validator.check_schema(schema)
     run = run_cli(
-        f"{servers.base}/redirect/2", f"http://127.0.0.1:{closed_port()}/", "--retries", "0"
+        f"{servers.base}/redirect/2",
+        f"http://127.0.0.1:{closed_port()}/",
+        "--retries",
+        "0",
+        status=1,
     )
     records = run.records
     assert len(records) == 2  # a test that validates nothing proves nothing
@@ -145,7 +149,9 @@ def test_terminal_stdin_prints_a_hint_and_exits_2() -> None:
 
 def test_summary_goes_to_stderr_only(servers: ServerThread) -> None:
     """--summary prints counts and percentiles on stderr; stdout holds only records."""
-    run = run_cli(f"{servers.base}/ok", f"{servers.base}/status/404", "--summary", "--retries", "0")
+    run = run_cli(
+        f"{servers.base}/ok", f"{servers.base}/status/404", "--summary", "--retries", "0", status=1
+    )
     assert "2 requests, 1 ok, 1 not ok" in run.stderr
     assert "p95" in run.stderr
     assert "4xx 1" in run.stderr
@@ -155,8 +161,8 @@ def test_summary_goes_to_stderr_only(servers: ServerThread) -> None:
 def test_verbose_logs_failures_and_quiet_silences_everything(servers: ServerThread) -> None:
     """-v names each failed request on stderr; -q wins over --summary."""
     url = f"{servers.base}/status/500"
-    assert "status 500" in run_cli(url, "-v", "--retries", "0").stderr
-    assert run_cli(url, "-q", "--summary", "--retries", "0").stderr == ""
+    assert "status 500" in run_cli(url, "-v", "--retries", "0", status=1).stderr
+    assert run_cli(url, "-q", "--summary", "--retries", "0", status=1).stderr == ""
 
 
 def test_head_closes_the_pipe_and_afetch_exits_quietly(servers: ServerThread) -> None:
@@ -233,11 +239,11 @@ def test_fast_exit_keeps_every_record_and_the_exit_status(servers: ServerThread)
     """Without the interpreter's teardown: records, summary and status all intact."""
     env = _without_coverage()
     urls = [f"{servers.base}/ok", f"{servers.base}/status/404"] * 50
-    run = run_cli(*urls, "--summary", env=env)
+    run = run_cli(*urls, "--summary", env=env, status=1)
     assert run.returncode == 1
     assert sorted(r["index"] for r in run.records) == list(range(100))
     assert "afetch: 100 requests, 50 ok, 50 not ok" in run.stderr
-    usage = run_cli("--no-such-option", env=env)
+    usage = run_cli("--no-such-option", env=env, status=2)
     assert usage.returncode == 2
     assert "No such option" in usage.stderr
 
@@ -265,7 +271,7 @@ def test_an_input_that_fails_before_anything_is_fetched_is_exit_2(tmp_path: Path
     """An unreadable input before any request: a message naming it, exit 2."""
     bad = tmp_path / "urls.txt.gz"
     bad.write_bytes(b"not gzip at all")
-    run = run_cli("-i", str(bad))
+    run = run_cli("-i", str(bad), status=2)
     assert run.returncode == 2
     assert f"afetch: error: {bad}: Not a gzipped file" in run.stderr
     assert run.stdout == b""
@@ -277,7 +283,7 @@ def test_an_input_that_fails_midway_keeps_the_records_and_exits_1(
     """An input failing midway keeps the records so far and exits 1."""
     half = tmp_path / "half.gz"
     half.write_bytes(gzip.compress(lines(f"{servers.base}/ok")) + b"garbage after it")
-    run = run_cli("-i", str(half))
+    run = run_cli("-i", str(half), status=1)
     assert run.returncode == 1
     assert [r["ok"] for r in run.records] == [True]
     assert f"afetch: error: {half}" in run.stderr
@@ -338,5 +344,5 @@ def test_color_in_the_summary(
 ) -> None:
     """--color always paints the summary; never and NO_COLOR do not."""
     run = run_cli(f"{servers.base}/status/500", "--retries", "0", "--summary",
-                  "--color", color, env=env)  # fmt: skip
+                  "--color", color, env=env, status=1)  # fmt: skip
     assert ("\x1b[31m" in run.stderr) is ansi

@@ -61,7 +61,7 @@ def test_removing_the_content_type_json_would_send(
 
 def test_curl_aliases(servers: ServerThread) -> None:
     """-m, -s and --retry mean what they mean to curl."""
-    run = run_cli(f"{servers.base}/slow?s=2", "-m", "0.3", "--retry", "0", "-s")
+    run = run_cli(f"{servers.base}/slow?s=2", "-m", "0.3", "--retry", "0", "-s", status=1)
     (record,) = run.records
     assert record["error"]["type"] == "timeout"
     assert record["attempts"] == 1
@@ -72,10 +72,10 @@ def test_a_file_given_as_a_url_gets_a_hint(tmp_path: Path) -> None:
     """A file name given as a URL is a usage error that suggests -i."""
     listed = tmp_path / "urls.txt"
     listed.write_text("http://a.test/\n")
-    run = run_cli(str(listed))
+    run = run_cli(str(listed), status=2)
     assert run.returncode == 2
     assert f"is a file, not a URL: did you mean -i {listed}?" in run.stderr
-    dash = run_cli("-")
+    dash = run_cli("-", status=2)
     assert dash.returncode == 2
     assert "did you mean -i -" in dash.stderr
 
@@ -101,6 +101,6 @@ def test_proxy_must_be_a_url_afetch_supports(proxy: str, ok: bool) -> None:
         with pytest.raises(ValueError, match=r"prox(y|ies)"):
             parse_proxy(proxy)
     if not ok:
-        run = run_cli("http://127.0.0.1:1/", "--proxy", proxy)
+        run = run_cli("http://127.0.0.1:1/", "--proxy", proxy, status=2)
         assert run.returncode == 2
         assert "--proxy" in run.stderr

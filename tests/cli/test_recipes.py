@@ -95,7 +95,15 @@ def test_example_lists_parse_cleanly() -> None:
     """Every line of examples/ is a valid request (the hosts themselves are not reachable here)."""
     for name in ("urls.txt", "health.jsonl"):
         run = run_cli(
-            "-i", str(EXAMPLES / name), "--retries", "0", "-t", "2", "--proxy", "http://127.0.0.1:9"
+            "-i",
+            str(EXAMPLES / name),
+            "--retries",
+            "0",
+            "-t",
+            "2",
+            "--proxy",
+            "http://127.0.0.1:9",
+            status=1,
         )
         kinds = {(record["error"] or {}).get("type") for record in run.records}
         assert "invalid_input" not in kinds, name

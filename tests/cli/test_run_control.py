@@ -51,7 +51,16 @@ def test_ordered_writes_records_in_input_order(servers: ServerThread) -> None:
     """--ordered: a slow first request holds the others back; output follows the input."""
     urls = [f"{servers.base}/slow?s=0.4"] + [f"{servers.base}/ok?i={i}" for i in range(30)]
     run = run_cli(
-        *urls, "--ordered", "-c", "4", "--retries", "0", "-i", "-", stdin=lines("ftp://bad/")
+        *urls,
+        "--ordered",
+        "-c",
+        "4",
+        "--retries",
+        "0",
+        "-i",
+        "-",
+        stdin=lines("ftp://bad/"),
+        status=1,
     )
     assert [record["index"] for record in run.records] == list(range(32))
 
@@ -64,6 +73,7 @@ def test_deadline_cancels_the_rest_and_fails_the_run(servers: ServerThread, tmp_
     run = run_cli(
         f"{servers.base}/ok", f"{servers.base}/hang", f"{servers.base}/hang",
         "--deadline", "500ms", "--junit", str(report), "--summary",
+        status=1,
     )  # fmt: skip
     assert time.monotonic() - started < 5
     assert run.returncode == 1, run.stderr
@@ -77,7 +87,7 @@ def test_deadline_cancels_the_rest_and_fails_the_run(servers: ServerThread, tmp_
 def test_max_failures_stops_early_and_exits_1(servers: ServerThread) -> None:
     """--max-failures 2: after two failures no new requests start."""
     urls = [f"{servers.base}/status/500?i={i}" for i in range(40)]
-    run = run_cli(*urls, "--max-failures", "2", "-c", "1", "--retries", "0")
+    run = run_cli(*urls, "--max-failures", "2", "-c", "1", "--retries", "0", status=1)
     assert run.returncode == 1
     assert 2 <= len(run.records) < 10
     assert "--max-failures reached" in run.stderr
@@ -98,6 +108,7 @@ def test_junit_report_reads_as_ci_tools_read_it(servers: ServerThread, tmp_path:
         f"{servers.base}/slow?s=0.3", f"{servers.base}/redirect/1", "--junit", str(report),
         "--expect-status", "200", "--retries", "0", "-i", "-",
         stdin=lines(line, "ftp://nope/\x01", "http://127.0.0.1:1/"),
+        status=1,
     )  # fmt: skip
     assert run.returncode == 1
     xml = JUnitXml.fromfile(str(report))
@@ -153,7 +164,7 @@ def test_junit_report_is_complete_after_sigint(servers: ServerThread, tmp_path: 
 
 def test_a_deadline_that_ends_everything_at_once_is_not_a_pass(servers: ServerThread) -> None:
     """--deadline 0 fetches nothing: exit 1, not a silent 0."""
-    run = run_cli(f"{servers.base}/ok", "--deadline", "0")
+    run = run_cli(f"{servers.base}/ok", "--deadline", "0", status=1)
     assert run.returncode == 1, run.stderr
     assert "--deadline reached" in run.stderr
 
@@ -166,6 +177,7 @@ def test_resume_with_unfinished_requests_says_how_many_and_exits_1(
     run = run_cli(
         f"{servers.base}/ok", f"{servers.base}/hang", "-o", str(out), "--resume",
         "--deadline", "500ms",
+        status=1,
     )  # fmt: skip
     assert run.returncode == 1, run.stderr
     assert "1 request unfinished (no record)" in run.stderr
@@ -214,7 +226,7 @@ def test_a_junit_path_that_cannot_be_made_is_exit_2_before_fetching(
 ) -> None:
     """A --junit path that cannot be created is exit 2 before any request."""
     (tmp_path / "file").write_text("")
-    run = run_cli(f"{servers.base}/ok", "--junit", str(tmp_path / "file" / "junit.xml"))
+    run = run_cli(f"{servers.base}/ok", "--junit", str(tmp_path / "file" / "junit.xml"), status=2)
     assert run.returncode == 2
     assert run.records == []
     assert "afetch: error: --junit" in run.stderr
@@ -228,7 +240,7 @@ def test_a_junit_report_that_fails_midway_stops_the_run(
     report = tmp_path / "junit.xml"
     (tmp_path / "junit.xml.cases").symlink_to("/dev/full")  # ENOSPC on the first write
     urls = [f"{servers.base}/slow?s=0.2&i={i}" for i in range(30)]
-    run = run_cli(*urls, "-c", "2", "--junit", str(report))
+    run = run_cli(*urls, "-c", "2", "--junit", str(report), status=1)
     assert run.returncode == 1
     assert "afetch: error: --junit" in run.stderr
     assert "No space left on device" in run.stderr
@@ -246,6 +258,7 @@ def test_max_host_errors_skips_a_dead_hosts_other_requests(
     run = run_cli(
         *dead, *alive, "-c", "1", "--retries", "0", "--max-host-errors", "3",
         "--workers", workers,
+        status=1,
     )  # fmt: skip
     assert run.returncode == 1
     kinds = [(r["error"] or {}).get("type", "ok") for r in sorted(run.records, key=_index)]
@@ -293,7 +306,7 @@ def test_max_error_rate_decides_the_exit_status(
 ) -> None:
     """--max-error-rate, not every record, decides the exit status."""
     urls = [f"{servers.base}/ok?i={i}" for i in range(19)] + [f"{servers.base}/status/500"]
-    run = run_cli(*urls, "--retries", "0", "--max-error-rate", limit, "--summary")
+    run = run_cli(*urls, "--retries", "0", "--max-error-rate", limit, "--summary", status=None)
     assert run.returncode == status, run.stderr
     assert said in run.stderr
 
@@ -302,7 +315,7 @@ def test_max_error_rate_decides_the_exit_status(
 def test_max_p95_judges_ok_records(servers: ServerThread, limit: str, status: int) -> None:
     """--max-p95 judges the latency of ok records only."""
     urls = [f"{servers.base}/slow?s=0.2&i={i}" for i in range(5)]
-    run = run_cli(*urls, "--max-p95", limit)
+    run = run_cli(*urls, "--max-p95", limit, status=None)
     assert run.returncode == status, run.stderr
     if status:
         assert "threshold failed: p95 latency 2" in run.stderr
@@ -315,7 +328,7 @@ def test_min_requests_fails_an_emptied_list(
 ) -> None:
     """--min-requests fails a run whose list lost its lines."""
     urls = [f"{servers.base}/ok?i={i}" for i in range(3)]
-    run = run_cli(*urls, "--min-requests", minimum)
+    run = run_cli(*urls, "--min-requests", minimum, status=None)
     assert run.returncode == status, run.stderr
     if status:
         assert "threshold failed: 3 requests < 4 (by 1)" in run.stderr
@@ -325,7 +338,7 @@ def test_min_requests_with_an_empty_input(tmp_path: Path) -> None:
     """--min-requests makes an empty input a failure."""
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing here\n")
-    run = run_cli("-i", str(empty), "--min-requests", "1")
+    run = run_cli("-i", str(empty), "--min-requests", "1", status=1)
     assert run.returncode == 1
     assert "no requests in the input" in run.stderr
     assert "threshold failed: 0 requests < 1" in run.stderr
@@ -333,6 +346,6 @@ def test_min_requests_with_an_empty_input(tmp_path: Path) -> None:
 
 def test_a_bad_percentage_is_a_usage_error() -> None:
     """A percentage that is not one is a usage error naming the option."""
-    run = run_cli("http://127.0.0.1:1/", "--max-error-rate", "150%")
+    run = run_cli("http://127.0.0.1:1/", "--max-error-rate", "150%", status=2)
     assert run.returncode == 2
     assert "--max-error-rate" in run.stderr

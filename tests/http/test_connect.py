@@ -73,7 +73,7 @@ def test_dns_servers_are_asked_and_dead_names_only_once(
     port = servers.ports["app"]
     urls = [f"http://live.test:{port}/ok", *(f"http://nx-gone.test:{port}/{i}" for i in range(30))]
     before = dns.queries["nx-gone.test"]
-    run = run_cli("--dns-servers", dns.address, "-c", "8", *urls)
+    run = run_cli("--dns-servers", dns.address, "-c", "8", *urls, status=1)
     records = run.by_index()
     assert records[0]["ok"], records[0]
     assert records[0]["timing"]["dns_ms"] is not None
@@ -145,7 +145,7 @@ async def test_ip_version_options(servers: ServerThread) -> None:
 
 def test_ipv4_and_ipv6_together_is_a_usage_error() -> None:
     """-4 with -6 is a usage error."""
-    run = run_cli("-4", "-6", "http://127.0.0.1:1/")
+    run = run_cli("-4", "-6", "http://127.0.0.1:1/", status=2)
     assert run.returncode == 2
     assert "-4" in run.stderr
 
@@ -161,7 +161,7 @@ def test_ipv4_and_ipv6_together_is_a_usage_error() -> None:
 )
 def test_bad_resolver_options_are_usage_errors(args: list[str], fragment: str) -> None:
     """Bad --resolve and --dns-servers values are usage errors naming the option."""
-    run = run_cli(*args, "http://127.0.0.1:1/")
+    run = run_cli(*args, "http://127.0.0.1:1/", status=2)
     assert run.returncode == 2
     assert fragment in run.stderr
 

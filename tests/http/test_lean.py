@@ -297,7 +297,7 @@ def test_cli_http_client_option(servers: ServerThread) -> None:
         run = run_cli("--http-client", client, f"{servers.base}/ok")
         assert run.returncode == 0, run.stderr
         assert run.records[0]["ok"]
-    run = run_cli("--http-client", "curl", f"{servers.base}/ok")
+    run = run_cli("--http-client", "curl", f"{servers.base}/ok", status=2)
     assert run.returncode == 2
 
 

@@ -142,7 +142,7 @@ def test_an_authenticating_proxy_gets_its_credentials(
     (record,) = run.records
     assert (record["ok"], record["status"]) == (True, 200), record
     if scheme == "http":
-        wrong = run_cli(url, "--retries", "0", "--proxy", proxy.replace("s3cret", "nope"))
+        wrong = run_cli(url, "--retries", "0", "--proxy", proxy.replace("s3cret", "nope"), status=1)
         (refused,) = wrong.records
         assert refused["status"] == 407
 

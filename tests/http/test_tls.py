@@ -20,7 +20,7 @@ def kind(run_records: list[dict[str, object]]) -> object:
 
 def test_an_unknown_ca_is_refused_by_default(servers: ServerThread) -> None:
     """Verification is on: a private CA's certificate is a 'tls' failure."""
-    run = run_cli(f"{servers.https()}/ok")
+    run = run_cli(f"{servers.https()}/ok", status=1)
     assert run.returncode == 1
     assert kind(run.records) == "tls"
     assert "certificate" in run.records[0]["error"]["message"].lower()
@@ -37,7 +37,9 @@ def test_cacert_trusts_the_private_ca(servers: ServerThread) -> None:
 def test_cacert_replaces_rather_than_adds(servers: ServerThread) -> None:
     """Another CA given with --cacert does not vouch for this server."""
     assert servers.tls_dir is not None
-    run = run_cli(f"{servers.https()}/ok", "--cacert", str(servers.tls_dir / "other-ca.pem"))
+    run = run_cli(
+        f"{servers.https()}/ok", "--cacert", str(servers.tls_dir / "other-ca.pem"), status=1
+    )
     assert kind(run.records) == "tls"
 
 
@@ -50,7 +52,7 @@ def test_a_hostname_the_certificate_does_not_name_is_tls(servers: ServerThread) 
     """A trusted certificate issued for wrong.example does not do for 127.0.0.1."""
     assert servers.tls_dir is not None
     url = f"{servers.https('https-wrong-name')}/ok"
-    run = run_cli(url, "--cacert", str(servers.tls_dir / "ca.pem"), "--retries", "0")
+    run = run_cli(url, "--cacert", str(servers.tls_dir / "ca.pem"), "--retries", "0", status=1)
     assert kind(run.records) == "tls"
 
 
@@ -59,7 +61,7 @@ def test_client_certificate_is_presented_when_given(servers: ServerThread) -> No
     assert servers.tls_dir is not None
     ca = str(servers.tls_dir / "ca.pem")
     url = f"{servers.https('https-mtls')}/ok"
-    without = run_cli(url, "--cacert", ca, "--retries", "0")
+    without = run_cli(url, "--cacert", ca, "--retries", "0", status=1)
     assert kind(without.records) in {"tls", "protocol"}
     with_cert = run_cli(url, "--cacert", ca, "--cert", str(servers.tls_dir / "client.pem"))
     assert kind(with_cert.records) == "ok"

@@ -98,7 +98,7 @@ def test_percent_encoded_bytes_stay_encoded(servers: ServerThread) -> None:
 )
 def test_bad_input_lines_are_invalid_input(line: str, fragment: str) -> None:
     """Lines that would inject or cannot be sent are invalid_input records."""
-    run = run_cli("--no-summary", stdin=lines(line))
+    run = run_cli("--no-summary", stdin=lines(line), status=1)
     (record,) = run.records
     assert record["error"]["type"] == "invalid_input"
     assert record["attempts"] == 0
@@ -188,7 +188,7 @@ def differs(transport: str, name: str) -> bool:
 def bodies(
     servers: ServerThread, name: str, *items: str, extra: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
-    run = run_cli("-c", "1", "--body", "--headers", *extra, stdin=lines(*items))
+    run = run_cli("-c", "1", "--body", "--headers", *extra, stdin=lines(*items), status=None)
     return sorted(run.records, key=lambda r: r["index"])
 
 
@@ -239,7 +239,7 @@ def test_an_unsolicited_response_on_an_idle_connection_is_not_an_answer(
 
 def test_a_status_outside_100_599_is_protocol(servers: ServerThread) -> None:
     """A status outside 100-599 is protocol, not a response."""
-    run = run_cli("--retries", "0", servers.raw("status-099"))
+    run = run_cli("--retries", "0", servers.raw("status-099"), status=1)
     (record,) = run.records
     assert record["error"]["type"] == "protocol"
     assert "099" in record["error"]["message"]
@@ -275,7 +275,7 @@ def test_tls_failures_are_tls_and_say_what_happened(
 ) -> None:
     """A TLS failure is tls with a sentence saying what happened."""
     url = servers.raw(name).replace("http://", "https://")
-    run = run_cli("--retries", "0", url)
+    run = run_cli("--retries", "0", url, status=1)
     (record,) = run.records
     assert record["error"]["type"] == "tls", record
     assert words in record["error"]["message"]
@@ -288,7 +288,7 @@ def test_an_answer_before_the_upload_ends_is_recorded(
     record, one attempt — not "closed without a response"."""
     payload = tmp_path / "big.bin"
     payload.write_bytes(b"\0" * (16 << 20))
-    run = run_cli("--retries", "2", "-d", f"@{payload}", servers.raw("early-413"))
+    run = run_cli("--retries", "2", "-d", f"@{payload}", servers.raw("early-413"), status=1)
     (record,) = run.records
     assert (record["status"], record["attempts"]) == (413, 1), record
 
@@ -299,7 +299,7 @@ def test_an_answer_sent_before_the_request_is_read_is_the_response(
     """A server that answers 503 and closes as soon as it accepts (load balancers do):
     every request records that 503, as curl does, never "closed without a response"."""
     url = servers.raw("answer-at-accept")
-    run = run_cli("-c", "20", "--retries", "0", "--body", stdin=lines(*[url] * 200))
+    run = run_cli("-c", "20", "--retries", "0", "--body", stdin=lines(*[url] * 200), status=1)
     assert len(run.records) == 200
     for record in run.records:
         assert (record["status"], record["body"], record["attempts"]) == (503, "busy", 1), record

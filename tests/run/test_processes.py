@@ -32,7 +32,7 @@ def test_one_record_per_index_with_json_lines_and_bad_input(servers: ServerThrea
         else f"{servers.base}/status/404?i={i}"
         for i in range(90)
     ]
-    run = run_cli("--workers", "3", "-c", "12", stdin=lines(*requests, "ftp://bad/"))
+    run = run_cli("--workers", "3", "-c", "12", stdin=lines(*requests, "ftp://bad/"), status=1)
     records = run.records
     assert sorted(r["index"] for r in records) == list(range(91))
     assert run.returncode == 1

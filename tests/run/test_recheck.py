@@ -48,6 +48,7 @@ def test_a_request_that_keeps_failing_keeps_its_last_failure(servers: ServerThre
     run = run_cli(
         f"{servers.base}/status/500", "--retries", "0", "--recheck", "2",
         "--recheck-delay", "200ms",
+        status=1,
     )  # fmt: skip
     assert time.monotonic() - started >= 0.4  # two rounds, each after the delay
     (record,) = run.records
@@ -62,6 +63,7 @@ def test_the_deadline_during_the_delay_delivers_what_is_held(servers: ServerThre
     run = run_cli(
         f"{servers.base}/status/500", f"{servers.base}/ok", "--retries", "0",
         "--recheck", "3", "--recheck-delay", "30s", "--deadline", "1s",
+        status=1,
     )  # fmt: skip
     assert time.monotonic() - started < 10
     assert sorted(r["index"] for r in run.records) == [0, 1]

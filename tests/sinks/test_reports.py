@@ -31,6 +31,7 @@ def test_markdown_and_github_reports(servers: ServerThread, tmp_path: Path) -> N
     run = run_cli(
         "--retries", "0", "--markdown", str(report), "--github", "-i", "-",
         stdin=_checks(servers), env={"GITHUB_STEP_SUMMARY": str(summary)},
+        status=1,
     )  # fmt: skip
     assert run.returncode == 1
     text = report.read_text()
@@ -66,6 +67,7 @@ def test_report_from_two_shards_equals_the_unsharded_run(
         "--retries", "0", "-o", str(records), "--markdown", str(tmp_path / "run.md"),
         "--junit", str(tmp_path / "run.xml"), "--max-error-rate", "10%", "-i", "-",
         stdin=_checks(servers),
+        status=1,
     )  # fmt: skip
     assert run.returncode == 1  # 2 of 9 not ok > 10 %
     shard_lines = records.read_bytes().splitlines(keepends=True)
@@ -75,6 +77,7 @@ def test_report_from_two_shards_equals_the_unsharded_run(
         "--report", str(tmp_path / "b.jsonl"), str(tmp_path / "a.jsonl"),
         "--markdown", str(tmp_path / "shards.md"), "--junit", str(tmp_path / "shards.xml"),
         "--max-error-rate", "10%", "--summary",
+        status=1,
     )  # fmt: skip
     assert rebuilt.returncode == 1
     assert rebuilt.records == []  # records are not written again
@@ -100,7 +103,7 @@ def test_exit_zero_changes_the_status_never_the_verdict(
     assert run.returncode == 0
     text = (tmp_path / "run.md").read_text()
     assert "❌ failed" in text.splitlines()[0]
-    rebuilt = run_cli("--report", str(records), "--markdown", str(tmp_path / "again.md"))
+    rebuilt = run_cli("--report", str(records), "--markdown", str(tmp_path / "again.md"), status=1)
     assert rebuilt.returncode == 1
     assert (tmp_path / "again.md").read_text() == text
 
@@ -111,10 +114,24 @@ def test_report_keeps_the_last_record_of_each_check_and_the_records_times(
     """Two runs of one list are one set of checks (the later wins, said on stderr); the
     JUnit time is the records' own, not how long the rebuild took."""
     first, second = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
-    run_cli("--retries", "0", "-o", str(first), f"{servers.base}/status/500", f"{servers.base}/ok")
+    run_cli(
+        "--retries",
+        "0",
+        "-o",
+        str(first),
+        f"{servers.base}/status/500",
+        f"{servers.base}/ok",
+        status=1,
+    )
     run_cli("--retries", "0", "-o", str(second), f"{servers.base}/ok", f"{servers.base}/ok")
     rebuilt = run_cli(
-        "--report", str(first), str(second), "--junit", str(tmp_path / "j.xml"), "--summary"
+        "--report",
+        str(first),
+        str(second),
+        "--junit",
+        str(tmp_path / "j.xml"),
+        "--summary",
+        status=1,
     )
     assert "1 earlier record of the same checks replaced" in rebuilt.stderr
     (suite,) = list(JUnitXml.fromfile(str(tmp_path / "j.xml")))
@@ -130,10 +147,10 @@ def test_report_of_a_file_that_is_not_records(tmp_path: Path) -> None:
     """--report of a file that is not records, or missing, is exit 2."""
     bad = tmp_path / "urls.txt"
     bad.write_text("http://a.test/\n")
-    run = run_cli("--report", str(bad))
+    run = run_cli("--report", str(bad), status=2)
     assert run.returncode == 2
     assert f"afetch: error: {bad}:1: not an afetch record" in run.stderr
-    missing = run_cli("--report", str(tmp_path / "missing.jsonl"))
+    missing = run_cli("--report", str(tmp_path / "missing.jsonl"), status=2)
     assert missing.returncode == 2
     assert "No such file" in missing.stderr
 
@@ -149,7 +166,7 @@ def test_baseline_fails_only_on_new_failures(servers: ServerThread, tmp_path: Pa
     """--baseline fails only on new failures and names still and fixed ones."""
     baseline = tmp_path / "baseline.jsonl"
     first = _ided(servers, a="/status/500", b="/status/500", c="/ok")
-    assert run_cli("--retries", "0", "-o", str(baseline), stdin=first).returncode == 1
+    assert run_cli("--retries", "0", "-o", str(baseline), stdin=first, status=1).returncode == 1
     same = run_cli(
         "--retries", "0", "--baseline", str(baseline), "--summary",
         "--markdown", str(tmp_path / "r.md"),
@@ -164,6 +181,7 @@ def test_baseline_fails_only_on_new_failures(servers: ServerThread, tmp_path: Pa
     worse = run_cli(
         "--retries", "0", "--baseline", str(baseline),
         stdin=_ided(servers, a="/status/500", b="/ok", c="/status/503"),
+        status=1,
     )  # fmt: skip
     assert worse.returncode == 1
     assert "threshold failed: 1 new failures against the baseline" in worse.stderr
@@ -174,7 +192,7 @@ def test_a_bad_baseline_is_a_usage_error(tmp_path: Path, content: bytes) -> None
     """A --baseline file that is not records is a usage error."""
     baseline = tmp_path / "baseline.jsonl"
     baseline.write_bytes(content)
-    run = run_cli("http://127.0.0.1:1/", "--baseline", str(baseline))
+    run = run_cli("http://127.0.0.1:1/", "--baseline", str(baseline), status=2)
     assert run.returncode == 2
     assert "--baseline" in run.stderr
     assert run.records == []

@@ -153,13 +153,13 @@ def test_resume_against_a_changed_input_is_refused_and_leaves_file_untouched(
     before = out.read_bytes()
 
     source.write_text(f"{servers.base}/ok?new\n" + source.read_text())
-    refused = run_cli("-i", str(source), "-o", str(out), "--resume")
+    refused = run_cli("-i", str(source), "-o", str(out), "--resume", status=2)
     assert refused.returncode == 2
     assert "the input differs from the run that wrote" in refused.stderr
     assert "--resume-force" in refused.stderr
     assert out.read_bytes() == before
 
-    other_options = run_cli("-i", str(source), "-o", str(out), "--resume", "-X", "HEAD")
+    other_options = run_cli("-i", str(source), "-o", str(out), "--resume", "-X", "HEAD", status=2)
     assert other_options.returncode == 2
     assert "request options" in other_options.stderr
 
@@ -189,7 +189,7 @@ def test_a_fresh_run_writes_its_own_fingerprint(servers: ServerThread, tmp_path:
     assert (tmp_path / "out.jsonl.resume.json").read_bytes() != first
     resumed = run_cli(f"{servers.base}/ok?other", "-o", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    refused = run_cli(f"{servers.base}/ok", "-o", str(out), "--resume")
+    refused = run_cli(f"{servers.base}/ok", "-o", str(out), "--resume", status=2)
     assert refused.returncode == 2
 
 
@@ -204,7 +204,7 @@ def test_records_without_a_fingerprint_are_checked_url_by_url(
     assert run_cli("-i", str(other), "-o", str(out)).returncode == 0
     (tmp_path / "out.jsonl.resume.json").unlink()
     before = out.read_bytes()
-    refused = run_cli("-i", str(source), "-o", str(out), "--resume")
+    refused = run_cli("-i", str(source), "-o", str(out), "--resume", status=2)
     assert refused.returncode == 2
     assert "was not written from this input (record 0 is" in refused.stderr
     assert out.read_bytes() == before

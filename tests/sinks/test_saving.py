@@ -89,7 +89,7 @@ def test_a_body_file_that_cannot_be_written_ends_the_run_with_one_error(
     """A full disk is the run's fault, not the URLs': one message, exit 1, no `internal` records."""
     urls = [f"{servers.base}/bytes/{300_000 + i}?i={i}" for i in range(40)]
     (tmp_path / f"{file_name(5, URL(urls[5]))}.part").symlink_to("/dev/full")  # ENOSPC
-    run = run_cli(*urls, "--output-dir", str(tmp_path), "-c", "4", "--workers", workers)
+    run = run_cli(*urls, "--output-dir", str(tmp_path), "-c", "4", "--workers", workers, status=1)
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "error" in line]
     assert len(errors) == 1, run.stderr
