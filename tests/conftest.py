@@ -125,6 +125,11 @@ def each_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     return client
 
 
+#: For a test in a module run through both transports that never reaches one
+#: (parsing, usage errors, pure functions): once is enough.
+transport_free = pytest.mark.parametrize("each_transport", ["lean"], indirect=True)
+
+
 def check_record(record: dict[str, Any]) -> dict[str, Any]:
     """Every record the suite sees is validated against the published schema."""
     _VALIDATOR.validate(record)

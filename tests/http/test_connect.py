@@ -20,7 +20,7 @@ import afetch
 from afetch.http.options import Pin
 from afetch.limits import plan
 from afetch.tls import build_context
-from tests.conftest import lines, records_of, run_cli
+from tests.conftest import lines, records_of, run_cli, transport_free
 from tests.dnsserver import DnsServer
 from tests.server import ServerThread
 
@@ -117,6 +117,7 @@ def test_every_address_the_hosts_file_lists_is_tried(
     assert record["elapsed_ms"] < 2000
 
 
+@transport_free
 def test_the_hosts_file_is_read_whole() -> None:
     """Every address of a name, in order, both families; comments and junk skipped."""
     from afetch.http.dns import read_hosts_file
@@ -143,6 +144,7 @@ async def test_ip_version_options(servers: ServerThread) -> None:
     assert refused["error"]["type"] == "dns"
 
 
+@transport_free
 def test_ipv4_and_ipv6_together_is_a_usage_error() -> None:
     """-4 with -6 is a usage error."""
     run = run_cli("-4", "-6", "http://127.0.0.1:1/", status=2)
@@ -159,6 +161,7 @@ def test_ipv4_and_ipv6_together_is_a_usage_error() -> None:
         (["--dns-servers", "resolver.example"], "not an IP"),
     ],
 )
+@transport_free
 def test_bad_resolver_options_are_usage_errors(args: list[str], fragment: str) -> None:
     """Bad --resolve and --dns-servers values are usage errors naming the option."""
     run = run_cli(*args, "http://127.0.0.1:1/", status=2)
@@ -201,6 +204,7 @@ def test_a_low_open_file_limit_lowers_concurrency_instead_of_failing(
     assert run.stderr.count("open-file limit is 160") == 1
 
 
+@transport_free
 def test_the_open_file_budget_plan() -> None:
     """Concurrency and idle connections fit the limit; a roomy limit changes nothing."""
     roomy = plan(100, 1, 1 << 20)
@@ -258,6 +262,7 @@ async def test_a_reconnected_host_resumes_its_tls_session(servers: ServerThread)
     assert "reused=True" in bodies[1:]
 
 
+@transport_free
 def test_tls_sessions_are_read_once_per_connection_and_only_for_returning_hosts() -> None:
     """Reading a session costs ~0.2 ms: not for a first-seen host, nor twice per connection."""
     from afetch.http.tls import TlsSessions

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from afetch.cli import command
-from tests.conftest import run_cli
+from tests.conftest import run_cli, transport_free
 from tests.server import ServerThread
 
 pytestmark = pytest.mark.usefixtures("each_transport")
@@ -67,6 +67,7 @@ def test_client_certificate_is_presented_when_given(servers: ServerThread) -> No
     assert kind(with_cert.records) == "ok"
 
 
+@transport_free
 def test_an_unusable_certificate_file_is_a_usage_error(servers: ServerThread) -> None:
     """--cert pointing at something that is not a certificate: exit 2 before any request."""
     assert servers.tls_dir is not None

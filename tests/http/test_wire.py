@@ -20,7 +20,7 @@ from yarl import URL
 from afetch.cli import command
 from afetch.http.base import Request
 from afetch.http.request import HeadRenderer, check_header, check_host, check_method
-from tests.conftest import lines, run_cli
+from tests.conftest import lines, run_cli, transport_free
 from tests.server import RECORDED, ServerThread
 
 pytestmark = pytest.mark.usefixtures("each_transport")
@@ -96,6 +96,7 @@ def test_percent_encoded_bytes_stay_encoded(servers: ServerThread) -> None:
         ('{"url": "http://127.0.0.1:1/", "headers": {"Transfer-Encoding": "gzip"}}', "chunked"),
     ],
 )
+@transport_free
 def test_bad_input_lines_are_invalid_input(line: str, fragment: str) -> None:
     """Lines that would inject or cannot be sent are invalid_input records."""
     run = run_cli("--no-summary", stdin=lines(line), status=1)
@@ -119,6 +120,7 @@ def test_bad_input_lines_are_invalid_input(line: str, fragment: str) -> None:
         (["-u", "ann:pw\nX: 1"], "control character"),
     ],
 )
+@transport_free
 def test_options_that_would_inject_are_usage_errors(args: list[str], fragment: str) -> None:
     """Options carrying CR, LF or NUL are usage errors before anything is sent."""
     result = CliRunner().invoke(command, [*args, "http://127.0.0.1:1/"])
@@ -126,6 +128,7 @@ def test_options_that_would_inject_are_usage_errors(args: list[str], fragment: s
     assert fragment in result.stderr
 
 
+@transport_free
 def test_generated_requests_never_put_a_control_character_on_the_wire() -> None:
     """A property test: whatever the validator lets through renders to a clean head."""
     rng = random.Random(1103)

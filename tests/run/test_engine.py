@@ -17,7 +17,7 @@ from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
 from afetch.run.engine import Engine
 from afetch.run.scheduler import RunLimits, StopReason
-from tests.conftest import check_record, records_of
+from tests.conftest import check_record, records_of, transport_free
 from tests.server import ServerThread
 
 pytestmark = pytest.mark.usefixtures("each_transport")
@@ -194,6 +194,7 @@ async def test_a_source_that_raises_ends_the_run_after_the_finished_records(
 
 
 @pytest.mark.timeout(20)
+@transport_free
 async def test_a_request_of_an_unknown_type_is_a_type_error_not_a_hang(
     servers: ServerThread,
 ) -> None:
@@ -203,6 +204,7 @@ async def test_a_request_of_an_unknown_type_is_a_type_error_not_a_hang(
 
 
 @pytest.mark.timeout(20)
+@transport_free
 async def test_two_specs_with_one_index_are_refused(servers: ServerThread) -> None:
     """Two FetchSpecs with one index are a ValueError."""
     url = f"{servers.base}/ok"
