@@ -102,22 +102,37 @@ def _fresh_server_state(request: pytest.FixtureRequest) -> None:
         servers.state.__init__()  # type: ignore[misc]  # in place: the app holds this object
 
 
-#: The --http-client a test runs under (see ``each_transport``); None: the default.
-_http_client: list[str] = []
+#: The transport a test runs under (see ``each_transport``); empty: the default.
+_http_client: list[Transport] = []
+
+
+class Transport(str):
+    """A transport a test runs through: its name, the Config options and CLI arguments
+    that choose it (``each_transport`` also applies them to every Config and CLI run)."""
+
+    @property
+    def options(self) -> dict[str, str]:
+        return {"http_client": str(self)}
+
+    @property
+    def args(self) -> tuple[str, str]:
+        return ("--http-client", str(self))
 
 
 @pytest.fixture(params=["lean", "aiohttp"])
-def each_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def each_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Transport:
     """Runs a test once per transport: library Configs and CLI runs both use it.
 
     Fetch-level test modules use it for every test (``pytestmark``), so a change
-    that breaks either transport fails the suite.
+    that breaks either transport fails the suite; a test there that reaches no
+    transport says so with ``transport_free`` and runs once.
     """
-    client: str = request.param
+    client = Transport(request.param)
     original = Config.__init__
 
     def init(self: Config, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("http_client", client)
+        for key, value in client.options.items():
+            kwargs.setdefault(key, value)
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(Config, "__init__", init)
@@ -171,7 +186,7 @@ def run_cli(
     ``preexec_fn`` ask for a real one: signals, pipes, closed descriptors,
     resource limits and exit codes of the installed ``afetch`` need one.
     """
-    client = ["--http-client", _http_client[0]] if _http_client else []
+    client = list(_http_client[0].args) if _http_client else []
     if process or preexec_fn is not None:
         proc = subprocess.run(
             [AFETCH, *client, *args],

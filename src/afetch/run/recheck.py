@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 
 from afetch.errors import ErrorKind
 from afetch.models import FetchResult, FetchSpec
@@ -69,10 +70,12 @@ class Rechecks:
             before = held[result.index]
             if result.error is not None and result.error.kind is ErrorKind.CANCELLED:
                 continue  # interrupted: the last real failure stands
-            result.attempts += before.attempts
-            result.line = None  # changed: written from its fields, not a worker's line
+            # A new result (results never change once made): every try counted, and
+            # written from its fields, not from a worker's line.
+            result = replace(
+                result, attempts=result.attempts + before.attempts, line=None, flaky=result.ok
+            )
             if result.ok:
-                result.flaky = True
                 del held[result.index]
                 yield result
             else:

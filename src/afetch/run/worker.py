@@ -18,6 +18,7 @@ import pickle
 import signal
 import sys
 from collections.abc import AsyncIterator
+from typing import IO
 
 import orjson
 
@@ -32,11 +33,13 @@ from afetch.run.scheduler import RunLimits
 from afetch.sinks.records import RecordWriter
 
 
-async def _requests(parser: RequestParser) -> AsyncIterator[FetchSpec | FetchResult]:
+async def _requests(
+    parser: RequestParser, requests_in: IO[str]
+) -> AsyncIterator[FetchSpec | FetchResult]:
     """Requests as the coordinator frames them (afetch.run.processes.frame)."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 16)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), requests_in)
     while header := await reader.readline():
         pickled = header.startswith(b"p")
         try:
@@ -53,31 +56,35 @@ async def _requests(parser: RequestParser) -> AsyncIterator[FetchSpec | FetchRes
             yield item
 
 
-async def _serve(config: Config, emit_cancelled: bool) -> None:
+async def _serve(
+    config: Config, emit_cancelled: bool, requests_in: IO[str], records_out: IO[bytes]
+) -> None:
     engine = Engine(config, RunLimits(emit_cancelled=emit_cancelled))
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, engine.stop)
     # The coordinator reads this pipe to the end: its going away is a crash, seen there.
-    writer = RecordWriter(sys.stdout.buffer, on_broken=engine.stop, watch_reader=False)
+    writer = RecordWriter(records_out, on_broken=engine.stop, watch_reader=False)
     try:
-        async for result in engine.results(_requests(RequestParser(config))):
+        async for result in engine.results(_requests(RequestParser(config), requests_in)):
             await writer.write(result)
     except OutputFailure as exc:  # after the records that finished: the coordinator says it
         await writer.close()
-        sys.stdout.buffer.write(orjson.dumps({FATAL: str(exc)}) + b"\n")
-        sys.stdout.buffer.flush()
+        records_out.write(orjson.dumps({FATAL: str(exc)}) + b"\n")
+        records_out.flush()
         return
     finally:
         await writer.close()
 
 
 def main() -> None:
+    """The worker program: its standard streams are its pipes to the coordinator."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    config, emit_cancelled = pickle.loads(_read_config(sys.stdin.fileno()))
+    requests_in, records_out = sys.stdin, sys.stdout.buffer
+    config, emit_cancelled = pickle.loads(_read_config(requests_in.fileno()))
     if config.tls_options is not None:
         config = _with_tls(config)
     tune_gc()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(_serve(config, emit_cancelled))
+        runner.run(_serve(config, emit_cancelled, requests_in, records_out))
 
 
 def _read_config(fd: int) -> bytes:
