@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from afetch.defaults import DEFAULT_CONCURRENCY
 from afetch.expect import DEFAULT_EXPECTATION, Expectation
 from afetch.http.options import Pin, TransportOptions
+from afetch.redact import REDACT, Redaction
 from afetch.tls import TlsOptions
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ class Config:
     #: Retry k waits uniform(0, min(cap, base * 2**k)) seconds (full jitter).
     backoff_base: float = 0.5
     backoff_cap: float = 10.0
+    #: What records, reports and messages mask (URL passwords, tokens, credentials).
+    redaction: Redaction = REDACT
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

@@ -30,6 +30,7 @@ from afetch.http.request import check_host, check_port, raw_query_of, with_raw_q
 from afetch.http.timing import HopTiming, begin_hop
 from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import Pacer
+from afetch.redact import NO_REDACTION, Redaction
 from afetch.retry import RETRYABLE_STATUSES, retry_delay
 from afetch.sinks.bodies import BodyFile
 
@@ -133,6 +134,8 @@ def _result(
         )
         if failed:
             error = ErrorInfo(ErrorKind.HTTP, "; ".join(failed))
+    if error is not None and config.redaction.enabled:  # a Location, a URL in a message
+        error = ErrorInfo(error.kind, config.redaction.text(error.message))
     return FetchResult(
         index=spec.index,
         url=spec.url,
@@ -202,7 +205,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
                         ErrorKind.TOO_MANY_REDIRECTS,
                         f"more than {config.max_redirects} redirects",
                     )
-                attempt.redirects.append((response.status, str(url)))
+                attempt.redirects.append((response.status, config.redaction.url(str(url))))
                 await _drain_small(response)
                 next_url = _redirect_target(url, location)
                 method, body, headers = _redirected_request(
@@ -211,7 +214,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
                 url = next_url
                 continue
             # spec.url is already the target's text: str() of a URL costs µs per request.
-            final_url = spec.url if url is spec.target else str(url)
+            final_url = spec.url if url is spec.target else config.redaction.url(str(url))
             _record_response(attempt, response, final_url, spec, config)
             await _drain(response, spec, config, attempt)
             return
@@ -253,17 +256,22 @@ def _record_response(
     attempt.final_url = final_url
     attempt.retry_after = response.headers.get("Retry-After")
     if config.capture_headers:
-        attempt.headers = header_record(response.headers)
+        attempt.headers = header_record(response.headers, config.redaction)
     if (spec.expect or config.expect).headers:
         for name, value in response.headers.items():
             attempt.header_values.setdefault(name.lower(), value)
 
 
-def header_record(headers: ResponseHeaders) -> dict[str, str | list[str]]:
-    """Names lower-cased; a name sent more than once becomes a list, in order."""
+def header_record(
+    headers: ResponseHeaders, redaction: Redaction = NO_REDACTION
+) -> dict[str, str | list[str]]:
+    """Names lower-cased; a name sent more than once becomes a list, in order; credential
+    and cookie values masked (afetch.redact)."""
     record: dict[str, str | list[str]] = {}
     for name, value in headers.items():
         key = name.lower()
+        if redaction.enabled:
+            value = redaction.header(key, value)
         seen = record.get(key)
         if seen is None:
             record[key] = value

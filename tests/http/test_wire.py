@@ -312,9 +312,9 @@ def test_an_answer_sent_before_the_request_is_read_is_the_response(
 def test_the_query_is_sent_as_written(servers: ServerThread) -> None:
     """%2F, %2B and a lower-case escape stay as they were (a signed URL's bytes); only
     what may not appear in a URL is encoded (é, a bare %). url and final_url say the same."""
-    query = "sig=a%2Fb%2Bc%3d&path=%2Fx&n=caf%C3%A9&p=100%"
+    query = "s=a%2Fb%2Bc%3d&path=%2Fx&n=caf%C3%A9&p=100%"
     url = servers.raw("record") + "exact?" + query.replace("%C3%A9", "é")
-    sent = "sig=a%2Fb%2Bc%3d&path=%2Fx&n=caf%C3%A9&p=100%25"
+    sent = "s=a%2Fb%2Bc%3d&path=%2Fx&n=caf%C3%A9&p=100%25"
     RECORDED.pop("/exact?" + sent, None)
     run = run_cli(url)
     (record,) = run.records

@@ -21,6 +21,7 @@ from afetch.cli.streams import Streams
 if TYPE_CHECKING:
     from afetch.config import Config, RunControl, UiOptions
     from afetch.expect import Expectation
+    from afetch.redact import Redaction
     from afetch.sinks.reports import Baseline
 
 _TTY_HINT = (
@@ -120,9 +121,23 @@ def _config(o: SimpleNamespace) -> Config:
             tls_info=o.tls_info or o.expect_cert_days is not None,
             output_dir=_make_dir(o.output_dir),
             expect=_expectation(o),
+            redaction=_redaction(o),
         )
     except (ValueError, OSError) as exc:  # OSError: ssl.SSLError from a bad certificate
         raise click.UsageError(str(exc)) from exc
+
+
+def _redaction(o: SimpleNamespace) -> Redaction:
+    """What records and messages mask: on unless --no-redact, which is said once."""
+    from afetch.redact import NO_REDACTION, Redaction
+
+    if o.no_redact:
+        Streams.current().say(
+            "afetch: warning: --no-redact: passwords, tokens and cookies are written as they are"
+        )
+        return NO_REDACTION
+    names = frozenset(name.strip().lower() for name in o.redact if name.strip())
+    return Redaction(names=names, secrets=tuple(secret for secret in o.secret if secret))
 
 
 def _expectation(o: SimpleNamespace) -> Expectation:

@@ -26,6 +26,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                   "markdown", "github")),
     ("Run control", ("ordered", "deadline", "max_failures", "exit_zero")),
     ("Output and display", ("output", "progress", "summary", "quiet", "verbose", "color",
+                            "redact", "secret", "no_redact",
                             "config_file", "no_config", "show_config", "schema", "version",
                             "help")),
 )  # fmt: skip

@@ -435,6 +435,23 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="Colour in the summary; auto: when stderr is a terminal and NO_COLOR is unset.",
     ),
     option(
+        "--redact",
+        metavar="NAME",
+        multiple=True,
+        help="Also mask the values of this query parameter or header (repeatable).",
+    ),
+    option(
+        "--secret",
+        metavar="VALUE",
+        multiple=True,
+        help="Mask this literal value wherever it appears (repeatable; AFETCH_SECRET: one a line).",
+    ),
+    option(
+        "--no-redact",
+        is_flag=True,
+        help="Write URLs, credentials and cookies as they are (local debugging only).",
+    ),
+    option(
         "--markdown",
         metavar="PATH",
         help="Write a Markdown report (totals, thresholds, failures, flaky, slowest,"

@@ -23,6 +23,7 @@ from afetch.errors import OutputFailure
 from afetch.inputs import InputError, RequestParser, read_requests
 from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
+from afetch.redact import masked_argv
 from afetch.run.loop import loop_factory
 from afetch.run.scheduler import StopReason
 from afetch.sinks.progress import Progress, count_total, share_of
@@ -202,7 +203,7 @@ class _Run:
         if self.env.is_stdout(self.out):
             return f"{said} (cancelled records); -o FILE --resume makes a run resumable"
         left = "no record" if self.control.resume else "cancelled records"
-        command = ["afetch", *sys.argv[1:]]
+        command = ["afetch", *masked_argv(sys.argv[1:], self.config.redaction)]
         if not self.control.resume:
             command.append("--resume")
         urls, paths = sources

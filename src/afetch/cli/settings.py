@@ -13,7 +13,7 @@ variable holds one value a line, so a header value may have spaces.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ def env_name(option: click.Option) -> str:
 
 
 #: Variables afetch reads that are not options.
-_OTHER_VARIABLES = frozenset({f"{ENV_PREFIX}_SECRET"})
+_OTHER_VARIABLES: frozenset[str] = frozenset()
 
 
 def unknown_variables(command: click.Command, environ: Mapping[str, str]) -> list[str]:
@@ -125,6 +125,7 @@ def show(ctx: click.Context, path: Path | None) -> str:
         click.core.ParameterSource.DEFAULT_MAP: str(path) if path else "config file",
         click.core.ParameterSource.DEFAULT: "default",
     }
+    mask = _masker(ctx.params)
     lines = []
     for param in ctx.command.params:
         if not isinstance(param, click.Option) or param.name in _NOT_SETTINGS:
@@ -140,8 +141,40 @@ def show(ctx: click.Context, path: Path | None) -> str:
         if value is None or value == ():
             lines.append(f"# {key}  # not set ({where})")
         else:
-            lines.append(f"{key} = {_toml(value)}  # {where}")
+            lines.append(f"{key} = {_toml(mask(param.name, value))}  # {where}")
     return "\n".join(lines)
+
+
+def _masker(params: dict[str, Any]) -> Callable[[str, Any], Any]:
+    """``--show-config`` masks what records mask: -u's password, credential headers,
+    cookies, proxy passwords and --secret values (unless --no-redact)."""
+    from afetch.redact import MASK, Redaction
+
+    if params.get("no_redact"):
+        return lambda name, value: value
+    redaction = Redaction(
+        names=frozenset(n.lower() for n in params.get("redact") or ()),
+        secrets=tuple(params.get("secret") or ()),
+    )
+
+    def mask(name: str, value: Any) -> Any:
+        if name == "secret":
+            return tuple(MASK for _ in value)
+        if name == "user" and isinstance(value, str):
+            user, colon, _ = value.partition(":")
+            return f"{user}:{MASK}" if colon else value
+        if name == "cookie":
+            return MASK
+        if name == "headers":
+            return tuple(
+                (header, None if header_value is None else redaction.header(header, header_value))
+                for header, header_value in value
+            )
+        if isinstance(value, str):
+            return redaction.text(redaction.url(value))
+        return value
+
+    return mask
 
 
 #: Options that are actions or about config itself, not settings.

@@ -52,6 +52,9 @@ class RequestParser:
 
     def __init__(self, config: Config, *, dedupe: bool = False) -> None:
         self._config = config
+        # Records show URLs masked (afetch.redact); --dedupe still compares them whole.
+        self._mask = config.redaction.url if config.redaction.enabled else None
+        self._mask_text = config.redaction.text
         self.next_index = 0
         # --dedupe keeps 64-bit digests of "METHOD URL", not the strings: about
         # 60 bytes per distinct request, and a collision chance near 1e-7 at 10⁶.
@@ -101,6 +104,7 @@ class RequestParser:
         return index
 
     def _invalid(self, text: str, message: str, id: Any = NO_ID) -> FetchResult:
+        text, message = self._mask_text(text), self._mask_text(message)
         return invalid_input(self._take_index(), text, self._config.method, message, id)
 
     def _parse_url(self, text: str, source: tuple[bool, str]) -> FetchSpec | FetchResult | None:
@@ -111,7 +115,8 @@ class RequestParser:
         method = self._config.method
         if self._is_duplicate(method, url):
             return None
-        return FetchSpec(self._take_index(), url, target, method, source=source)
+        shown = url if self._mask is None else self._mask(url)
+        return FetchSpec(self._take_index(), shown, target, method, source=source)
 
     def parse_json(self, text: str) -> FetchSpec | FetchResult | None:
         """A JSON request object (a line, or a mapping the library was given)."""
@@ -132,14 +137,18 @@ class RequestParser:
         except ValueError as exc:
             method = obj.get("method") if isinstance(obj.get("method"), str) else None
             return invalid_input(
-                self._take_index(), shown, method or self._config.method, str(exc), id_
+                self._take_index(),
+                self._mask_text(shown),
+                method or self._config.method,
+                self._mask_text(str(exc)),
+                id_,
             )
         target, url, method, headers, body, timeout, expectation = fields
         if self._is_duplicate(method, url):
             return None
         return FetchSpec(
             index=self._take_index(),
-            url=url,
+            url=url if self._mask is None else self._mask(url),
             source=(True, text),
             target=target,
             method=method,
