@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from afetch.defaults import DEFAULT_CONCURRENCY
 from afetch.expect import DEFAULT_EXPECTATION, Expectation
 from afetch.http.options import Pin, TransportOptions
+from afetch.http.policy import AddressPolicy
 from afetch.redact import REDACT, Redaction
 from afetch.tls import TlsOptions
 
@@ -64,6 +65,11 @@ class Config:
     dns_servers: tuple[str, ...] = ()
     #: ``-4``/``-6``: connect over that IP version only; 0: both (Happy Eyeballs).
     ip_version: int = 0
+    #: ``--deny-private``, ``--allow``, ``--deny``: which addresses may be dialled.
+    policy: AddressPolicy | None = None
+    #: ``--include`` / ``--exclude``: URLs selected before any request (the rest skipped).
+    include: tuple[re.Pattern[str], ...] = ()
+    exclude: tuple[re.Pattern[str], ...] = ()
     #: Idle keep-alive connections kept at most; None: as many as ``concurrency``.
     max_idle: int | None = None
     #: ``--output-dir``: save each body there (must exist).
@@ -119,6 +125,7 @@ class Config:
             ip_version=self.ip_version,
             user_agent=self.user_agent,
             removed_headers=self.removed_headers,
+            policy=self.policy,
         )
 
     @property

@@ -39,6 +39,7 @@ class ErrorKind(StrEnum):
     PROTOCOL = "protocol"
     TOO_LARGE = "too_large"
     HTTP = "http"
+    POLICY = "policy"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
     INTERNAL = "internal"
@@ -79,6 +80,12 @@ class DnsError(TransportError):
     """The host name did not resolve (NXDOMAIN, no address, resolver failure)."""
 
     kind = ErrorKind.DNS
+
+
+class PolicyError(TransportError):
+    """The address policy (--deny-private, --allow, --deny) refused every address."""
+
+    kind = ErrorKind.POLICY
 
 
 class ConnectError(TransportError):

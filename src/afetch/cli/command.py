@@ -75,6 +75,8 @@ def command(**given: Any) -> None:
 def _config(o: SimpleNamespace) -> Config:
     """What every request needs (a usage error for values that do not fit together)."""
     from afetch.config import Config, request_shape
+    from afetch.expect import compile_regex
+    from afetch.http.policy import AddressPolicy
     from afetch.tls import TlsOptions
 
     if o.ipv4 and o.ipv6:
@@ -122,6 +124,9 @@ def _config(o: SimpleNamespace) -> Config:
             output_dir=_make_dir(o.output_dir),
             expect=_expectation(o),
             redaction=_redaction(o),
+            policy=AddressPolicy.build(deny_private=o.deny_private, allow=o.allow, deny=o.deny),
+            include=tuple(compile_regex(p, "--include") for p in o.include),
+            exclude=tuple(compile_regex(p, "--exclude") for p in o.exclude),
         )
     except (ValueError, OSError) as exc:  # OSError: ssl.SSLError from a bad certificate
         raise click.UsageError(str(exc)) from exc

@@ -435,6 +435,36 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="Colour in the summary; auto: when stderr is a terminal and NO_COLOR is unset.",
     ),
     option(
+        "--deny-private",
+        is_flag=True,
+        help="Refuse to connect to loopback, private, link-local, CGNAT and metadata"
+        " addresses (checked on the address dialled).",
+    ),
+    option(
+        "--allow",
+        metavar="CIDR|HOST",
+        multiple=True,
+        help="Addresses or hosts --deny-private lets through (repeatable).",
+    ),
+    option(
+        "--deny",
+        metavar="CIDR|HOST",
+        multiple=True,
+        help="Addresses or hosts never to connect to (repeatable).",
+    ),
+    option(
+        "--include",
+        metavar="REGEX",
+        multiple=True,
+        help="Fetch only URLs matching one of these (repeatable); the rest are skipped.",
+    ),
+    option(
+        "--exclude",
+        metavar="REGEX",
+        multiple=True,
+        help="Skip URLs matching this (repeatable).",
+    ),
+    option(
         "--redact",
         metavar="NAME",
         multiple=True,

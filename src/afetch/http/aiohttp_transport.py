@@ -22,6 +22,7 @@ from afetch.errors import (
 )
 from afetch.http import decoding
 from afetch.http.base import default_headers
+from afetch.http.dns import ipv4_literal
 from afetch.http.options import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.http.oserrors import tls_failure
 from afetch.http.request import (
@@ -87,10 +88,14 @@ class AiohttpTransport:
     def route(self, request: Request) -> Route:
         return self._proxies.for_url(request.url)
 
-    async def check_family(self, request: Request) -> None:
-        """-4/-6 for an IP literal, which aiohttp connects to without asking a resolver."""
-        if self._options.ip_version and request.url.raw_host:
-            await self._resolver.resolve(request.url.raw_host, request.url.port or 0)
+    async def check_address(self, request: Request, route: Route) -> None:
+        """-4/-6 and the address policy for what aiohttp dials without asking a resolver
+        (an IP literal): the target's, or the proxy's when proxied."""
+        if not (self._options.ip_version or self._options.policy):
+            return
+        url = route.proxy or request.url
+        if url.raw_host:
+            await self._resolver.resolve(url.raw_host, url.port or 0)
 
     def remember_tls(self, host: str, ssl_object: object) -> None:
         self._tls.remember(host, ssl_object)
@@ -170,7 +175,7 @@ class _Exchange:
             # A plain-http request goes to the proxy itself: its credentials ride in
             # the request (aiohttp sends proxy_headers only in an https CONNECT).
             headers.extend(route.headers.items())
-        await self._transport.check_family(request)
+        await self._transport.check_address(request, route)
         session = await self._transport.session()
         current_hop.set(hop)
         try:
@@ -208,6 +213,15 @@ class _Exchange:
         route: Route,
     ) -> aiohttp.ClientResponse:
         url = request.url
+        host = url.raw_host or ""
+        canonical = ipv4_literal(host) if host[:1].isdigit() else None
+        if canonical is not None and canonical != host:
+            # 127.1, 2130706433: addresses to curl and to afetch's resolver, refused by
+            # aiohttp's URL check; the canonical form is dialled, the Host stays as typed.
+            if not any(name.lower() == "host" for name, _ in headers):
+                port = url.explicit_port
+                headers.append(("Host", host if port is None else f"{host}:{port}"))
+            url = url.with_host(canonical)
         if url.raw_user is not None:
             # URL credentials become the Authorization header, as in the lean client,
             # unless one is set (-u wins, as in curl); aiohttp refuses to see both.

@@ -25,16 +25,20 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import socket
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from afetch.errors import DnsError
+from afetch.errors import DnsError, PolicyError
 from afetch.http.options import Pin
 from afetch.http.timing import HopTiming
+
+if TYPE_CHECKING:
+    from afetch.http.policy import AddressPolicy
 
 #: One address of a host: (family, IP text, IPv6 flow info and scope id).
 Address = tuple[socket.AddressFamily, str, tuple[int, ...]]
@@ -42,6 +46,8 @@ Address = tuple[socket.AddressFamily, str, tuple[int, ...]]
 AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
 
 MIN_TTL, MAX_TTL, NEGATIVE_TTL = 30.0, 300.0, 30.0
+#: Digits, hex with 0x, dots: what inet_aton may read as an IPv4 address.
+_LEGACY_IPV4 = re.compile(r"(?:0[xX][0-9a-fA-F]+|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]+|[0-9]+)){0,3}")
 MAX_ENTRIES = 4096
 # c-ares status codes that mean "this name has no address" (cached as such).
 _ARES_ENODATA, _ARES_ENOTFOUND = 1, 4
@@ -65,8 +71,10 @@ class Resolver:
         max_entries: int = MAX_ENTRIES,
         nameservers: tuple[str, ...] = (),
         query_options: dict[str, Any] | None = None,
+        policy: AddressPolicy | None = None,
     ) -> None:
         self._nameservers = nameservers
+        self._policy = policy
         self._query_options = query_options or {}
         self._pins = {(pin.host.lower(), pin.port): pin.addresses for pin in pins}
         self._family = family
@@ -158,12 +166,18 @@ class Resolver:
 
     def _infos(self, addresses: list[Address], port: int, host: str) -> list[AddrInfo]:
         infos: list[AddrInfo] = []
+        refused = None
         for family, ip, extra in addresses:
             if self._family not in (socket.AF_UNSPEC, family):
+                continue
+            if self._policy is not None and (why := self._policy.refusal(host, ip)) is not None:
+                refused = why  # never dialled: the check is on the address, not the name
                 continue
             sockaddr = (ip, port, *extra) if family == socket.AF_INET6 else (ip, port)
             infos.append((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
         if not infos:
+            if refused is not None:
+                raise PolicyError(f"{host}:{port}: refused by the address policy: {refused}")
             raise DnsError(f"{host}:{port}: no address of the requested family")
         return infos
 
@@ -188,12 +202,29 @@ def read_hosts_file(path: str | None = None) -> dict[str, list[Address]]:
     return names
 
 
+def ipv4_literal(host: str) -> str | None:
+    """The canonical text of an IPv4 address in any form inet_aton reads; None otherwise."""
+    literal = _literal(host)
+    return literal[1] if literal is not None and literal[0] == socket.AF_INET else None
+
+
 def _literal(host: str) -> Address | None:
-    """An IP address written as the host (``[...]`` around IPv6 allowed) needs no lookup."""
+    """An IP address written as the host (``[...]`` around IPv6 allowed) needs no lookup.
+
+    So do the old IPv4 forms ``inet_aton`` reads (``127.1``, ``0x7f.1``,
+    ``2130706433``), as curl and browsers read them: they are addresses, and the
+    address policy must see them as such.
+    """
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return None
+        if not host or not _LEGACY_IPV4.fullmatch(host):
+            return None
+        try:
+            packed = socket.inet_aton(host)
+        except OSError:
+            return None
+        return (socket.AF_INET, socket.inet_ntoa(packed), ())
     if address.version == 6:
         return (socket.AF_INET6, str(address), (0, 0))
     return (socket.AF_INET, str(address), ())

@@ -69,7 +69,12 @@ def resolver_for(options: TransportOptions) -> Resolver:
     from afetch.http.dns import Resolver
 
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(options.ip_version, socket.AF_UNSPEC)
-    return Resolver(pins=options.resolve, family=family, nameservers=options.dns_servers)
+    return Resolver(
+        pins=options.resolve,
+        family=family,
+        nameservers=options.dns_servers,
+        policy=options.policy,
+    )
 
 
 def open_transport(options: TransportOptions) -> Transport:

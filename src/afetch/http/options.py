@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # ssl costs 8 ms to import; --help and --version do not need it
     import ssl
 
+    from afetch.http.policy import AddressPolicy
+
 #: The port a URL without one means, per scheme.
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Longest response header line (status line or one field) accepted. curl
@@ -53,3 +55,5 @@ class TransportOptions:
     user_agent: str | None = None
     #: ``-H 'Name:'``: default headers not to send (lower-case names).
     removed_headers: tuple[str, ...] = ()
+    #: Which addresses may be dialled (``--deny-private``, ``--allow``, ``--deny``).
+    policy: AddressPolicy | None = None

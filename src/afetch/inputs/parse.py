@@ -32,7 +32,7 @@ from afetch.inputs.read import (
     StdinOpener,
     read_raw_lines,
 )
-from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input
+from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input, skipped
 
 _JSON_KEYS = frozenset({"url", "method", "headers", "body", "json", "id", "timeout", "expect"})
 _SPACE = re.compile(r"\s")
@@ -98,6 +98,17 @@ class RequestParser:
             return self._invalid(text, "empty URL")
         return self._parse_url(text, (False, text))
 
+    def _selected(self, spec: FetchSpec, url: str) -> FetchSpec | FetchResult:
+        """--include / --exclude: a URL not selected is a ``skipped`` record, never fetched."""
+        config = self._config
+        if config.include and not any(p.search(url) for p in config.include):
+            return skipped(spec, "not attempted: matched no --include pattern")
+        for pattern in config.exclude:
+            if pattern.search(url):
+                shown = self._mask_text(pattern.pattern)
+                return skipped(spec, f"not attempted: excluded by --exclude {shown!r}")
+        return spec
+
     def _take_index(self) -> int:
         index = self.next_index
         self.next_index += 1
@@ -116,7 +127,8 @@ class RequestParser:
         if self._is_duplicate(method, url):
             return None
         shown = url if self._mask is None else self._mask(url)
-        return FetchSpec(self._take_index(), shown, target, method, source=source)
+        spec = FetchSpec(self._take_index(), shown, target, method, source=source)
+        return self._selected(spec, url)
 
     def parse_json(self, text: str) -> FetchSpec | FetchResult | None:
         """A JSON request object (a line, or a mapping the library was given)."""
@@ -146,17 +158,20 @@ class RequestParser:
         target, url, method, headers, body, timeout, expectation = fields
         if self._is_duplicate(method, url):
             return None
-        return FetchSpec(
-            index=self._take_index(),
-            url=url if self._mask is None else self._mask(url),
-            source=(True, text),
-            target=target,
-            method=method,
-            headers=headers,
-            body=body,
-            id=id_,
-            timeout=timeout,
-            expect=expectation,
+        return self._selected(
+            FetchSpec(
+                index=self._take_index(),
+                url=url if self._mask is None else self._mask(url),
+                source=(True, text),
+                target=target,
+                method=method,
+                headers=headers,
+                body=body,
+                id=id_,
+                timeout=timeout,
+                expect=expectation,
+            ),
+            url,
         )
 
 
