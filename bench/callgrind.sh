@@ -10,6 +10,7 @@
 set -euo pipefail
 urls=$1; shift
 python=${PYTHON:-.venv-bench/bin/python}
+export PYTHONHASHSEED=${PYTHONHASHSEED:-0}  # set and dict layouts vary with the seed: ±2 % otherwise
 out=$(mktemp -d)
 count() {  # instructions of one afetch run
     valgrind --tool=callgrind --callgrind-out-file="$out/cg" "$python" -m afetch \

@@ -65,6 +65,8 @@ class Config:
     dns_servers: tuple[str, ...] = ()
     #: ``-4``/``-6``: connect over that IP version only; 0: both (Happy Eyeballs).
     ip_version: int = 0
+    #: ``--netrc``: (host, login, password) for requests to exactly that host.
+    netrc: tuple[tuple[str, str, str], ...] = ()
     #: ``--deny-private``, ``--allow``, ``--deny``: which addresses may be dialled.
     policy: AddressPolicy | None = None
     #: ``--include`` / ``--exclude``: URLs selected before any request (the rest skipped).
@@ -370,6 +372,27 @@ def cookie_header(text: str) -> tuple[str, str]:
     return "Cookie", "; ".join(pairs)
 
 
+def read_netrc(path: str | None, *, required: bool) -> tuple[tuple[str, str, str], ...]:
+    """``--netrc`` (``~/.netrc``), ``--netrc-file FILE``; ``required``: a missing file is an
+    error (``--netrc-optional``: it is not)."""
+    import netrc as netrc_module
+    import os
+
+    where = path or os.path.join(os.path.expanduser("~"), ".netrc")
+    try:
+        parsed = netrc_module.netrc(where)
+    except FileNotFoundError:
+        if required:
+            raise ValueError(f"--netrc: {where} does not exist") from None
+        return ()
+    except (OSError, netrc_module.NetrcParseError) as exc:
+        raise ValueError(f"--netrc: cannot read {where}: {exc}") from exc
+    return tuple(
+        (host.lower(), login or "", password or "")
+        for host, (login, _, password) in parsed.hosts.items()
+    )
+
+
 def request_shape(
     *,
     method: str | None,
@@ -378,6 +401,7 @@ def request_shape(
     json_text: str | None,
     user: str | None,
     cookie: str | None,
+    bearer: str | None = None,
 ) -> tuple[str, tuple[tuple[str, str], ...], bytes | None, tuple[str, ...]]:
     """Method, headers, body and the removed headers (``-H 'Name:'``) from curl-style
     options; -H always has the last word."""
@@ -391,8 +415,14 @@ def request_shape(
     if json_text is not None:
         body = read_payload(json_text, "--json")
         extra += [("Content-Type", "application/json"), ("Accept", "application/json")]
+    if user is not None and bearer is not None:
+        raise ValueError("give -u/--user or --oauth2-bearer, not both")
     if user is not None:
         extra.append(basic_auth(user))
+    if bearer is not None:
+        if not bearer or any(c in bearer for c in "\r\n\0"):
+            raise ValueError("--oauth2-bearer needs a token (no control characters)")
+        extra.append(("Authorization", f"Bearer {bearer}"))
     if cookie is not None:
         extra.append(cookie_header(cookie))
     given = {name.lower() for name, _ in headers}

@@ -13,6 +13,7 @@ does not know which HTTP client carried it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import time
 from collections.abc import Callable
@@ -221,7 +222,19 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
 
 
 def request_headers(config: Config, spec: FetchSpec) -> CIMultiDict[str] | CIMultiDictProxy[str]:
-    """Command-line headers, with a JSON line's headers replacing those of the same name."""
+    """Command-line headers, with a JSON line's headers replacing those of the same name;
+    ``--netrc`` credentials for the first URL's host (a redirect to another origin drops
+    them with every credential header)."""
+    if config.netrc and (login := _netrc_login(config, spec)) is not None:
+        headers: CIMultiDict[str] = CIMultiDict(request_headers_plain(config, spec))
+        headers["Authorization"] = login
+        return headers
+    return request_headers_plain(config, spec)
+
+
+def request_headers_plain(
+    config: Config, spec: FetchSpec
+) -> CIMultiDict[str] | CIMultiDictProxy[str]:
     if not spec.headers:
         return _shared_headers(config.headers)  # the common case: built once per run
     headers: CIMultiDict[str] = CIMultiDict(config.headers)
@@ -229,6 +242,22 @@ def request_headers(config: Config, spec: FetchSpec) -> CIMultiDict[str] | CIMul
         headers.popall(name, None)
     headers.extend(spec.headers)
     return headers
+
+
+def _netrc_login(config: Config, spec: FetchSpec) -> str | None:
+    """Basic credentials for the host exactly (no ``default`` entry), unless the request
+    has its own (``-u``, a header, the URL's userinfo: they win, as in curl)."""
+    target = spec.target
+    if target.raw_user is not None:
+        return None
+    if any(name.lower() == "authorization" for name, _ in (*config.headers, *spec.headers)):
+        return None
+    host = (target.host or "").lower()
+    for machine, login, password in config.netrc:
+        if machine == host:
+            token = base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
+            return f"Basic {token}"
+    return None
 
 
 def _text(body: bytes | None, charset: str | None) -> str | None:

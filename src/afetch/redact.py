@@ -115,7 +115,7 @@ def masked_argv(argv: list[str], redaction: Redaction) -> list[str]:
     for arg in argv:
         if after in ("-u", "--user") and ":" in arg:
             arg = f"{arg.partition(':')[0]}:{MASK}"
-        elif after in ("-b", "--cookie", "--secret"):
+        elif after in ("-b", "--cookie", "--secret", "--oauth2-bearer"):
             arg = MASK
         elif after in ("-H", "--header") and ":" in arg:
             name, _, value = arg.partition(":")

@@ -90,6 +90,7 @@ def _config(o: SimpleNamespace) -> Config:
             json_text=o.json_text,
             user=o.user,
             cookie=o.cookie,
+            bearer=o.oauth2_bearer,
         )
         return Config(
             concurrency=o.concurrency,
@@ -124,12 +125,21 @@ def _config(o: SimpleNamespace) -> Config:
             output_dir=_make_dir(o.output_dir),
             expect=_expectation(o),
             redaction=_redaction(o),
+            netrc=_netrc(o),
             policy=AddressPolicy.build(deny_private=o.deny_private, allow=o.allow, deny=o.deny),
             include=tuple(compile_regex(p, "--include") for p in o.include),
             exclude=tuple(compile_regex(p, "--exclude") for p in o.exclude),
         )
     except (ValueError, OSError) as exc:  # OSError: ssl.SSLError from a bad certificate
         raise click.UsageError(str(exc)) from exc
+
+
+def _netrc(o: SimpleNamespace) -> tuple[tuple[str, str, str], ...]:
+    from afetch.config import read_netrc
+
+    if not (o.netrc or o.netrc_optional or o.netrc_file):
+        return ()
+    return read_netrc(o.netrc_file, required=not o.netrc_optional or bool(o.netrc_file))
 
 
 def _redaction(o: SimpleNamespace) -> Redaction:

@@ -248,6 +248,10 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="Private key for --cert (PEM).",
     ),
     option("-u", "--user", metavar="USER:PASS", help="Basic authentication."),
+    option("--oauth2-bearer", metavar="TOKEN", help="Send 'Authorization: Bearer TOKEN'."),
+    option("--netrc", is_flag=True, help="Credentials from ~/.netrc for the hosts it names."),
+    option("--netrc-optional", is_flag=True, help="Like --netrc; a missing file is no error."),
+    option("--netrc-file", metavar="FILE", help="Credentials from FILE (as --netrc)."),
     option("-b", "--cookie", metavar="'K=V; K2=V2'", help="Send these cookies."),
     option(
         "-A",

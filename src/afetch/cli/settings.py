@@ -160,6 +160,8 @@ def _masker(params: dict[str, Any]) -> Callable[[str, Any], Any]:
     def mask(name: str, value: Any) -> Any:
         if name == "secret":
             return tuple(MASK for _ in value)
+        if name == "oauth2_bearer":
+            return MASK
         if name == "user" and isinstance(value, str):
             user, colon, _ = value.partition(":")
             return f"{user}:{MASK}" if colon else value
