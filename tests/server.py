@@ -85,6 +85,14 @@ def build_app(state: State) -> web.Application:
         code = int(request.query.get("code", "302"))
         return web.Response(status=code, headers={"Location": request.query["url"]})
 
+    @routes.get("/cookie/set")
+    async def cookie_set(request: web.Request) -> web.Response:
+        """Sets sid=abc for this site; ``then=URL`` redirects there."""
+        headers = {"Set-Cookie": "sid=abc; Path=/"}
+        if "then" in request.query:
+            return web.Response(status=302, headers={**headers, "Location": request.query["then"]})
+        return web.Response(text="set", headers=headers)
+
     @routes.get("/redirect-chunked")
     async def redirect_chunked(request: web.Request) -> web.StreamResponse:
         """A 302 whose short body is chunked, as node sends redirects."""

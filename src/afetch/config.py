@@ -65,6 +65,10 @@ class Config:
     dns_servers: tuple[str, ...] = ()
     #: ``-4``/``-6``: connect over that IP version only; 0: both (Happy Eyeballs).
     ip_version: int = 0
+    #: ``-b FILE``: cookies read from a Netscape-format file into the run's jar.
+    cookie_file: str | None = None
+    #: ``--cookie-jar FILE``: the jar written there at the end of the run.
+    cookie_jar: str | None = None
     #: ``--netrc``: (host, login, password) for requests to exactly that host.
     netrc: tuple[tuple[str, str, str], ...] = ()
     #: ``--deny-private``, ``--allow``, ``--deny``: which addresses may be dialled.

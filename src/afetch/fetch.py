@@ -23,6 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from afetch.config import Config
+from afetch.cookies import CookieJar
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, OutputFailure, classify
 from afetch.expect import check
 from afetch.http.base import Request, Response, ResponseHeaders, Transport
@@ -50,9 +51,15 @@ class Client:
 
     transport: Transport
     pacer: Pacer
+    #: ``-b FILE`` / ``--cookie-jar``: the run's cookies (None: requests are independent).
+    cookies: CookieJar | None = None
 
     async def close(self) -> None:
-        await self.transport.close()
+        try:
+            await self.transport.close()
+        finally:
+            if self.cookies is not None:
+                self.cookies.save()
 
 
 @dataclass(slots=True)
@@ -194,11 +201,15 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
     url, method = spec.target, spec.method
     body = spec.body if spec.body is not None else config.body
     headers = request_headers(config, spec)
+    jar = client.cookies
     while True:
         attempt.hop, attempt.tls = begin_hop(), url.scheme == "https"
-        exchange = client.transport.send(Request(method, url, headers, body), attempt.hop)
+        sent = headers if jar is None else _with_cookies(headers, jar.header_for(url))
+        exchange = client.transport.send(Request(method, url, sent, body), attempt.hop)
         async with exchange as response:
             attempt.hop.headers = time.perf_counter()
+            if jar is not None:
+                jar.learn(url, response.headers.items())
             location = response.location
             if config.follow and response.status in REDIRECT_STATUSES and location:
                 if len(attempt.redirects) >= config.max_redirects:
@@ -219,6 +230,18 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
             _record_response(attempt, response, final_url, spec, config)
             await _drain(response, spec, config, attempt)
             return
+
+
+def _with_cookies(
+    headers: CIMultiDict[str] | CIMultiDictProxy[str], jar_cookies: str | None
+) -> CIMultiDict[str] | CIMultiDictProxy[str]:
+    """The jar's cookies for this hop joined to any -b cookies (one Cookie header)."""
+    if jar_cookies is None:
+        return headers
+    given = headers.get("Cookie")
+    merged: CIMultiDict[str] = CIMultiDict(headers)
+    merged["Cookie"] = jar_cookies if not given else f"{given}; {jar_cookies}"
+    return merged
 
 
 def request_headers(config: Config, spec: FetchSpec) -> CIMultiDict[str] | CIMultiDictProxy[str]:

@@ -125,7 +125,7 @@ def test_user_and_cookie_do_not_follow_a_redirect_to_another_port(servers: Serve
     ("args", "fragment"),
     [
         (["-d", "x", "--json", "{}"], "not both"),
-        (["-b", "cookies.txt"], "cookie files"),
+        (["-b", "cookies.txt"], "not a cookie file"),
         (["-d", "@/no/such/file"], "cannot read"),
         (["-u", ":pw"], "USER:PASS"),
     ],

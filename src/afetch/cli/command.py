@@ -89,7 +89,7 @@ def _config(o: SimpleNamespace) -> Config:
             data=o.data,
             json_text=o.json_text,
             user=o.user,
-            cookie=o.cookie,
+            cookie=o.cookie if o.cookie is None or "=" in o.cookie else None,
             bearer=o.oauth2_bearer,
         )
         return Config(
@@ -126,12 +126,28 @@ def _config(o: SimpleNamespace) -> Config:
             expect=_expectation(o),
             redaction=_redaction(o),
             netrc=_netrc(o),
+            cookie_file=_cookie_file(o),
+            cookie_jar=o.cookie_jar,
             policy=AddressPolicy.build(deny_private=o.deny_private, allow=o.allow, deny=o.deny),
             include=tuple(compile_regex(p, "--include") for p in o.include),
             exclude=tuple(compile_regex(p, "--exclude") for p in o.exclude),
         )
     except (ValueError, OSError) as exc:  # OSError: ssl.SSLError from a bad certificate
         raise click.UsageError(str(exc)) from exc
+
+
+def _cookie_file(o: SimpleNamespace) -> str | None:
+    """``-b FILE``: checked now (a usage error), read again by the run's jar."""
+    if o.cookie is None or "=" in o.cookie:
+        return None
+    from afetch.cookies import CookieJar
+
+    CookieJar(o.cookie)  # ValueError: not a cookie file
+    return str(o.cookie)
+
+
+def _jar(o: SimpleNamespace) -> bool:
+    return o.cookie_jar is not None or (o.cookie is not None and "=" not in o.cookie)
 
 
 def _netrc(o: SimpleNamespace) -> tuple[tuple[str, str, str], ...]:
@@ -219,8 +235,9 @@ def _control(o: SimpleNamespace) -> RunControl:
             max_p95_ms=None if o.max_p95 is None else o.max_p95 * 1000,
             min_requests=o.min_requests,
         ),
-        # One process spaces starts exactly; a rate-limited run is never CPU-bound.
-        workers=1 if o.rate else min(o.workers, o.concurrency),
+        # One process spaces starts exactly (a rate-limited run is never CPU-bound) and
+        # keeps one cookie jar.
+        workers=1 if o.rate or _jar(o) else min(o.workers, o.concurrency),
     )
 
 

@@ -14,7 +14,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                "report_only")),
     ("Concurrency and pacing", ("concurrency", "per_host", "rate", "workers")),
     ("Request", ("method", "headers", "data", "json_text", "user", "oauth2_bearer", "netrc",
-                 "netrc_optional", "netrc_file", "cookie", "user_agent",
+                 "netrc_optional", "netrc_file", "cookie", "cookie_jar", "user_agent",
                  "timeout", "connect_timeout", "retries", "retry_all", "retry_max_wait",
                  "follow", "max_redirects", "proxy", "http_client", "pins", "dns_servers",
                  "ipv4", "ipv6", "insecure", "cacert", "cert", "key", "deny_private",

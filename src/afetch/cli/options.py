@@ -249,10 +249,20 @@ PARAMETERS: list[Callable[[Any], Any]] = [
     ),
     option("-u", "--user", metavar="USER:PASS", help="Basic authentication."),
     option("--oauth2-bearer", metavar="TOKEN", help="Send 'Authorization: Bearer TOKEN'."),
+    option(
+        "--cookie-jar",
+        metavar="FILE",
+        help="Keep the cookies responses set, send them to their sites, write them to FILE.",
+    ),
     option("--netrc", is_flag=True, help="Credentials from ~/.netrc for the hosts it names."),
     option("--netrc-optional", is_flag=True, help="Like --netrc; a missing file is no error."),
     option("--netrc-file", metavar="FILE", help="Credentials from FILE (as --netrc)."),
-    option("-b", "--cookie", metavar="'K=V; K2=V2'", help="Send these cookies."),
+    option(
+        "-b",
+        "--cookie",
+        metavar="'K=V; K2=V2'|FILE",
+        help="Send these cookies; a FILE (no '='): a Netscape cookie file, read into a jar.",
+    ),
     option(
         "-A",
         "--user-agent",

@@ -70,7 +70,12 @@ class _Outbox:
 
 def open_client(config: Config, pacer: Pacer | None = None) -> Client:
     """What the run's requests share; the aiohttp session is made only if one needs it."""
-    return Client(open_transport(config.transport_options()), pacer or Pacer(config))
+    cookies = None
+    if config.cookie_file is not None or config.cookie_jar is not None:
+        from afetch.cookies import CookieJar
+
+        cookies = CookieJar(config.cookie_file, config.cookie_jar)
+    return Client(open_transport(config.transport_options()), pacer or Pacer(config), cookies)
 
 
 class Engine(Scheduler):
