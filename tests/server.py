@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import hashlib
+import re
 import socket
 import ssl
 import struct
@@ -84,6 +86,34 @@ def build_app(state: State) -> web.Application:
             state.echoes[request.query["key"]].append({"headers": dict(request.headers)})
         code = int(request.query.get("code", "302"))
         return web.Response(status=code, headers={"Location": request.query["url"]})
+
+    @routes.get("/digest/{algorithm}")
+    async def digest(request: web.Request) -> web.Response:
+        """RFC 7616 Digest (qop=auth) for ann:pw, checked here independently of afetch."""
+        algorithm = request.match_info["algorithm"]
+        state.hits[f"digest-{algorithm}"] += 1
+        new = hashlib.sha256 if algorithm == "SHA-256" else hashlib.md5
+
+        def h(text: str) -> str:
+            return new(text.encode()).hexdigest()
+
+        realm, nonce = "afetch tests", "dcd98b7102dd2f0e8b11d0f600bfb0c093"
+        given = request.headers.get("Authorization", "")
+        if given.startswith("Digest "):
+            params = dict(re.findall(r'(\w+)="?([^",]*)"?', given[7:]))
+            ha1 = h(f"ann:{realm}:pw")
+            ha2 = h(f"{request.method}:{params.get('uri', '')}")
+            answer = ":".join([ha1, nonce, params.get("nc", ""), params.get("cnonce", "")])
+            if (
+                params.get("response") == h(f"{answer}:auth:{ha2}")
+                and params.get("opaque") == "5ccc069c403ebaf9f0171e9517f40e41"
+            ):
+                return web.Response(text="authenticated")
+        challenge = (
+            f'Digest realm="{realm}", qop="auth", nonce="{nonce}", algorithm={algorithm},'
+            ' opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+        )
+        return web.Response(status=401, headers={"WWW-Authenticate": challenge})
 
     @routes.get("/cookie/set")
     async def cookie_set(request: web.Request) -> web.Response:

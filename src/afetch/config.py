@@ -69,6 +69,8 @@ class Config:
     cookie_file: str | None = None
     #: ``--cookie-jar FILE``: the jar written there at the end of the run.
     cookie_jar: str | None = None
+    #: ``--digest``: (user, password) answering a Digest challenge on the first origin.
+    digest_user: tuple[str, str] | None = None
     #: ``--netrc``: (host, login, password) for requests to exactly that host.
     netrc: tuple[tuple[str, str, str], ...] = ()
     #: ``--deny-private``, ``--allow``, ``--deny``: which addresses may be dialled.
@@ -406,6 +408,7 @@ def request_shape(
     user: str | None,
     cookie: str | None,
     bearer: str | None = None,
+    digest: bool = False,
 ) -> tuple[str, tuple[tuple[str, str], ...], bytes | None, tuple[str, ...]]:
     """Method, headers, body and the removed headers (``-H 'Name:'``) from curl-style
     options; -H always has the last word."""
@@ -421,8 +424,12 @@ def request_shape(
         extra += [("Content-Type", "application/json"), ("Accept", "application/json")]
     if user is not None and bearer is not None:
         raise ValueError("give -u/--user or --oauth2-bearer, not both")
+    if digest and user is None:
+        raise ValueError("--digest needs -u USER:PASS")
     if user is not None:
-        extra.append(basic_auth(user))
+        header = basic_auth(user)  # checks USER:PASS
+        if not digest:  # with --digest the credentials answer a challenge instead
+            extra.append(header)
     if bearer is not None:
         if not bearer or any(c in bearer for c in "\r\n\0"):
             raise ValueError("--oauth2-bearer needs a token (no control characters)")

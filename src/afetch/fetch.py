@@ -24,6 +24,7 @@ from yarl import URL
 
 from afetch.config import Config
 from afetch.cookies import CookieJar
+from afetch.digest import authorization, challenge
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, OutputFailure, classify
 from afetch.expect import check
 from afetch.http.base import Request, Response, ResponseHeaders, Transport
@@ -202,6 +203,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
     body = spec.body if spec.body is not None else config.body
     headers = request_headers(config, spec)
     jar = client.cookies
+    first_origin, answered = _origin(url), False
     while True:
         attempt.hop, attempt.tls = begin_hop(), url.scheme == "https"
         sent = headers if jar is None else _with_cookies(headers, jar.header_for(url))
@@ -210,6 +212,20 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
             attempt.hop.headers = time.perf_counter()
             if jar is not None:
                 jar.learn(url, response.headers.items())
+            if (
+                response.status == 401
+                and config.digest_user is not None
+                and not answered
+                and _origin(url) == first_origin
+                and (params := challenge(response.headers.get("WWW-Authenticate"))) is not None
+            ):
+                answered = True  # once: a second 401 is the answer
+                await _drain_small(response)
+                user, password = config.digest_user
+                headers = CIMultiDict(headers)
+                path = url.raw_path_qs or "/"
+                headers["Authorization"] = authorization(params, user, password, method, path)
+                continue
             location = response.location
             if config.follow and response.status in REDIRECT_STATUSES and location:
                 if len(attempt.redirects) >= config.max_redirects:

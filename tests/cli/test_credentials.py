@@ -71,3 +71,30 @@ def test_a_bearer_token_goes_to_the_first_origin_only(servers: ServerThread) -> 
     assert "not both" in both.stderr
     shown = run_cli("--show-config", "--oauth2-bearer", "TOPSECRET")
     assert b"TOPSECRET" not in shown.stdout
+
+
+@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
+def test_digest_answers_the_challenge_once(servers: ServerThread, algorithm: str) -> None:
+    """--digest -u: the 401's challenge is answered once (RFC 7616, qop=auth), one attempt;
+    a wrong password is the second 401, recorded; without --digest -u is Basic."""
+    url = f"{servers.base}/digest/{algorithm}"
+    run = run_cli(url, "--digest", "-u", "ann:pw", "--body")
+    (record,) = run.records
+    assert (record["status"], record["body"], record["attempts"]) == (200, "authenticated", 1)
+    assert servers.state.hits[f"digest-{algorithm}"] == 2
+    wrong = run_cli(url, "--digest", "-u", "ann:nope", "--retries", "0", status=1)
+    (refused,) = wrong.records
+    assert refused["status"] == 401
+    assert servers.state.hits[f"digest-{algorithm}"] == 4  # challenged, answered once
+    basic = run_cli(url, "-u", "ann:pw", "--retries", "0", status=1)
+    assert basic.records[0]["status"] == 401
+
+
+def test_digest_is_not_answered_for_another_origin(servers: ServerThread) -> None:
+    """A redirect to another origin that challenges gets no Digest answer."""
+    other = f"http://127.0.0.1:{servers.ports['other']}/digest/MD5"
+    first = f"{servers.base}/redirect-to?code=302&url={quote(other)}"
+    run = run_cli(first, "--digest", "-u", "ann:pw", "--retries", "0", status=1)
+    (record,) = run.records
+    assert record["status"] == 401
+    assert "--digest" in run_cli("http://127.0.0.1:1/", "--digest", status=2).stderr

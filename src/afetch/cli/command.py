@@ -91,6 +91,7 @@ def _config(o: SimpleNamespace) -> Config:
             user=o.user,
             cookie=o.cookie if o.cookie is None or "=" in o.cookie else None,
             bearer=o.oauth2_bearer,
+            digest=o.digest,
         )
         return Config(
             concurrency=o.concurrency,
@@ -126,6 +127,7 @@ def _config(o: SimpleNamespace) -> Config:
             expect=_expectation(o),
             redaction=_redaction(o),
             netrc=_netrc(o),
+            digest_user=_digest_user(o),
             cookie_file=_cookie_file(o),
             cookie_jar=o.cookie_jar,
             policy=AddressPolicy.build(deny_private=o.deny_private, allow=o.allow, deny=o.deny),
@@ -144,6 +146,13 @@ def _cookie_file(o: SimpleNamespace) -> str | None:
 
     CookieJar(o.cookie)  # ValueError: not a cookie file
     return str(o.cookie)
+
+
+def _digest_user(o: SimpleNamespace) -> tuple[str, str] | None:
+    if not o.digest or o.user is None:
+        return None
+    name, _, password = str(o.user).partition(":")
+    return name, password
 
 
 def _jar(o: SimpleNamespace) -> bool:

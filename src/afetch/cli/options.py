@@ -249,6 +249,7 @@ PARAMETERS: list[Callable[[Any], Any]] = [
     ),
     option("-u", "--user", metavar="USER:PASS", help="Basic authentication."),
     option("--oauth2-bearer", metavar="TOKEN", help="Send 'Authorization: Bearer TOKEN'."),
+    option("--digest", is_flag=True, help="Answer a Digest challenge with -u (RFC 7616)."),
     option(
         "--cookie-jar",
         metavar="FILE",
