@@ -18,13 +18,12 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from afetch.config import Config
-from afetch.cookies import CookieJar
-from afetch.digest import authorization, challenge
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, OutputFailure, classify
 from afetch.expect import check
 from afetch.http.base import Request, Response, ResponseHeaders, Transport
@@ -36,6 +35,9 @@ from afetch.pacing import Pacer
 from afetch.redact import NO_REDACTION, Redaction
 from afetch.retry import RETRYABLE_STATUSES, retry_delay
 from afetch.sinks.bodies import BodyFile
+
+if TYPE_CHECKING:
+    from afetch.cookies import CookieJar  # http.cookiejar and urllib.request: 15 ms
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Headers that carry credentials: never sent to another origin after a redirect.
@@ -217,15 +219,13 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
                 and config.digest_user is not None
                 and not answered
                 and _origin(url) == first_origin
-                and (params := challenge(response.headers.get("WWW-Authenticate"))) is not None
             ):
                 answered = True  # once: a second 401 is the answer
-                await _drain_small(response)
-                user, password = config.digest_user
-                headers = CIMultiDict(headers)
-                path = url.raw_path_qs or "/"
-                headers["Authorization"] = authorization(params, user, password, method, path)
-                continue
+                if (answer := _digest_answer(response, config, method, url)) is not None:
+                    await _drain_small(response)
+                    headers = CIMultiDict(headers)
+                    headers["Authorization"] = answer
+                    continue
             location = response.location
             if config.follow and response.status in REDIRECT_STATUSES and location:
                 if len(attempt.redirects) >= config.max_redirects:
@@ -248,6 +248,17 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
             return
 
 
+def _digest_answer(response: Response, config: Config, method: str, url: URL) -> str | None:
+    """``--digest``: the Authorization answering this 401's challenge (None: none offered)."""
+    from afetch.digest import authorization, challenge  # hashlib: only runs that need it
+
+    params = challenge(response.headers.get("WWW-Authenticate"))
+    if params is None or config.digest_user is None:
+        return None
+    user, password = config.digest_user
+    return authorization(params, user, password, method, url.raw_path_qs or "/")
+
+
 def _with_cookies(
     headers: CIMultiDict[str] | CIMultiDictProxy[str], jar_cookies: str | None
 ) -> CIMultiDict[str] | CIMultiDictProxy[str]:
@@ -264,22 +275,14 @@ def request_headers(config: Config, spec: FetchSpec) -> CIMultiDict[str] | CIMul
     """Command-line headers, with a JSON line's headers replacing those of the same name;
     ``--netrc`` credentials for the first URL's host (a redirect to another origin drops
     them with every credential header)."""
-    if config.netrc and (login := _netrc_login(config, spec)) is not None:
-        headers: CIMultiDict[str] = CIMultiDict(request_headers_plain(config, spec))
-        headers["Authorization"] = login
-        return headers
-    return request_headers_plain(config, spec)
-
-
-def request_headers_plain(
-    config: Config, spec: FetchSpec
-) -> CIMultiDict[str] | CIMultiDictProxy[str]:
-    if not spec.headers:
+    if not spec.headers and not config.netrc:
         return _shared_headers(config.headers)  # the common case: built once per run
     headers: CIMultiDict[str] = CIMultiDict(config.headers)
     for name, _ in spec.headers:
         headers.popall(name, None)
     headers.extend(spec.headers)
+    if config.netrc and (login := _netrc_login(config, spec)) is not None:
+        headers["Authorization"] = login
     return headers
 
 

@@ -49,9 +49,9 @@ class Redaction:
             return text
         if "@" in text:
             text = _mask_password(text)
-        if "?" in text:
+        if "?" in text and "=" in text:
             text = self._mask_query(text)
-        return self._mask_literals(text)
+        return self._mask_literals(text) if self.secrets else text
 
     def header(self, name: str, value: str) -> str:
         """A header's value as shown: masked for credential and cookie headers."""
@@ -84,7 +84,7 @@ class Redaction:
             if equals and value and value != MASK and self._secret_name(name):
                 fields[i] = f"{name}={MASK}"
                 changed = True
-            elif "%3D" in value.upper():  # a URL or query inside a value (a redirect target)
+            elif "%3D" in value or "%3d" in value:  # a URL or query inside a value
                 inner = unquote(value)
                 masked = self._mask_query(inner if "?" in inner else f"?{inner}")
                 if masked != (inner if "?" in inner else f"?{inner}"):

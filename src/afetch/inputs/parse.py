@@ -55,6 +55,7 @@ class RequestParser:
         # Records show URLs masked (afetch.redact); --dedupe still compares them whole.
         self._mask = config.redaction.url if config.redaction.enabled else None
         self._mask_text = config.redaction.text
+        self._filtered = bool(config.include or config.exclude)  # --include / --exclude
         self.next_index = 0
         # --dedupe keeps 64-bit digests of "METHOD URL", not the strings: about
         # 60 bytes per distinct request, and a collision chance near 1e-7 at 10⁶.
@@ -128,7 +129,7 @@ class RequestParser:
             return None
         shown = url if self._mask is None else self._mask(url)
         spec = FetchSpec(self._take_index(), shown, target, method, source=source)
-        return self._selected(spec, url)
+        return self._selected(spec, url) if self._filtered else spec
 
     def parse_json(self, text: str) -> FetchSpec | FetchResult | None:
         """A JSON request object (a line, or a mapping the library was given)."""
@@ -158,21 +159,19 @@ class RequestParser:
         target, url, method, headers, body, timeout, expectation = fields
         if self._is_duplicate(method, url):
             return None
-        return self._selected(
-            FetchSpec(
-                index=self._take_index(),
-                url=url if self._mask is None else self._mask(url),
-                source=(True, text),
-                target=target,
-                method=method,
-                headers=headers,
-                body=body,
-                id=id_,
-                timeout=timeout,
-                expect=expectation,
-            ),
-            url,
+        spec = FetchSpec(
+            index=self._take_index(),
+            url=url if self._mask is None else self._mask(url),
+            source=(True, text),
+            target=target,
+            method=method,
+            headers=headers,
+            body=body,
+            id=id_,
+            timeout=timeout,
+            expect=expectation,
         )
+        return self._selected(spec, url) if self._filtered else spec
 
 
 def parse_url(text: str, default_scheme: str) -> tuple[URL, str]:
