@@ -281,8 +281,11 @@ def parse_proxy(text: str) -> str:
         url, port = None, None
     if url is None or not url.host:
         raise ValueError(f"{text!r} is not a proxy URL (e.g. http://proxy.example:3128)")
-    if url.scheme not in ("http", "https"):
-        raise ValueError(f"{text!r}: {url.scheme} proxies are not supported (only http and https)")
+    if url.scheme not in ("http", "https", "socks5", "socks5h", "socks4", "socks4a"):
+        raise ValueError(
+            f"{text!r}: {url.scheme} proxies are not supported"
+            " (http, https, socks5, socks5h, socks4, socks4a)"
+        )
     if "://" not in text and port is None:
         raise ValueError(f"{text!r} is not a proxy URL (e.g. http://proxy.example:3128)")
     return text

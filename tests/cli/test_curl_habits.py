@@ -84,7 +84,8 @@ def test_a_file_given_as_a_url_gets_a_hint(tmp_path: Path) -> None:
     ("proxy", "ok"),
     [
         ("notaurl", False),
-        ("socks5://127.0.0.1:1080", False),
+        ("socks5://127.0.0.1:1080", True),
+        ("ftp://127.0.0.1:21", False),
         ("http://", False),
         ("127.0.0.1:3128", True),
         ("http://proxy.test", True),

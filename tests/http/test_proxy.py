@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import socket
 import subprocess
 import sys
 import time
@@ -162,3 +164,73 @@ def test_the_first_request_does_not_pay_for_building_the_client(
     (record,) = run.records
     assert record["ok"], record
     assert record["elapsed_ms"] < 50, record
+
+
+@pytest.fixture(scope="module")
+def socks_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """pproxy (PyPI) serving SOCKS5 with ann:pw and SOCKS4 on two ports (uvloop hidden
+    from it: pproxy cannot start under uvloop; --auth 0: every connection authenticates,
+    none is let through because its address did before)."""
+    ports = [free_port(), free_port()]
+    script = (
+        "import sys; sys.modules['uvloop'] = None; from pproxy.server import main; "
+        f"sys.argv = ['pproxy', '-l', 'socks5://127.0.0.1:{ports[0]}#ann:pw',"
+        f" '-l', 'socks4://127.0.0.1:{ports[1]}', '--auth', '0']; main()"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, "pproxy exited"
+            assert time.monotonic() < deadline, "pproxy did not start"
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", ports[1]), 1):
+                break
+            time.sleep(0.05)
+        yield ports[0], ports[1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_socks_proxy_carries_http_and_https(
+    servers: ServerThread, socks_proxy: tuple[int, int], scheme: str, given: str
+) -> None:
+    """socks5:// and socks5h:// with credentials, from --proxy and ALL_PROXY: http and https
+    answer through it, remote_ip is the proxy's; a wrong password is a connect error."""
+    assert servers.tls_dir is not None
+    proxy = f"{scheme}://ann:pw@127.0.0.1:{socks_proxy[0]}"
+    urls = [f"{servers.base}/ok?via={scheme}", f"{servers.https()}/ok?via={scheme}"]
+    tls = ["--cacert", str(servers.tls_dir / "ca.pem")]
+    if given == "option":
+        run = run_cli(*urls, "--retries", "0", "--proxy", proxy, *tls)
+    else:
+        run = run_cli(*urls, "--retries", "0", *tls, env={"ALL_PROXY": proxy})
+    assert [r["ok"] for r in run.records] == [True, True], run.records
+    assert {r["remote_ip"] for r in run.records} == {"127.0.0.1"}
+    wrong = run_cli(urls[0], "--retries", "0", "--proxy", proxy.replace(":pw@", ":no@"), status=1)
+    (refused,) = wrong.records
+    assert refused["error"]["type"] == "connect"
+    assert "SOCKS proxy" in refused["error"]["message"]
+
+
+def test_socks4_and_the_policy_on_the_proxys_address(
+    servers: ServerThread, socks_proxy: tuple[int, int]
+) -> None:
+    """socks4:// works too; --deny-private refuses a SOCKS proxy on a private address."""
+    run = run_cli(f"{servers.base}/ok", "--proxy", f"socks4://127.0.0.1:{socks_proxy[1]}")
+    assert run.records[0]["ok"], run.records
+    denied = run_cli(
+        f"{servers.base}/ok", "--proxy", f"socks5://ann:pw@127.0.0.1:{socks_proxy[0]}",
+        "--deny-private", "--retries", "0", status=1,
+    )  # fmt: skip
+    assert denied.records[0]["error"]["type"] == "policy"

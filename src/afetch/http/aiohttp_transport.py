@@ -25,6 +25,7 @@ from afetch.http.base import default_headers
 from afetch.http.dns import ipv4_literal
 from afetch.http.options import MAX_HEADER_COUNT, MAX_HEADER_LINE
 from afetch.http.oserrors import tls_failure
+from afetch.http.proxy import SOCKS_SCHEMES
 from afetch.http.request import (
     basic_auth,
     check_request,
@@ -171,6 +172,10 @@ class _Exchange:
         if host is not None:
             headers.append(("Host", host))
         route = self._transport.route(request)
+        if route.proxy is not None and route.proxy.scheme in SOCKS_SCHEMES:
+            raise ConnectError(
+                "SOCKS proxies go through the default client, not --http-client aiohttp"
+            )
         if route.headers and request.url.scheme == "http":
             # A plain-http request goes to the proxy itself: its credentials ride in
             # the request (aiohttp sends proxy_headers only in an https CONNECT).

@@ -36,6 +36,8 @@ class Request:
     url: URL
     headers: HeaderMap
     body: bytes | None = None
+    #: A SOCKS proxy (``socks5://``, ``socks5h://``, ``socks4://``) the lean client goes through.
+    proxy: URL | None = None
 
 
 class Body(Protocol):

@@ -4,10 +4,11 @@ or aiohttp for every request (``--http-client aiohttp``)."""
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from afetch.http.base import Request, Response, Transport
-from afetch.http.proxy import Proxies
+from afetch.http.proxy import SOCKS_SCHEMES, Proxies
 
 if TYPE_CHECKING:
     from afetch.http.aiohttp_transport import AiohttpTransport
@@ -36,8 +37,13 @@ class Router:
         self._aiohttp: AiohttpTransport | None = None
 
     def send(self, request: Request, hop: HopTiming) -> AbstractAsyncContextManager[Response]:
-        if not self._proxies or self._proxies.for_url(request.url).proxy is None:
+        if not self._proxies:
             return self._lean.send(request, hop)
+        proxy = self._proxies.for_url(request.url).proxy
+        if proxy is None:
+            return self._lean.send(request, hop)
+        if proxy.scheme in SOCKS_SCHEMES:
+            return self._lean.send(replace(request, proxy=proxy), hop)
         if self._aiohttp is None:
             self._aiohttp = self._open_aiohttp()
         return self._aiohttp.send(request, hop)
@@ -48,9 +54,9 @@ class Router:
         return AiohttpTransport(self._options, self._proxies, self._resolver, self._tls)
 
     async def prepare(self) -> None:
-        """With a proxy set, aiohttp (~160 ms to import) and its session are made now."""
+        """With an http proxy set, aiohttp (~160 ms to import) and its session are made now."""
         await self._lean.prepare()
-        if self._proxies and self._aiohttp is None:
+        if self._proxies and not self._proxies.only_socks and self._aiohttp is None:
             self._aiohttp = self._open_aiohttp()
             await self._aiohttp.prepare()
 

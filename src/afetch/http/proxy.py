@@ -15,6 +15,9 @@ from typing import NamedTuple
 
 from yarl import URL
 
+#: Proxy schemes the lean client speaks through python-socks.
+SOCKS_SCHEMES = frozenset({"socks5", "socks5h", "socks4", "socks4a"})
+
 
 class Route(NamedTuple):
     """The proxy to use (None: connect directly) and headers meant for the proxy only."""
@@ -60,6 +63,15 @@ class Proxies:
     def __bool__(self) -> bool:
         return any(key != "no" for key in self._proxies)
 
+    @property
+    def only_socks(self) -> bool:
+        """Every proxy given is SOCKS: the lean client carries them all (no aiohttp)."""
+        return all(
+            value.partition("://")[0].lower() in SOCKS_SCHEMES
+            for key, value in self._proxies.items()
+            if key != "no"
+        )
+
     def for_url(self, url: URL) -> Route:
         """Where a request for this URL goes."""
         return self._lookup(url.scheme, url.host or "", url.port)
@@ -69,6 +81,8 @@ class Proxies:
         if not proxy or bypasses(self._proxies.get("no", ""), host, port):
             return DIRECT
         url = URL(proxy if "://" in proxy else f"http://{proxy}")
+        if url.scheme in SOCKS_SCHEMES:
+            return Route(url, None)  # credentials go in the SOCKS handshake (lean client)
         if url.user is None:
             return Route(url, None)
         # Credentials go to the proxy as a header (in CONNECT for HTTPS), never to the origin.

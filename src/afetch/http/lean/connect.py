@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import aiohappyeyeballs
 
+from afetch.errors import ConnectError
 from afetch.http.lean.protocol import Connection, Key, Owner
 from afetch.http.oserrors import connect_failure, tls_failure
 from afetch.http.tls import TlsSessions
 
 if TYPE_CHECKING:
+    from yarl import URL
+
     from afetch.http.dns import AddrInfo, Resolver
     from afetch.http.timing import HopTiming
 
@@ -43,10 +46,14 @@ class Connector:
         self._tls = tls
         self._connect_timeout = connect_timeout
 
-    async def connect(self, key: Key, hop: HopTiming, owner: Owner) -> Connection:
+    async def connect(
+        self, key: Key, hop: HopTiming, owner: Owner, proxy: URL | None = None
+    ) -> Connection:
         _, host, port = key
         try:
             async with asyncio.timeout(self._connect_timeout) as limit:
+                if proxy is not None:
+                    return await self._open_socks(key, hop, owner, proxy)
                 return await self._open(key, hop, owner)
         except TimeoutError:
             if limit.expired():
@@ -87,6 +94,48 @@ class Connector:
         except OSError as exc:  # ssl.SSLError is an OSError
             sock.close()
             if tls is not None:  # TCP is connected: whatever failed, failed in TLS
+                raise tls_failure(host, port, exc) from exc
+            raise connect_failure(host, port, exc) from exc
+        except BaseException:
+            sock.close()
+            raise
+        hop.ready = time.perf_counter()
+        return connection
+
+    async def _open_socks(self, key: Key, hop: HopTiming, owner: Owner, proxy: URL) -> Connection:
+        """Through a SOCKS proxy (python-socks): the proxy's address is looked up (and
+        checked by the address policy) here; the target's too, unless the proxy resolves
+        it (socks5h, socks4a): then dns_ms and Happy Eyeballs do not apply to it."""
+        from python_socks import ProxyError, ProxyTimeoutError
+        from python_socks.async_.asyncio import Proxy
+
+        scheme, host, port = key
+        proxy_port = proxy.port or 1080
+        proxy_ip = (await self._resolver.resolve(proxy.raw_host or "", proxy_port, hop))[0][4][0]
+        remote_dns = proxy.scheme in ("socks5h", "socks4a")
+        target = host
+        if not remote_dns:
+            target = (await self._resolver.resolve(host, port))[0][4][0]
+        kind = "socks5" if proxy.scheme.startswith("socks5") else "socks4"
+        auth = f"{proxy.raw_user}:{proxy.raw_password or ''}@" if proxy.raw_user else ""
+        address = f"[{proxy_ip}]" if ":" in proxy_ip else proxy_ip
+        client = Proxy.from_url(f"{kind}://{auth}{address}:{proxy_port}", rdns=remote_dns)
+        hop.tcp_start, hop.tcp_end = time.perf_counter(), None
+        try:
+            sock = await client.connect(dest_host=target, dest_port=port)
+        except (ProxyError, ProxyTimeoutError, OSError) as exc:
+            raise ConnectError(f"SOCKS proxy {proxy.raw_host}:{proxy_port}: {exc}") from exc
+        hop.tcp_end = time.perf_counter()
+        connection = Connection(owner, key)
+        tls = None
+        try:
+            tls = await self._tls.context() if scheme == "https" else None
+            await asyncio.get_running_loop().create_connection(
+                lambda: connection, sock=sock, ssl=tls, server_hostname=host if tls else None
+            )
+        except OSError as exc:
+            sock.close()
+            if tls is not None:
                 raise tls_failure(host, port, exc) from exc
             raise connect_failure(host, port, exc) from exc
         except BaseException:

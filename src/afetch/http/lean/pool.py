@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import ssl
     from types import TracebackType
 
+    from yarl import URL
+
     from afetch.http.base import Request
     from afetch.http.options import TransportOptions
     from afetch.http.timing import HopTiming
@@ -189,7 +191,7 @@ class Pool:
             connection = self._take_idle(key)
             reused = connection is not None
             if connection is None:
-                connection, reused = await self._open_or_wait(key, hop)
+                connection, reused = await self._open_or_wait(key, hop, request.proxy)
             hop.remote_ip, hop.reused = connection.remote_ip, reused
             if scheme == "https":
                 hop.ssl_object = connection.ssl_object()
@@ -207,7 +209,9 @@ class Pool:
                 raise
             return response
 
-    async def _open_or_wait(self, key: Key, hop: HopTiming) -> tuple[Connection, bool]:
+    async def _open_or_wait(
+        self, key: Key, hop: HopTiming, proxy: URL | None = None
+    ) -> tuple[Connection, bool]:
         """A new connection when the origin has room (``RAMP_FIRST``); else the first one
         released meanwhile. (connection, reused)"""
         origin = self._origins.get(key)
@@ -219,7 +223,7 @@ class Pool:
                 return idle, True
         origin.open += 1
         try:
-            connection = await self._connector.connect(key, hop, self)
+            connection = await self._connector.connect(key, hop, self, proxy)
         except BaseException:
             self._free(key)
             raise
