@@ -115,6 +115,25 @@ def build_app(state: State) -> web.Application:
         )
         return web.Response(status=401, headers={"WWW-Authenticate": challenge})
 
+    @routes.get("/wall/{kind}")
+    async def wall(request: web.Request) -> web.Response:
+        """A bot wall's answer of each kind (headers and bodies as the vendors send them)."""
+        kind = request.match_info["kind"]
+        walls: dict[str, tuple[int, dict[str, str], str]] = {
+            "cf-header": (403, {"cf-mitigated": "challenge"}, "<html>Just a moment...</html>"),
+            "cf-body": (503, {}, '<script src="https://challenges.cloudflare.com/x.js">'),
+            "datadome": (403, {"x-datadome": "protected"}, "blocked"),
+            "perimeterx": (403, {}, '<div id="px-captcha"></div>'),
+            "imperva": (403, {}, "<iframe src='/_Incapsula_Resource?x'></iframe>"),
+            "aws": (405 if "x" in request.query else 403, {"x-amzn-waf-action": "captcha"}, ""),
+            "sucuri": (403, {}, "<title>Sucuri WebSite Firewall - Access Denied</title>"),
+            "akamai": (403, {}, "Reference&#32;&#35;18.1 https://errors.edgesuite.net/18"),
+            "linkedin": (999, {}, "request denied"),
+            "plain": (403, {}, "Forbidden: you do not have access"),
+        }
+        status, headers, body = walls[kind]
+        return web.Response(status=status, headers=headers, text=body)
+
     @routes.get("/cookie/set")
     async def cookie_set(request: web.Request) -> web.Response:
         """Sets sid=abc for this site; ``then=URL`` redirects there."""

@@ -39,6 +39,7 @@ class ErrorKind(StrEnum):
     PROTOCOL = "protocol"
     TOO_LARGE = "too_large"
     HTTP = "http"
+    BLOCKED = "blocked"
     POLICY = "policy"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from afetch.bot_walls import PEEK, WALL_STATUSES, bot_wall
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, OutputFailure, classify
 from afetch.expect import check
@@ -88,6 +89,9 @@ class _Attempt:
     hop: HopTiming | None = None  # the exchange that produced the recorded outcome
     tls: bool = False
     http_version: str | None = None
+    #: A 403/429/503/999's headers and first KiB: is it a bot wall? (afetch.bot_walls)
+    wall_headers: list[tuple[str, str]] | None = None
+    peek: bytes = b""
 
 
 async def fetch_one(
@@ -145,6 +149,14 @@ def _result(
         )
         if failed:
             error = ErrorInfo(ErrorKind.HTTP, "; ".join(failed))
+    blocked_by = None
+    if error is not None and error.kind is ErrorKind.HTTP and attempt.wall_headers is not None:
+        assert status is not None
+        if (wall := bot_wall(status, attempt.wall_headers, attempt.peek)) is not None:
+            blocked_by, evidence = wall
+            error = ErrorInfo(
+                ErrorKind.BLOCKED, f"a {blocked_by} bot wall answered {status}: {evidence}"
+            )
     if error is not None and config.redaction.enabled:  # a Location, a URL in a message
         error = ErrorInfo(error.kind, config.redaction.text(error.message))
     return FetchResult(
@@ -157,6 +169,7 @@ def _result(
         attempts=attempts,
         elapsed_ms=round(elapsed_ms, 3),
         id=spec.id,
+        blocked_by=blocked_by,
         final_url=attempt.final_url,
         redirects=tuple(attempt.redirects),
         reason=attempt.reason,
@@ -326,6 +339,8 @@ def _record_response(
     attempt.content_type = response.headers.get("Content-Type")
     attempt.final_url = final_url
     attempt.retry_after = response.headers.get("Retry-After")
+    if response.status in WALL_STATUSES:
+        attempt.wall_headers = list(response.headers.items())
     if config.capture_headers:
         attempt.headers = header_record(response.headers, config.redaction)
     if (spec.expect or config.expect).headers:
@@ -381,6 +396,8 @@ async def _drain(response: Response, spec: FetchSpec, config: Config, attempt: _
                 digest.update(chunk)
             if kept is not None:
                 kept.append(chunk)
+            if attempt.wall_headers is not None and len(attempt.peek) < PEEK:
+                attempt.peek += chunk[: PEEK - len(attempt.peek)]
             if saved is not None:
                 await saved.write(chunk)
             if attempt.truncated:

@@ -75,6 +75,8 @@ class FetchResult:
     tls: dict[str, Any] | None = None
     #: Failed, then passed when ``--recheck`` tried it again.
     flaky: bool = False
+    #: ``error.type`` is ``blocked``: the bot-wall vendor the evidence names.
+    blocked_by: str | None = None
     #: The record's JSON line as a worker process wrote it (``--workers``): written as is.
     line: bytes | None = None
 
@@ -121,6 +123,7 @@ class FetchResult:
             reused=record.get("reused"),
             tls=record.get("tls"),
             flaky=record.get("flaky", False),
+            blocked_by=record.get("blocked_by"),
             line=line,
         )
 
@@ -174,6 +177,8 @@ class FetchResult:
             record["tls"] = self.tls
         if self.flaky:
             record["flaky"] = True
+        if self.blocked_by is not None:
+            record["blocked_by"] = self.blocked_by
         return record
 
 

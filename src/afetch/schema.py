@@ -109,6 +109,10 @@ RECORD_SCHEMA: dict[str, Any] = {
             "type": "string",
             "description": "address of the peer that answered (the proxy's when proxied)",
         },
+        "blocked_by": {
+            "type": "string",
+            "description": "error.type is blocked: the bot-wall vendor the evidence names",
+        },
         "http_version": {"enum": ["1.0", "1.1", "2"]},
         "reused": {
             "type": "boolean",

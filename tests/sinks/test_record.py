@@ -57,6 +57,7 @@ def _every_field_set() -> FetchResult:
         reused=False,
         tls=_TLS,
         flaky=True,
+        blocked_by="cloudflare",
     )
 
 

@@ -202,7 +202,7 @@ class _Exchange:
         assert isinstance(response, _PeerResponse)  # the session's response_class
         self._response = response
         try:
-            if not 100 <= response.status <= 599:
+            if not 100 <= response.status <= 599 and response.status != 999:  # LinkedIn
                 raise ResponseError(f"status {response.status:03d} is not an HTTP status (100-599)")
             return _Response(response)
         except ResponseError:

@@ -356,7 +356,7 @@ class Response:
         if 100 <= status < 200 and status != 101:
             self._interim = True  # 100 Continue, 103 Early Hints: the answer follows
             return
-        if not 100 <= status <= 599:
+        if not 100 <= status <= 599 and status != 999:  # 999: LinkedIn's bot wall
             raise ResponseError(f"status {status:03d} is not an HTTP status (100-599)")
         self.status = status
         self.reason = text_of(self._reason) or None
