@@ -52,6 +52,8 @@ class ErrorInfo:
 
     kind: ErrorKind
     message: str
+    #: Where a timeout or a connection-level failure happened: dns, connect, tls, ttfb, body.
+    phase: str | None = None
 
 
 class FetchFailure(Exception):

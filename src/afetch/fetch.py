@@ -17,7 +17,7 @@ import base64
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -158,7 +158,7 @@ def _result(
                 ErrorKind.BLOCKED, f"a {blocked_by} bot wall answered {status}: {evidence}"
             )
     if error is not None and config.redaction.enabled:  # a Location, a URL in a message
-        error = ErrorInfo(error.kind, config.redaction.text(error.message))
+        error = replace(error, message=config.redaction.text(error.message))
     return FetchResult(
         index=spec.index,
         url=spec.url,
@@ -203,12 +203,12 @@ async def _attempt(client: Client, spec: FetchSpec, config: Config) -> _Attempt:
     except OutputFailure:
         raise  # the run's fault, not this URL's: it ends the run
     except Exception as exc:  # every failure of this URL becomes data
-        attempt.error = classify(exc)
-        if attempt.error.kind is ErrorKind.TIMEOUT and not str(exc):
-            attempt.error = ErrorInfo(
-                ErrorKind.TIMEOUT,
-                f"no complete response within {spec.timeout or config.timeout:g}s",
+        error = classify(exc)
+        if error.kind is ErrorKind.TIMEOUT and not str(exc):
+            error = replace(
+                error, message=f"no complete response within {spec.timeout or config.timeout:g}s"
             )
+        attempt.error = _with_phase(error, attempt)
     attempt.total_ms = (time.perf_counter() - started) * 1000
     return attempt
 
@@ -259,6 +259,20 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
             _record_response(attempt, response, final_url, spec, config)
             await _drain(response, spec, config, attempt)
             return
+
+
+#: The phase these kinds happen in, whatever the clock says.
+_KIND_PHASES = {ErrorKind.DNS: "dns", ErrorKind.CONNECT: "connect", ErrorKind.TLS: "tls"}
+
+
+def _with_phase(error: ErrorInfo, attempt: _Attempt) -> ErrorInfo:
+    """A timeout or a connection-level failure says where it happened (``error.phase``)."""
+    if error.kind is ErrorKind.TIMEOUT:
+        where = attempt.hop.phase(attempt.tls) if attempt.hop is not None else "connect"
+        return replace(error, phase=where, message=f"{error.message} (in {where})")
+    if (phase := _KIND_PHASES.get(error.kind)) is not None:
+        return replace(error, phase=phase)
+    return error
 
 
 def _digest_answer(response: Response, config: Config, method: str, url: URL) -> str | None:

@@ -97,7 +97,9 @@ class FetchResult:
             method=record["method"],
             ok=record["ok"],
             status=record["status"],
-            error=ErrorInfo(ErrorKind(error["type"]), error["message"]) if error else None,
+            error=ErrorInfo(ErrorKind(error["type"]), error["message"], error.get("phase"))
+            if error
+            else None,
             attempts=record["attempts"],
             elapsed_ms=record["elapsed_ms"],
             id=record.get("id", NO_ID),
@@ -137,11 +139,7 @@ class FetchResult:
             "method": self.method,
             "ok": self.ok,
             "status": self.status,
-            "error": (
-                {"type": self.error.kind.value, "message": self.error.message}
-                if self.error
-                else None
-            ),
+            "error": None if self.error is None else _error_record(self.error),
             "attempts": self.attempts,
             "elapsed_ms": self.elapsed_ms,
         }
@@ -180,6 +178,13 @@ class FetchResult:
         if self.blocked_by is not None:
             record["blocked_by"] = self.blocked_by
         return record
+
+
+def _error_record(error: ErrorInfo) -> dict[str, str]:
+    record = {"type": error.kind.value, "message": error.message}
+    if error.phase is not None:
+        record["phase"] = error.phase
+    return record
 
 
 def check_name(result: FetchResult) -> str:

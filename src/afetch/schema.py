@@ -33,6 +33,9 @@ RECORD_SCHEMA: dict[str, Any] = {
                     "properties": {
                         "type": {"enum": [kind.value for kind in ErrorKind]},
                         "message": {"type": "string"},
+                        "phase": {
+                            "enum": ["queue", "dns", "connect", "tls", "send", "ttfb", "body"]
+                        },
                     },
                 },
             ]

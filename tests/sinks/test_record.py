@@ -35,7 +35,7 @@ def _every_field_set() -> FetchResult:
         method="POST",
         ok=False,
         status=200,
-        error=ErrorInfo(ErrorKind.HTTP, "status 200 not in [204]"),
+        error=ErrorInfo(ErrorKind.TIMEOUT, "no complete response within 1s", "body"),
         attempts=2,
         elapsed_ms=1.5,
         id="check",

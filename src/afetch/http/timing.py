@@ -28,6 +28,18 @@ class HopTiming:
     #: The TLS connection's ssl object (https), for ``--tls-info``.
     ssl_object: object | None = None
 
+    def phase(self, tls: bool) -> str:
+        """Where the exchange was when it stopped: dns, connect, tls, ttfb or body."""
+        if self.headers is not None:
+            return "body"
+        if self.reused or self.ready is not None or (self.tcp_end is not None and not tls):
+            return "ttfb"  # the request written (or being written), no answer yet
+        if self.tcp_end is not None:
+            return "tls"
+        if self.dns_start is not None and self.dns_end is None:
+            return "dns"
+        return "connect"
+
     def phases(self, total_ms: float, tls: bool) -> dict[str, float | None]:
         """The record's ``timing`` object; a phase that did not happen is None."""
         return {
