@@ -45,7 +45,7 @@ def host_key(url: URL) -> HostKey:
 def host_home(config: Config, spec: FetchSpec, workers: Sequence[int]) -> int | None:
     """The worker process that owns the request's host, when per-host policy needs one
     owner (caps, pauses and error counts stay exact); None: any worker will do."""
-    if not (config.per_host or config.max_host_errors):
+    if not (config.per_host or config.max_host_errors or config.host_interval):
         return None
     host, port = host_key(spec.target)
     return workers[zlib.crc32(f"{host}:{port}".encode()) % len(workers)]
@@ -70,6 +70,29 @@ class RateLimiter:
         delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+class HostIntervals:
+    """``--host-interval``: starts to one host at least ``interval`` apart.
+
+    Each start reserves its host's next slot (no bursts after an idle spell,
+    as for ``--rate``). Only hosts with a slot still ahead are remembered, so
+    the table stays as small as the hosts being paced right now.
+    """
+
+    def __init__(self, interval: float, clock: Clock = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._next: dict[HostKey, float] = {}
+
+    def reserve(self, host: HostKey) -> float:
+        """Take the host's next start slot; how long to wait for it."""
+        now = self._clock()
+        slot = max(now, self._next.get(host, now))
+        self._next[host] = slot + self._interval
+        if len(self._next) > 1024:  # forget hosts whose slots have passed
+            self._next = {key: at for key, at in self._next.items() if at > now}
+        return slot - now
 
 
 class HostPauses:
@@ -113,6 +136,7 @@ class Pacer:
 
     def __init__(self, config: Config, clock: Clock = time.monotonic) -> None:
         self._rate = RateLimiter(config.rate, clock) if config.rate else None
+        self._spacing = HostIntervals(config.host_interval, clock) if config.host_interval else None
         self._pauses = HostPauses(config.retry_max_wait, clock)
         self._errors = HostErrors(config.max_host_errors)
         self._slots = HostSlots(config.per_host)
@@ -156,13 +180,15 @@ class Pacer:
     @property
     def active(self) -> bool:
         """False when nothing paces the run: attempts skip ``before_attempt``."""
-        return self._rate is not None or self._pauses.any
+        return self._rate is not None or self._spacing is not None or self._pauses.any
 
     async def before_attempt(self, url: URL) -> None:
         host = host_key(url)
         # A loop, not one sleep: another 429 may extend the pause while we wait.
         while (left := self._pauses.remaining(host)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(left)
+        if self._spacing is not None and (wait := self._spacing.reserve(host)) > 0:
+            await asyncio.sleep(wait)
         if self._rate is not None:
             await self._rate.wait()
 

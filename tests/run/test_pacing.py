@@ -113,3 +113,30 @@ def _spec(parser: RequestParser, url: str) -> FetchSpec:
     item = parser.parse_argument(url)
     assert isinstance(item, FetchSpec)
     return item
+
+
+def test_host_intervals_space_each_hosts_starts_on_a_fake_clock() -> None:
+    """Each start takes its host's next slot: one host waits, another does not."""
+    from afetch.pacing import HostIntervals
+
+    now = [100.0]
+    spacing = HostIntervals(0.5, clock=lambda: now[0])
+    a, b = ("a.test", 80), ("b.test", 80)
+    assert [spacing.reserve(a) for _ in range(3)] == [0.0, 0.5, 1.0]
+    assert spacing.reserve(b) == 0.0
+    now[0] += 10.0  # an idle spell: no burst saved up
+    assert spacing.reserve(a) == 0.0
+    assert spacing.reserve(a) == 0.5
+
+
+def test_host_interval_spaces_starts_to_one_host_only(servers: ServerThread) -> None:
+    """--host-interval 200ms at -c 4: one host's requests arrive 200 ms apart; another
+    host's request does not wait behind them."""
+    other = f"http://127.0.0.1:{servers.ports['other']}/count/spaced-other"
+    urls = [f"{servers.base}/count/spaced?i={i}" for i in range(4)]
+    run_cli(*urls, other, "-c", "5", "--host-interval", "200ms")
+    arrivals = sorted(servers.state.arrivals["spaced"])
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert len(arrivals) == 4
+    assert min(gaps) >= 0.15, gaps
+    assert servers.state.arrivals["spaced-other"][0] < arrivals[1]

@@ -100,6 +100,7 @@ def _config(o: SimpleNamespace) -> Config:
             timeout=o.timeout,
             connect_timeout=o.connect_timeout,
             retries=o.retries,
+            host_interval=o.host_interval,
             retry_all=o.retry_all,
             retry_max_wait=o.retry_max_wait,
             max_body=o.max_body,

@@ -111,6 +111,11 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="At most N requests in flight to one host (name and port); 0 = no cap.",
     ),
     option(
+        "--host-interval",
+        **DURATION,
+        help="At least this long between request starts to one host (e.g. 500ms).",
+    ),
+    option(
         "--rate",
         default=None,
         metavar="RATE",
