@@ -35,6 +35,8 @@ class Config:
     per_host: int = 0
     #: Attempt starts per second across the run; None: as fast as concurrency allows.
     rate: float | None = None
+    #: ``--repro``: failed records carry a curl command that sends the same request.
+    repro: bool = False
     #: ``--host-interval``: seconds at least between request starts to one host.
     host_interval: float | None = None
     timeout: float = DEFAULT_TIMEOUT

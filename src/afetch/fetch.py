@@ -34,6 +34,7 @@ from afetch.http.timing import HopTiming, begin_hop
 from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import Pacer
 from afetch.redact import NO_REDACTION, Redaction
+from afetch.repro import curl_command
 from afetch.retry import RETRYABLE_STATUSES, retry_delay
 from afetch.sinks.bodies import BodyFile
 
@@ -170,6 +171,11 @@ def _result(
         elapsed_ms=round(elapsed_ms, 3),
         id=spec.id,
         blocked_by=blocked_by,
+        repro=(
+            curl_command(spec, config, attempt.hop.remote_ip if attempt.hop else None)
+            if config.repro and error is not None
+            else None
+        ),
         final_url=attempt.final_url,
         redirects=tuple(attempt.redirects),
         reason=attempt.reason,

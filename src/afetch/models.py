@@ -77,6 +77,8 @@ class FetchResult:
     flaky: bool = False
     #: ``error.type`` is ``blocked``: the bot-wall vendor the evidence names.
     blocked_by: str | None = None
+    #: ``--repro``: a curl command sending the same request (failed records only).
+    repro: str | None = None
     #: The record's JSON line as a worker process wrote it (``--workers``): written as is.
     line: bytes | None = None
 
@@ -126,6 +128,7 @@ class FetchResult:
             tls=record.get("tls"),
             flaky=record.get("flaky", False),
             blocked_by=record.get("blocked_by"),
+            repro=record.get("repro"),
             line=line,
         )
 
@@ -177,6 +180,8 @@ class FetchResult:
             record["flaky"] = True
         if self.blocked_by is not None:
             record["blocked_by"] = self.blocked_by
+        if self.repro is not None:
+            record["repro"] = self.repro
         return record
 
 

@@ -112,6 +112,10 @@ RECORD_SCHEMA: dict[str, Any] = {
             "type": "string",
             "description": "address of the peer that answered (the proxy's when proxied)",
         },
+        "repro": {
+            "type": "string",
+            "description": "--repro, failed records: a curl command sending the same request",
+        },
         "blocked_by": {
             "type": "string",
             "description": "error.type is blocked: the bot-wall vendor the evidence names",

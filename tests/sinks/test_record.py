@@ -58,6 +58,7 @@ def _every_field_set() -> FetchResult:
         tls=_TLS,
         flaky=True,
         blocked_by="cloudflare",
+        repro="curl http://a.test/x",
     )
 
 

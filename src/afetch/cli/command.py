@@ -101,6 +101,7 @@ def _config(o: SimpleNamespace) -> Config:
             connect_timeout=o.connect_timeout,
             retries=o.retries,
             host_interval=o.host_interval,
+            repro=o.repro,
             retry_all=o.retry_all,
             retry_max_wait=o.retry_max_wait,
             max_body=o.max_body,

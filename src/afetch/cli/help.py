@@ -25,7 +25,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                   "expect_cert_days", "max_latency", "recheck",
                                   "recheck_delay", "max_error_rate", "max_p95",
                                   "min_requests", "max_host_errors", "baseline", "junit",
-                                  "markdown", "github")),
+                                  "markdown", "github", "repro")),
     ("Run control", ("ordered", "deadline", "max_failures", "exit_zero")),
     ("Output and display", ("output", "progress", "summary", "quiet", "verbose", "color",
                             "redact", "secret", "no_redact",

@@ -485,6 +485,11 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="Skip URLs matching this (repeatable).",
     ),
     option(
+        "--repro",
+        is_flag=True,
+        help="Add to each failed record a curl command that sends the same request.",
+    ),
+    option(
         "--redact",
         metavar="NAME",
         multiple=True,
