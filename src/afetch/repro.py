@@ -2,8 +2,8 @@
 
 Built from what was sent: method, URL, headers (the run's and the line's),
 the body, the address afetch connected to (``--resolve``), HTTP/1.1, the
-time limit and the TLS options as given; shell-quoted, secrets masked as in
-every other output (``afetch.redact``).
+time limit, the TLS options, cookie file, Digest user and proxy as given;
+shell-quoted, secrets masked as in every other output (``afetch.redact``).
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def curl_command(spec: FetchSpec, config: Config, remote_ip: str | None) -> str:
             words.append("-k")
         if tls.cacert:
             words += ["--cacert", tls.cacert]
+    if config.cookie_file:
+        words += ["-b", config.cookie_file]
+    if config.digest_user:
+        words += ["--digest", "-u", f"{config.digest_user[0]}:***"]
     if config.proxy:
         words += ["--proxy", redaction.url(config.proxy)]
     words.append(spec.url)  # already masked by the parser

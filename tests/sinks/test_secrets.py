@@ -54,7 +54,7 @@ def test_no_output_carries_a_secret(servers: ServerThread, tmp_path: Path, worke
         "--retries", "0", "-t", "0.5", "--headers", "-v", "--summary", "--workers", workers,
         "-H", "X-Api: TOPSECRET", "--redact", "X-Api", "-b", "session=COOKIEVAL",
         "--secret", "LITERALX", "-o", str(out / "records.jsonl"), "--max-redirects", "2",
-        "--exclude", "skipme", "--deny", "127.0.0.2",
+        "--exclude", "skipme", "--deny", "127.0.0.2", "--repro",
         "--junit", str(out / "junit.xml"), "--markdown", str(out / "report.md"), "--github",
         stdin=lines(*urls), env={"GITHUB_STEP_SUMMARY": str(summary)}, status=1,
     )  # fmt: skip
@@ -64,6 +64,7 @@ def test_no_output_carries_a_secret(servers: ServerThread, tmp_path: Path, worke
     assert by_index[0]["url"] == f"http://ann:***@127.0.0.1:{port}/ok?token=***&page=2"
     assert by_index[0]["ok"]  # masking changes what is shown, not what is sent
     assert by_index[1]["final_url"].endswith("/status/404?api_key=***")
+    assert "X-Api: ***" in by_index[1]["repro"]
     kinds = {(r["error"] or {}).get("type") for r in records}
     assert kinds >= {"connect", "timeout", "invalid_input", "dns", "protocol", "http"}
     assert kinds >= {"too_many_redirects", "skipped", "policy", "tls"}

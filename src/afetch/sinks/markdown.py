@@ -35,6 +35,7 @@ class _Entry:
     name: str
     status: int | None
     reason: str
+    repro: str | None = None
 
 
 class RunReport:
@@ -54,7 +55,8 @@ class RunReport:
             self._failure_counts[kind] += 1
             entries = self._failures[kind]
             reason = "; ".join(result.failed) or (result.error.message if result.error else "")
-            _keep(entries, _Entry(result.index, check_name(result), result.status, reason))
+            entry = _Entry(result.index, check_name(result), result.status, reason, result.repro)
+            _keep(entries, entry)
         elif result.flaky:
             self._flaky_count += 1
             entry = _Entry(result.index, check_name(result), result.status, "")
@@ -180,7 +182,28 @@ def _table(entries: list[tuple[int, _Entry]], count: int) -> list[str]:
         lines.append(f"| {_md(entry.name)} | {status} | {_md(entry.reason)} |")
     if count > len(entries):
         lines.append(f"| … and {count - len(entries)} more | | |")
-    return lines
+    return lines + _repro_block(entries)
+
+
+def _repro_block(entries: list[tuple[int, _Entry]]) -> list[str]:
+    """``--repro``'s commands under a kind's table, folded: long lines would swamp it."""
+    listed = [entry for entry in _in_order(entries) if entry.repro]
+    if not listed:
+        return []
+    lines = ["", "<details><summary>Reproduce with curl</summary>", ""]
+    for entry in listed:
+        command = entry.repro or ""
+        fence = "`" * max(3, _longest_backtick_run(command) + 1)
+        lines += [f"- {_md(entry.name)}", "", f"{fence}sh", command, fence, ""]
+    return [*lines, "</details>"]
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return longest
 
 
 def _baseline_section(diff: BaselineDiff) -> list[str]:
