@@ -37,9 +37,8 @@ def curl_command(spec: FetchSpec, config: Config, remote_ip: str | None) -> str:
     target = spec.target
     host = target.raw_host or ""
     if remote_ip and host and host != remote_ip and not config.proxy:
-        port = target.port or (443 if target.scheme == "https" else 80)
         address = f"[{remote_ip}]" if ":" in remote_ip else remote_ip
-        words += ["--resolve", f"{host}:{port}:{address}"]
+        words += ["--resolve", f"{host}:{target.port}:{address}"]  # yarl fills 80/443
     words += ["--max-time", f"{spec.timeout or config.timeout:g}"]
     if config.follow:
         words += ["-L", "--max-redirs", str(config.max_redirects)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -193,17 +194,9 @@ def _repro_block(entries: list[tuple[int, _Entry]]) -> list[str]:
     lines = ["", "<details><summary>Reproduce with curl</summary>", ""]
     for entry in listed:
         command = entry.repro or ""
-        fence = "`" * max(3, _longest_backtick_run(command) + 1)
+        fence = "`" * max([3, *(len(run) + 1 for run in re.findall("`+", command))])
         lines += [f"- {_md(entry.name)}", "", f"{fence}sh", command, fence, ""]
     return [*lines, "</details>"]
-
-
-def _longest_backtick_run(text: str) -> int:
-    longest = run = 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
-    return longest
 
 
 def _baseline_section(diff: BaselineDiff) -> list[str]:
