@@ -10,7 +10,7 @@ import base64
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from afetch.defaults import DEFAULT_CONCURRENCY
 from afetch.expect import DEFAULT_EXPECTATION, Expectation
@@ -181,6 +181,7 @@ class RunControl:
     deadline: float | None = None
     max_failures: int | None = None
     shard: tuple[int, int] | None = None  # (K, N): indices ≡ K-1 (mod N)
+    shard_key: Literal["index", "host"] = "index"  # --shard-key host: by a hash of the host
     resume: bool = False
     junit: str | None = None
     workers: int = 1

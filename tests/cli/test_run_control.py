@@ -33,6 +33,45 @@ def test_shards_split_indices_and_their_union_is_everything(
     assert sorted(seen) == list(range(20))
 
 
+def test_host_shards_keep_each_host_on_one_shard(servers: ServerThread, tmp_path: Path) -> None:
+    """--shard-key host: every request to a host lands in the same shard whatever its index
+    (case and a trailing dot do not matter), indices stay input positions, the shards
+    cover every index once, and an invalid line goes to exactly one shard."""
+    port = servers.ports["app"]
+    hosts = [f"h{n}.test" for n in range(12)]
+    rows = [f"http://{hosts[i % 12]}:{port}/ok?i={i}" for i in range(60)]
+    rows[7] = f"http://H7.TEST.:{port}/ok?i=7"  # the same host as h7.test
+    rows[30] = "not a url at all"
+    source = tmp_path / "urls.txt"
+    source.write_text("".join(row + "\n" for row in rows))
+    resolves = [arg for host in hosts for arg in ("--resolve", f"{host}:{port}:127.0.0.1")]
+    resolves += ["--resolve", f"h7.test.:{port}:127.0.0.1"]
+    shard_of_host: dict[str, int] = {}
+    seen: list[int] = []
+    for k in (1, 2, 3):
+        run = run_cli(
+            "-i", str(source), "--shard", f"{k}/3", "--shard-key", "host", *resolves, status=None
+        )
+        for record in run.records:
+            seen.append(record["index"])
+            assert record["url"] == rows[record["index"]].replace("H7.TEST", "h7.test")
+            if record["index"] != 30:
+                assert record["ok"], record
+                host = rows[record["index"]].split("/")[2].split(":")[0].lower().rstrip(".")
+                assert shard_of_host.setdefault(host, k) == k, host
+    assert sorted(seen) == list(range(60))
+    assert len(shard_of_host) == 12
+    assert len(set(shard_of_host.values())) > 1
+
+
+def test_the_host_hash_is_the_same_everywhere() -> None:
+    """The shard of a host is fixed by its name alone (BLAKE2b), not by the process."""
+    from afetch.inputs.select import host_shard
+
+    assert [host_shard(f"host{n}.example", 4) for n in range(8)] == [2, 2, 0, 3, 2, 1, 2, 1]
+    assert host_shard("Example.COM.", 7) == host_shard("example.com", 7)
+
+
 def test_dedupe_skips_repeats_without_taking_an_index(servers: ServerThread) -> None:
     """--dedupe: a repeated method+URL emits nothing, takes no index, and is counted."""
     ok, other = f"{servers.base}/ok", f"{servers.base}/ok?b=1"
@@ -349,3 +388,23 @@ def test_a_bad_percentage_is_a_usage_error() -> None:
     run = run_cli("http://127.0.0.1:1/", "--max-error-rate", "150%", status=2)
     assert run.returncode == 2
     assert "--max-error-rate" in run.stderr
+
+
+def test_a_host_shard_less_what_resume_found_done() -> None:
+    """--resume with --shard-key host: the host's shard, minus the indices already recorded."""
+    from yarl import URL
+
+    from afetch.inputs.select import host_shard, selection
+    from afetch.models import FetchSpec
+
+    specs = [
+        FetchSpec(i, f"http://h{i % 5}.test/", URL(f"http://h{i % 5}.test/")) for i in range(20)
+    ]
+    mine = host_shard("h1.test", 3)
+    select = selection((mine + 1, 3), "host", done={1, 2, 3})
+    assert select is not None
+    expected = [
+        i for i in range(20) if i not in {1, 2, 3} and host_shard(f"h{i % 5}.test", 3) == mine
+    ]
+    assert [spec.index for spec in specs if select(spec)] == expected
+    assert 6 in expected  # h1.test's next request

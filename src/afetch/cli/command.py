@@ -235,6 +235,7 @@ def _control(o: SimpleNamespace) -> RunControl:
         deadline=o.deadline,
         max_failures=o.max_failures,
         shard=o.shard,
+        shard_key=o.shard_key,
         resume=o.resume or o.resume_force,
         junit=o.junit,
         recheck=o.recheck,

@@ -10,7 +10,7 @@ import click
 
 #: ``--help`` in groups, in this order; an option not listed lands in the last one.
 HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Input", ("inputs", "default_scheme", "dedupe", "shard", "resume", "resume_force",
+    ("Input", ("inputs", "default_scheme", "dedupe", "shard", "shard_key", "resume", "resume_force",
                "report_only")),
     ("Concurrency and pacing", ("concurrency", "per_host", "host_interval", "rate", "workers")),
     ("Request", ("method", "headers", "data", "json_text", "user", "digest", "oauth2_bearer",

@@ -406,6 +406,13 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="Fetch only indices i with i mod N = K-1 (one of N parallel runs).",
     ),
     option(
+        "--shard-key",
+        type=click.Choice(["index", "host"]),
+        default="index",
+        show_default=True,
+        help="host: a host's requests all go to one shard (a stable hash of its name).",
+    ),
+    option(
         "--resume",
         is_flag=True,
         help="With -o FILE: skip indices already in FILE, append the rest.",

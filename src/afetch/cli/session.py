@@ -12,7 +12,7 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import IO
 
@@ -21,6 +21,7 @@ from afetch.cli.streams import Streams
 from afetch.config import Config, RunControl, UiOptions
 from afetch.errors import OutputFailure
 from afetch.inputs import InputError, RequestParser, read_requests
+from afetch.inputs.select import selection
 from afetch.limits import plan, raise_open_file_limit
 from afetch.models import FetchResult
 from afetch.redact import masked_argv
@@ -67,18 +68,6 @@ def _fit_open_files(config: Config, workers: int, env: Streams) -> Config:
         env.say(budget.note)
     concurrency = min(config.concurrency, budget.concurrency * max(1, workers))
     return replace(config, concurrency=concurrency, max_idle=budget.idle)
-
-
-def index_filter(
-    shard: tuple[int, int] | None, done: IndexBitmap | None
-) -> Callable[[int], bool] | None:
-    """Which indices this run fetches: its shard, minus those already recorded."""
-    if shard is None and done is None:
-        return None
-    k, n = shard or (1, 1)
-    if done is None:
-        return lambda index: index % n == k - 1
-    return lambda index: index % n == k - 1 and index not in done
 
 
 class _Run:
@@ -133,7 +122,7 @@ class _Run:
         requests = read_requests(
             *sources,
             parser,
-            select=index_filter(self.control.shard, done),
+            select=selection(self.control.shard, self.control.shard_key, done),
             on_error=self.on_input_error,
             stdin=self.env.open_stdin,
         )
@@ -160,7 +149,7 @@ class _Run:
             skipped=lambda: parser.duplicates,
             terminal=self.env.stderr_tty,
         )
-        if progress.active:
+        if progress.active and control.shard_key == "index":  # a host shard's share: unknown
             already = 0 if done is None else done.count
 
             def deliver(total: int) -> None:

@@ -32,6 +32,7 @@ from afetch.inputs.read import (
     StdinOpener,
     read_raw_lines,
 )
+from afetch.inputs.select import Selection
 from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input, skipped
 
 _JSON_KEYS = frozenset({"url", "method", "headers", "body", "json", "id", "timeout", "expect"})
@@ -328,7 +329,7 @@ def read_requests(
     paths: Sequence[str],
     parser: RequestParser,
     *,
-    select: Callable[[int], bool] | None = None,
+    select: Selection | None = None,
     on_error: Callable[[InputError], None] | None = None,
     stdin: StdinOpener | None = None,
 ) -> ParsedRequests:
@@ -344,16 +345,16 @@ async def _requests(
     urls: Iterable[str],
     paths: Sequence[str],
     parser: RequestParser,
-    select: Callable[[int], bool] | None,
+    select: Selection | None,
     on_error: Callable[[InputError], None] | None,
     stdin: StdinOpener | None,
 ) -> AsyncGenerator[FetchSpec | FetchResult, None]:
     for url in urls:
         item = parser.parse_argument(url)
-        if item is not None and (select is None or select(item.index)):
+        if item is not None and (select is None or select(item)):
             yield item
     async for batch in read_raw_lines(paths, on_error, stdin):
         for raw in batch:
             item = parser.parse(raw)
-            if item is not None and (select is None or select(item.index)):
+            if item is not None and (select is None or select(item)):
                 yield item

@@ -62,6 +62,7 @@ def fingerprint(
         "tls_info": config.tls_info,
         "dedupe": control.dedupe,
         "shard": control.shard,
+        **({"shard_key": "host"} if control.shard_key == "host" else {}),
     }
     return {
         "afetch_resume": 1,
