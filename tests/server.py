@@ -377,6 +377,13 @@ def _answer_once(payload: bytes, *, reset: bool = False) -> Handler:
     return handle
 
 
+async def _deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Never reads: the transport stops reading once its small buffer is full."""
+    writer.transport.pause_reading()  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):
+        await asyncio.sleep(3600)
+
+
 async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(Exception):
         await asyncio.sleep(3600)
@@ -633,6 +640,13 @@ class ServerThread:
         for name, handler in RAW_HANDLERS.items():
             server = await asyncio.start_server(handler, "127.0.0.1", 0)
             self.ports[name] = server.sockets[0].getsockname()[1]
+        # Takes connections and never reads: a small receive buffer, so an upload stalls
+        # in the client's own write buffer (the ``send`` phase).
+        deaf = socket.socket()
+        deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        deaf.bind(("127.0.0.1", 0))
+        server = await asyncio.start_server(_deaf, sock=deaf)
+        self.ports["deaf"] = deaf.getsockname()[1]
 
     async def _start_tls(self, tls_dir: Path) -> None:
         """HTTPS with a certificate from a private CA, and one that demands a client cert."""

@@ -186,11 +186,22 @@ class SharedResolver(AbstractResolver):
 
 
 def trace_config() -> aiohttp.TraceConfig:
-    """Hooks for "connection ready" (after TLS) and reuse; the resolver times DNS."""
+    """Hooks for "connection ready" (after TLS), reuse and waiting for a connection
+    slot (the ``queue`` phase); the resolver times DNS."""
     config = aiohttp.TraceConfig()
     config.on_connection_create_end.append(_mark("ready"))
     config.on_connection_reuseconn.append(_reused)
+    config.on_connection_queued_start.append(_queued(True))
+    config.on_connection_queued_end.append(_queued(False))
     return config
+
+
+def _queued(waiting: bool) -> Any:
+    async def hook(session: aiohttp.ClientSession, context: SimpleNamespace, params: Any) -> None:
+        if (timing := current_hop.get()) is not None:
+            timing.queued = waiting
+
+    return hook
 
 
 def _mark(field: str) -> Any:

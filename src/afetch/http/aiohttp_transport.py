@@ -8,6 +8,7 @@ protocol reads it live here; the connector, sockets and trace hooks in
 
 from __future__ import annotations
 
+import asyncio
 import io
 import ssl
 from typing import TYPE_CHECKING
@@ -282,7 +283,12 @@ class _PeerResponse(aiohttp.ClientResponse):
             self.ssl_object = transport.get_extra_info("ssl_object")
             if hop is not None:
                 hop.ssl_object = self.ssl_object
-        await super().start(connection)
+        try:
+            await super().start(connection)
+        except asyncio.CancelledError:
+            if hop is not None and transport is not None:  # the request body still going?
+                hop.unsent = transport.get_write_buffer_size()
+            raise
         return self
 
 

@@ -27,13 +27,21 @@ class HopTiming:
     reused: bool = False
     #: The TLS connection's ssl object (https), for ``--tls-info``.
     ssl_object: object | None = None
+    #: Waiting for room on the origin's connections (inside the attempt's timeout).
+    queued: bool = False
+    #: Request bytes the connection still held, unwritten, when the wait for the answer
+    #: was cut short: the peer was not reading them.
+    unsent: int = 0
 
     def phase(self, tls: bool) -> str:
-        """Where the exchange was when it stopped: dns, connect, tls, ttfb or body."""
+        """Where the exchange was when it stopped: queue, dns, connect, tls, send, ttfb
+        or body."""
         if self.headers is not None:
             return "body"
+        if self.queued:
+            return "queue"
         if self.reused or self.ready is not None or (self.tcp_end is not None and not tls):
-            return "ttfb"  # the request written (or being written), no answer yet
+            return "send" if self.unsent else "ttfb"
         if self.tcp_end is not None:
             return "tls"
         if self.dns_start is not None and self.dns_end is None:

@@ -205,6 +205,7 @@ class Pool:
                     continue
                 raise
             except BaseException:
+                hop.unsent = connection.unsent()
                 connection.close()
                 raise
             return response
@@ -218,7 +219,9 @@ class Pool:
         if origin is None:
             origin = self._origins[key] = _Origin()
         while not origin.has_room():
+            hop.queued = True  # stays so if the wait is cut short: the timeout's phase
             await self._wait_for_room(origin)
+            hop.queued = False
             if (idle := self._take_idle(key)) is not None:
                 return idle, True
         origin.open += 1

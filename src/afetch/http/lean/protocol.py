@@ -98,6 +98,12 @@ class Connection(asyncio.Protocol):
         else:
             self.transport.write(head + body if body else head)
 
+    def unsent(self) -> int:
+        """Request bytes written but not yet taken by the kernel (the peer is not reading)."""
+        if self.transport is None or self.closed:
+            return 0
+        return self.transport.get_write_buffer_size()
+
     def data_received(self, data: bytes) -> None:
         if self.response is not None:
             self.response.feed(data)
