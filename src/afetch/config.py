@@ -18,6 +18,7 @@ from afetch.http.options import Pin, TransportOptions
 from afetch.http.policy import AddressPolicy
 from afetch.redact import REDACT, Redaction
 from afetch.tls import TlsOptions
+from afetch.warn import WarnOn
 
 if TYPE_CHECKING:
     import ssl
@@ -37,6 +38,8 @@ class Config:
     rate: float | None = None
     #: ``--repro``: failed records carry a curl command that sends the same request.
     repro: bool = False
+    #: ``--warn-on``: failures only for these reasons are warnings (``warn: true``).
+    warn_on: WarnOn | None = None
     #: ``--host-interval``: seconds at least between request starts to one host.
     host_interval: float | None = None
     timeout: float = DEFAULT_TIMEOUT

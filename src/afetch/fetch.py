@@ -26,7 +26,7 @@ from yarl import URL
 from afetch.bot_walls import PEEK, WALL_STATUSES, bot_wall
 from afetch.config import Config
 from afetch.errors import ErrorInfo, ErrorKind, FetchFailure, OutputFailure, classify
-from afetch.expect import check
+from afetch.expect import Expectation, check
 from afetch.http.base import Request, Response, ResponseHeaders, Transport
 from afetch.http.certs import tls_facts
 from afetch.http.request import check_host, check_port, raw_query_of, with_raw_query
@@ -37,6 +37,7 @@ from afetch.redact import NO_REDACTION, Redaction
 from afetch.repro import curl_command
 from afetch.retry import RETRYABLE_STATUSES, retry_delay
 from afetch.sinks.bodies import BodyFile
+from afetch.warn import WarnOn
 
 if TYPE_CHECKING:
     from afetch.cookies import CookieJar  # http.cookiejar and urllib.request: 15 ms
@@ -158,6 +159,11 @@ def _result(
             error = ErrorInfo(
                 ErrorKind.BLOCKED, f"a {blocked_by} bot wall answered {status}: {evidence}"
             )
+    warn = (
+        error is not None
+        and config.warn_on is not None
+        and _warned(config.warn_on, error.kind, status, expectation, elapsed_ms, len(failed))
+    )
     if error is not None and config.redaction.enabled:  # a Location, a URL in a message
         error = replace(error, message=config.redaction.text(error.message))
     return FetchResult(
@@ -171,6 +177,7 @@ def _result(
         elapsed_ms=round(elapsed_ms, 3),
         id=spec.id,
         blocked_by=blocked_by,
+        warn=warn,
         repro=(
             curl_command(spec, config, attempt.hop.remote_ip if attempt.hop else None)
             if config.repro and error is not None
@@ -197,6 +204,27 @@ def _result(
         http_version=attempt.http_version,
         reused=attempt.hop.reused if attempt.hop and status is not None else None,
         tls=tls,
+    )
+
+
+def _warned(
+    warn_on: WarnOn,
+    kind: ErrorKind,
+    status: int | None,
+    expectation: Expectation,
+    elapsed_ms: float,
+    missed: int,
+) -> bool:
+    """``--warn-on`` covers every reason the request failed."""
+    status_missed = status is not None and status not in expectation.statuses
+    limit = expectation.max_latency_ms
+    slow = limit is not None and elapsed_ms > limit
+    return warn_on.covers(
+        kind,
+        status,
+        status_missed=status_missed,
+        slow=slow,
+        other_missed=missed > status_missed + slow,
     )
 
 

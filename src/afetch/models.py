@@ -79,6 +79,8 @@ class FetchResult:
     blocked_by: str | None = None
     #: ``--repro``: a curl command sending the same request (failed records only).
     repro: str | None = None
+    #: ``--warn-on`` covers every reason this record is not ok: a warning, not a failure.
+    warn: bool = False
     #: The record's JSON line as a worker process wrote it (``--workers``): written as is.
     line: bytes | None = None
 
@@ -129,6 +131,7 @@ class FetchResult:
             flaky=record.get("flaky", False),
             blocked_by=record.get("blocked_by"),
             repro=record.get("repro"),
+            warn=record.get("warn", False),
             line=line,
         )
 
@@ -182,6 +185,8 @@ class FetchResult:
             record["blocked_by"] = self.blocked_by
         if self.repro is not None:
             record["repro"] = self.repro
+        if self.warn:
+            record["warn"] = True
         return record
 
 

@@ -112,6 +112,10 @@ RECORD_SCHEMA: dict[str, Any] = {
             "type": "string",
             "description": "address of the peer that answered (the proxy's when proxied)",
         },
+        "warn": {
+            "const": True,
+            "description": "--warn-on covers every reason this record is not ok (ok stays false)",
+        },
         "repro": {
             "type": "string",
             "description": "--repro, failed records: a curl command sending the same request",

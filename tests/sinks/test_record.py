@@ -59,6 +59,7 @@ def _every_field_set() -> FetchResult:
         flaky=True,
         blocked_by="cloudflare",
         repro="curl http://a.test/x",
+        warn=True,
     )
 
 

@@ -184,7 +184,7 @@ def test_baseline_fails_only_on_new_failures(servers: ServerThread, tmp_path: Pa
         status=1,
     )  # fmt: skip
     assert worse.returncode == 1
-    assert "threshold failed: 1 new failures against the baseline" in worse.stderr
+    assert "threshold failed: 1 new failure against the baseline" in worse.stderr
 
 
 @pytest.mark.parametrize("content", [b"not json\n", b'{"index": 0}\n'])

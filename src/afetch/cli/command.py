@@ -102,6 +102,7 @@ def _config(o: SimpleNamespace) -> Config:
             retries=o.retries,
             host_interval=o.host_interval,
             repro=o.repro,
+            warn_on=o.warn_on,
             retry_all=o.retry_all,
             retry_max_wait=o.retry_max_wait,
             max_body=o.max_body,

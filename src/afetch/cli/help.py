@@ -22,7 +22,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Response", ("max_body", "capture_headers", "capture_body", "hash_body", "output_dir",
                   "tls_info")),
     ("Expectations and reports", ("expect_status", "expect_body", "expect_jq",
-                                  "expect_cert_days", "max_latency", "recheck",
+                                  "expect_cert_days", "max_latency", "warn_on", "recheck",
                                   "recheck_delay", "max_error_rate", "max_p95",
                                   "min_requests", "max_host_errors", "baseline", "junit",
                                   "markdown", "github", "repro")),

@@ -345,6 +345,13 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="A request taking longer (elapsed_ms) is not ok.",
     ),
     option(
+        "--warn-on",
+        metavar="KIND,...",
+        callback=_parsed("warn.parse_warn_on"),
+        help="Failures only for these reasons (timeout, blocked, 429, 5xx, slow, any error"
+        " kind) are warnings: reported, warn: true, not failing the run.",
+    ),
+    option(
         "--max-failures",
         type=click.IntRange(1, None),
         metavar="N",

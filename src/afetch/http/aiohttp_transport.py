@@ -286,8 +286,10 @@ class _PeerResponse(aiohttp.ClientResponse):
         try:
             await super().start(connection)
         except asyncio.CancelledError:
-            if hop is not None and transport is not None:  # the request body still going?
-                hop.unsent = transport.get_write_buffer_size()
+            if transport is not None and (unsent := transport.get_write_buffer_size()):
+                if hop is not None:  # the request body still going: the send phase
+                    hop.unsent = unsent
+                transport.abort()  # a close would hold the socket until the peer reads
             raise
         return self
 

@@ -195,7 +195,7 @@ class Scheduler(ABC):
 
     def _passed(self, result: FetchResult) -> None:
         """Count a delivered result against ``max_failures``."""
-        if not result.ok and self.max_failures is not None:
+        if not (result.ok or result.warn) and self.max_failures is not None:
             self._not_ok += 1
             if self._not_ok >= self.max_failures:
                 self.stop(StopReason.MAX_FAILURES)

@@ -62,6 +62,7 @@ def fingerprint(
         "tls_info": config.tls_info,
         "dedupe": control.dedupe,
         "shard": control.shard,
+        **({"warn_on": config.warn_on.text} if config.warn_on is not None else {}),
         **({"shard_key": "host"} if control.shard_key == "host" else {}),
     }
     return {

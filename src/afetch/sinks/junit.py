@@ -132,6 +132,8 @@ def _outcome(result: FetchResult) -> tuple[str, str, str, str] | None:
     details = "\n".join(result.failed) or message
     if kind in _NOT_RUN:
         return "skipped", kind.value, message, details
+    if result.warn:  # --warn-on: reported, not failing the suite
+        return "skipped", kind.value, f"warning ({kind.value}): {message}", details
     if kind is ErrorKind.HTTP:  # a response came and missed what was expected of it
         return "failure", kind.value, message, details
     return "error", kind.value, message, details

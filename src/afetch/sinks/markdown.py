@@ -45,6 +45,8 @@ class RunReport:
     def __init__(self) -> None:
         self._failures: dict[str, list[tuple[int, _Entry]]] = defaultdict(list)
         self._failure_counts: dict[str, int] = defaultdict(int)
+        self._warnings: dict[str, list[tuple[int, _Entry]]] = defaultdict(list)  # --warn-on
+        self._warning_counts: dict[str, int] = defaultdict(int)
         self._flaky: list[tuple[int, _Entry]] = []
         self._flaky_count = 0
         self._slowest: list[tuple[float, int, str, int | None]] = []  # min-heap of the slowest
@@ -53,8 +55,13 @@ class RunReport:
     def add(self, result: FetchResult) -> None:
         if not result.ok:
             kind = result.error.kind.value if result.error else "http"
-            self._failure_counts[kind] += 1
-            entries = self._failures[kind]
+            counts, lists = (
+                (self._warning_counts, self._warnings)
+                if result.warn
+                else (self._failure_counts, self._failures)
+            )
+            counts[kind] += 1
+            entries = lists[kind]
             reason = "; ".join(result.failed) or (result.error.message if result.error else "")
             entry = _Entry(result.index, check_name(result), result.status, reason, result.repro)
             _keep(entries, entry)
@@ -84,12 +91,18 @@ class RunReport:
     ) -> str:
         """The Markdown report."""
         mark = "✅ passed" if passed else "❌ failed"
+        warned = f", {tally.warned} warned" if tally.warned else ""
         lines = [
-            f"## afetch: {tally.total} checks, {tally.ok} ok, {tally.not_ok} not ok — {mark}",
+            f"## afetch: {tally.total} checks, {tally.ok} ok, {tally.not_ok} not ok{warned}"
+            f" — {mark}",
             "",
-            "| requests | ok | not ok | flaky | p50 | p95 | p99 |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {tally.total} | {tally.ok} | {tally.not_ok} | {tally.flaky} | "
+            "| requests | ok | not ok | "
+            + ("warned | " if warned else "")
+            + "flaky | p50 | p95 | p99 |",
+            "|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if warned else ""),
+            f"| {tally.total} | {tally.ok} | {tally.not_ok} | "
+            + (f"{tally.warned} | " if warned else "")
+            + f"{tally.flaky} | "
             + " | ".join(_ms(tally.latency.percentile(p)) for p in (0.5, 0.95, 0.99))
             + " |",
         ]
@@ -103,6 +116,11 @@ class RunReport:
             for kind in sorted(self._failure_counts):
                 lines += ["", f"#### {kind} ({self._failure_counts[kind]})", ""]
                 lines += _table(self._failures[kind], self._failure_counts[kind])
+        if self._warning_counts:
+            lines += ["", "### Warnings (--warn-on: reported, not failing the run)"]
+            for kind in sorted(self._warning_counts):
+                lines += ["", f"#### {kind} ({self._warning_counts[kind]})", ""]
+                lines += _table(self._warnings[kind], self._warning_counts[kind])
         if self._flaky_count:
             lines += ["", f"### Flaky ({self._flaky_count})", ""]
             lines += [f"- {_md(e.name)}" for e in _in_order(self._flaky)]
@@ -121,7 +139,8 @@ class RunReport:
         return "\n".join(lines) + "\n"
 
     def annotations(self) -> list[str]:
-        """GitHub workflow commands: one ``::error`` per failed check, ``::warning`` per flaky."""
+        """GitHub workflow commands: one ``::error`` per failed check, ``::warning`` per
+        warned (``--warn-on``) or flaky one."""
         out = []
         failures = sorted(
             (e for entries in self._failures.values() for e in _in_order(entries)),
@@ -136,6 +155,19 @@ class RunReport:
         hidden = sum(self._failure_counts.values()) - min(len(failures), ANNOTATED)
         if hidden > 0:
             out.append(f"::error title=afetch::{hidden} more failed checks (see the summary)")
+        warnings = sorted(
+            (e for entries in self._warnings.values() for e in _in_order(entries)),
+            key=_by_index,
+        )
+        for entry in warnings[:ANNOTATED]:
+            status = f" ({entry.status})" if entry.status is not None else ""
+            out.append(
+                f"::warning title={_property(f'afetch: {entry.name}')}::"
+                f"{_data(entry.name + status + ': ' + entry.reason)}"
+            )
+        hidden = sum(self._warning_counts.values()) - min(len(warnings), ANNOTATED)
+        if hidden > 0:
+            out.append(f"::warning title=afetch::{hidden} more warned checks (see the summary)")
         for entry in _in_order(self._flaky)[:ANNOTATED]:
             out.append(
                 f"::warning title={_property(f'afetch: {entry.name}')}::"

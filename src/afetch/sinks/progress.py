@@ -50,7 +50,7 @@ class Progress:
         self._running = running
         self._skipped = skipped  # requests the total counted that are never fetched (dedupe)
         self._skipped_seen = 0
-        self.ok = self.failed = 0
+        self.ok = self.failed = self.warned = 0
         self._started = self._last_line = time.monotonic()
         self._lines = enabled and not terminal  # is stderr a terminal: the caller knows
         self.total = total
@@ -83,12 +83,14 @@ class Progress:
             return
         if result.ok:
             self.ok += 1
+        elif result.warn:
+            self.warned += 1
         else:
             self.failed += 1
         if self._bar is not None:
             if (skipped := self._skipped()) != self._skipped_seen and self.total is not None:
                 self._skipped_seen = skipped
-                self._bar.total = max(self.total - skipped, self.ok + self.failed)
+                self._bar.total = max(self.total - skipped, self.ok + self.failed + self.warned)
             self._bar.set_postfix_str(self._counts(), refresh=False)
             self._bar.update(1)
         elif self._lines and (now := time.monotonic()) - self._last_line >= LINE_EVERY:
@@ -113,10 +115,11 @@ class Progress:
             self._print_line(time.monotonic())
 
     def _counts(self) -> str:
-        return f"ok {self.ok}, failed {self.failed}, running {self._running()}"
+        warned = f", warned {self.warned}" if self.warned else ""
+        return f"ok {self.ok}, failed {self.failed}{warned}, running {self._running()}"
 
     def _print_line(self, now: float) -> None:
-        done = self.ok + self.failed
+        done = self.ok + self.failed + self.warned
         rate = done / max(now - self._started, 1e-9)
         of = f"/{self.total - self._skipped()}" if self.total else ""
         with contextlib.suppress(OSError, ValueError):

@@ -81,10 +81,11 @@ class Baseline:
     def load(cls, path: str) -> Baseline:
         """Read a records file (``BadRecords`` for the CLI's usage error)."""
         records, _ = latest_records([path])
-        return cls({check_name(r) for r in records if not r.ok})
+        return cls({check_name(r) for r in records if not (r.ok or r.warn)})
 
     def add(self, result: FetchResult) -> None:
-        (self._now_ok if result.ok else self._now_failing).add(check_name(result))
+        passing = result.ok or result.warn  # a warning is not a failure to compare
+        (self._now_ok if passing else self._now_failing).add(check_name(result))
 
     def diff(self) -> BaselineDiff:
         return BaselineDiff(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from afetch.sinks.tally import FAILED_SHOWN, Tally
 from afetch.sinks.verdict import Verdict
@@ -24,6 +25,8 @@ def render(
     seconds = max((time.perf_counter() if now is None else now) - tally.started, 1e-9)
     timing = f" in {seconds:.2f}s ({tally.total / seconds:.1f} req/s)" if tally.timed else ""
     not_ok = paint(f"{tally.not_ok} not ok", _RED if tally.not_ok else _GREEN)
+    if tally.warned:
+        not_ok += ", " + paint(f"{tally.warned} warned", _YELLOW)
     lines = [f"afetch: {tally.total} requests, {tally.ok} ok, {not_ok}{timing}"]
     if tally.by_status:
         lines.append("  status: " + _counts(tally.by_status))
@@ -36,7 +39,10 @@ def render(
         lines.append("  latency: " + "  ".join(parts))
     if tally.failed:
         lines.append(paint(f"  failed ({tally.not_ok}):", _RED))
-        lines += _failure_lines(tally, paint)
+        lines += _failure_lines(tally.failed, paint)
+    if tally.warnings:
+        lines.append(paint(f"  warned ({tally.warned}, --warn-on):", _YELLOW))
+        lines += _failure_lines(tally.warnings, paint)
     if tally.flaky:
         lines.append(f"  flaky: {tally.flaky} (failed, then passed on --recheck)")
     if tally.duplicates:
@@ -49,9 +55,11 @@ def render(
     return "\n".join(lines)
 
 
-def _failure_lines(tally: Tally, paint: Callable[[str, str], str]) -> list[str]:
+def _failure_lines(
+    folds: dict[tuple[str, str], list[Any]], paint: Callable[[str, str], str]
+) -> list[str]:
     """One line per kind and reason, most frequent first: ``kind (N) reason: names``."""
-    ordered = sorted(tally.failed.items(), key=lambda item: (-item[1][0], item[0]))
+    ordered = sorted(folds.items(), key=lambda item: (-item[1][0], item[0]))
     lines = []
     for (kind, reason), (count, names) in ordered[:FAILED_SHOWN]:
         times = f" ({count})" if count > 1 else ""

@@ -58,6 +58,8 @@ class Tally:
         self.by_error: Counter[str] = Counter()
         #: (kind, reason) → [count, the first names]: identical failures fold into one line.
         self.failed: dict[tuple[str, str], list[Any]] = {}
+        self.warned = 0  # not ok, but --warn-on covers why: counted apart from failures
+        self.warnings: dict[tuple[str, str], list[Any]] = {}
         self.latency = LatencyHistogram()
         self.ok_latency = LatencyHistogram()  # what --max-p95 judges
         self.judges_latency = False  # set when --max-p95 is given: one histogram less
@@ -68,7 +70,8 @@ class Tally:
 
     @property
     def not_ok(self) -> int:
-        return self.total - self.ok
+        """Records that failed: not ok and not warned."""
+        return self.total - self.ok - self.warned
 
     def add(self, result: FetchResult) -> None:
         self.total += 1
@@ -78,8 +81,11 @@ class Tally:
                 self.ok_latency.add(result.elapsed_ms)
             if result.flaky:
                 self.flaky += 1
+        elif result.warn:
+            self.warned += 1
+            _fold(self.warnings, result)
         else:
-            self._fold(result)
+            _fold(self.failed, result)
         if result.status is not None:
             self.by_status[f"{result.status // 100}xx"] += 1
         if result.error is not None:
@@ -87,21 +93,23 @@ class Tally:
         if result.error is None or result.error.kind not in _NO_LATENCY:
             self.latency.add(result.elapsed_ms)
 
-    def _fold(self, result: FetchResult) -> None:
-        kind = result.error.kind.value if result.error else "http"
-        reason = "; ".join(result.failed) or (result.error.message if result.error else "")
-        name = cut(check_name(result))
-        if result.status is not None:
-            name += f" ({result.status})"
-        entry = self.failed.get((kind, reason))
-        if entry is None:
-            if len(self.failed) >= _FAILED_KEPT:
-                entry = self.failed.setdefault(("other", "more kinds of failure"), [0, []])
-            else:
-                entry = self.failed[(kind, reason)] = [0, []]
-        entry[0] += 1
-        if len(entry[1]) < _NAMES_SHOWN:
-            entry[1].append(name)
+
+def _fold(folds: dict[tuple[str, str], list[Any]], result: FetchResult) -> None:
+    """Count a record under its (kind, reason): identical failures make one line."""
+    kind = result.error.kind.value if result.error else "http"
+    reason = "; ".join(result.failed) or (result.error.message if result.error else "")
+    name = cut(check_name(result))
+    if result.status is not None:
+        name += f" ({result.status})"
+    entry = folds.get((kind, reason))
+    if entry is None:
+        if len(folds) >= _FAILED_KEPT:
+            entry = folds.setdefault(("other", "more kinds of failure"), [0, []])
+        else:
+            entry = folds[(kind, reason)] = [0, []]
+    entry[0] += 1
+    if len(entry[1]) < _NAMES_SHOWN:
+        entry[1].append(name)
 
 
 _NO_LATENCY = frozenset({ErrorKind.INVALID_INPUT, ErrorKind.CANCELLED, ErrorKind.SKIPPED})

@@ -60,7 +60,7 @@ def judge(
         verdicts.append(
             Verdict(
                 new == 0,
-                f"{new} new failures against the baseline"
+                f"{new} new failure{'' if new == 1 else 's'} against the baseline"
                 f" ({len(baseline.still)} still failing, {len(baseline.fixed)} fixed"
                 + (f": {_some(baseline.fixed)})" if baseline.fixed else ")"),
             )

@@ -206,7 +206,10 @@ class Pool:
                 raise
             except BaseException:
                 hop.unsent = connection.unsent()
-                connection.close()
+                if hop.unsent:
+                    connection.abort()  # close() would hold the socket until the peer reads
+                else:
+                    connection.close()
                 raise
             return response
 
