@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime
 import hashlib
+import math
 import re
 import socket
 import ssl
@@ -38,6 +39,8 @@ class State:
         self.max_inflight: defaultdict[str, int] = defaultdict(int)
         self.arrivals: defaultdict[str, list[float]] = defaultdict(list)
         self.echoes: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.refused: defaultdict[str, int] = defaultdict(int)  # 429s and 503s answered
+        self.windows: dict[str, float] = {}  # /budget: when each key's window began
 
 
 def build_app(state: State) -> web.Application:
@@ -202,6 +205,52 @@ def build_app(state: State) -> web.Application:
         finally:
             state.inflight[key] -= 1
         return web.Response(text="counted")
+
+    @routes.get("/busy/{key}")
+    async def busy(request: web.Request) -> web.Response:
+        """A host that answers 503 under load: more than ?max= requests in flight at once
+        (each takes ?s= seconds) and the extra ones are refused at once."""
+        key = request.match_info["key"]
+        state.hits[key] += 1
+        if state.inflight[key] >= int(request.query.get("max", "2")):
+            state.refused[key] += 1
+            return web.Response(status=503, text="overloaded")
+        state.inflight[key] += 1
+        state.max_inflight[key] = max(state.max_inflight[key], state.inflight[key])
+        try:
+            await asyncio.sleep(float(request.query.get("s", "0.05")))
+        finally:
+            state.inflight[key] -= 1
+        return web.Response(text="served")
+
+    @routes.get("/budget/{key}")
+    async def budget(request: web.Request) -> web.Response:
+        """A fixed-window rate limit of ?limit= requests per ?window= seconds that says
+        what is left: IETF RateLimit/RateLimit-Policy (?style=ietf), X-RateLimit-*
+        (?style=x, Reset as a Unix time) or nothing (?style=none); 429 once spent."""
+        key = request.match_info["key"]
+        limit, window = int(request.query.get("limit", "4")), float(request.query["window"])
+        style = request.query.get("style", "ietf")
+        now = time.time()
+        start = state.windows.get(key)
+        if start is None or now - start >= window:
+            state.windows[key], state.hits[key] = now, 0
+        used = state.hits[key] = state.hits[key] + 1
+        state.arrivals[key].append(now)
+        remaining, reset = max(0, limit - used), state.windows[key] + window - now
+        headers = {}
+        if style == "ietf":
+            headers["RateLimit"] = f'"default";r={remaining};t={math.ceil(reset)}'
+            headers["RateLimit-Policy"] = f'"default";q={limit};w={round(window)}'
+        elif style == "x":
+            headers["X-RateLimit-Limit"] = str(limit)
+            headers["X-RateLimit-Remaining"] = str(remaining)
+            headers["X-RateLimit-Reset"] = str(int(state.windows[key] + window + 0.999))
+        if used > limit:
+            state.refused[key] += 1
+            headers["Retry-After"] = str(math.ceil(reset))
+            return web.Response(status=429, text="slow down", headers=headers)
+        return web.Response(text="within budget", headers=headers)
 
     @routes.get("/huge-header")
     async def huge_header(request: web.Request) -> web.Response:

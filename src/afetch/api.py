@@ -10,6 +10,7 @@ import orjson
 from afetch.config import Config
 from afetch.inputs import ParsedRequests, RequestParser
 from afetch.models import FetchResult, FetchSpec
+from afetch.pacing import PacingNotes
 from afetch.run.engine import Engine
 from afetch.run.recheck import Rechecks
 from afetch.run.scheduler import Requests, RunLimits, Scheduler, StopReason
@@ -53,6 +54,15 @@ class Stream:
 
     async def aclose(self) -> None:
         await self._results.aclose()
+
+    def pacing(self) -> list[str]:
+        """How hosts were paced (429s and 503s, slow-downs, rate-limit headers), busiest
+        first: lines for the summary."""
+        notes = PacingNotes()
+        for scheduler in self._schedulers:
+            notes.absorb(scheduler.pacing.hosts)
+            notes.more += scheduler.pacing.more
+        return notes.lines()
 
     def stop(self) -> None:
         if self._rechecks is not None:

@@ -40,6 +40,10 @@ class Config:
     repro: bool = False
     #: ``--warn-on``: failures only for these reasons are warnings (``warn: true``).
     warn_on: WarnOn | None = None
+    #: Slow a host down on 429/503 and pace it by its rate-limit headers (``--no-adaptive``).
+    adaptive: bool = True
+    #: ``--verbose``: each change of a host's pace is said on stderr.
+    log_pacing: bool = False
     #: ``--host-interval``: seconds at least between request starts to one host.
     host_interval: float | None = None
     timeout: float = DEFAULT_TIMEOUT

@@ -33,6 +33,7 @@ from afetch.http.request import check_host, check_port, raw_query_of, with_raw_q
 from afetch.http.timing import HopTiming, begin_hop
 from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import Pacer
+from afetch.ratelimit import Budget, read_budget
 from afetch.redact import NO_REDACTION, Redaction
 from afetch.repro import curl_command
 from afetch.retry import RETRYABLE_STATUSES, retry_delay
@@ -94,6 +95,8 @@ class _Attempt:
     #: A 403/429/503/999's headers and first KiB: is it a bot wall? (afetch.bot_walls)
     wall_headers: list[tuple[str, str]] | None = None
     peek: bytes = b""
+    #: What the server's rate-limit headers say is left (afetch.ratelimit).
+    budget: Budget | None = None
 
 
 async def fetch_one(
@@ -109,12 +112,22 @@ async def fetch_one(
         attempts += 1
         if on_attempt is not None:
             on_attempt()
-        if client.pacer.active:
-            await client.pacer.before_attempt(spec.target)
+        pacer = client.pacer
+        if pacer.active:
+            await pacer.before_attempt(spec.target)
+        attempt_started = pacer.clock()
         attempt = await _attempt(client, spec, config)
-        if attempt.error is None and attempt.status not in RETRYABLE_STATUSES:
+        if (
+            attempt.error is None
+            and attempt.status not in RETRYABLE_STATUSES
+            and attempt.budget is None
+        ):
             break  # the common case: an answer that no policy acts on
-        client.pacer.after_attempt(spec.target, attempt.status, attempt.retry_after)
+        pacer.after_attempt(
+            spec.target, attempt.status, attempt.retry_after, attempt.budget, attempt_started
+        )
+        if attempt.error is None and attempt.status not in RETRYABLE_STATUSES:
+            break
         delay = retry_delay(
             retries_used=attempts - 1,
             method=spec.method,
@@ -387,6 +400,7 @@ def _record_response(
     attempt.content_type = response.headers.get("Content-Type")
     attempt.final_url = final_url
     attempt.retry_after = response.headers.get("Retry-After")
+    attempt.budget = read_budget(response.headers)
     if response.status in WALL_STATUSES:
         attempt.wall_headers = list(response.headers.items())
     if config.capture_headers:

@@ -21,18 +21,24 @@ The arithmetic takes the clock as a parameter and is tested without sleeping.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
 
 from yarl import URL
 
 from afetch.config import Config
 from afetch.errors import ErrorKind
 from afetch.models import FetchResult, FetchSpec
+from afetch.ratelimit import Budget
 from afetch.retry import parse_retry_after
 
+log = logging.getLogger("afetch")
 Clock = Callable[[], float]
 HostKey = tuple[str, int | None]
 _PAUSING_STATUSES = frozenset({429, 503})
@@ -81,15 +87,16 @@ class HostIntervals:
     """
 
     def __init__(self, interval: float, clock: Clock = time.monotonic) -> None:
-        self._interval = interval
+        self.interval = interval
         self._clock = clock
         self._next: dict[HostKey, float] = {}
 
-    def reserve(self, host: HostKey) -> float:
-        """Take the host's next start slot; how long to wait for it."""
+    def reserve(self, host: HostKey, interval: float | None = None) -> float:
+        """Take the host's next start slot (``interval`` after it: the host's own pace,
+        else ``--host-interval``); how long to wait for it."""
         now = self._clock()
         slot = max(now, self._next.get(host, now))
-        self._next[host] = slot + self._interval
+        self._next[host] = slot + (self.interval if interval is None else interval)
         if len(self._next) > 1024:  # forget hosts whose slots have passed
             self._next = {key: at for key, at in self._next.items() if at > now}
         return slot - now
@@ -131,29 +138,209 @@ class HostPauses:
         return left
 
 
+class _Slowed:
+    """A host the server slowed down: its cap and interval now, and how far it came."""
+
+    __slots__ = ("cap", "ceiling", "interval", "since", "successes")
+
+    def __init__(self, cap: int, ceiling: int, interval: float, since: float) -> None:
+        self.cap, self.ceiling, self.interval, self.since = cap, ceiling, interval, since
+        self.successes = 0
+
+
+class HostThrottle:
+    """AIMD per host: a 429 or 503 halves the host's concurrency; at one at a time,
+    it doubles the gap between its starts instead (from ``FIRST_GAP`` up to
+    ``LONGEST_GAP``). After as many successes in a row as its cap (at least
+    ``RUN``) it takes a step back: half the gap, or once there is none, one
+    more slot, until it is where it started and is forgotten.
+
+    An answer to an attempt that started before the last slow-down was sent
+    under the old pace: it does not halve again (one step per round trip, as
+    TCP does), so a burst of 429s from the requests in flight is one step.
+    """
+
+    FIRST_GAP = 0.1
+    LONGEST_GAP = 1.0
+    RUN = 4
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self.hosts: dict[HostKey, _Slowed] = {}
+
+    def interval(self, host: HostKey) -> float:
+        slowed = self.hosts.get(host)
+        return 0.0 if slowed is None else slowed.interval
+
+    def throttled(self, host: HostKey, busy: int, started: float) -> _Slowed | None:
+        """A 429/503 on an attempt that started at ``started`` while ``busy`` requests
+        to the host were in flight; the host's new pace, or None when it stays."""
+        now = self._clock()
+        slowed = self.hosts.get(host)
+        if slowed is None:
+            busy = max(busy, 1)
+            slowed = _Slowed(max(1, busy // 2), busy, 0.0 if busy > 1 else self.FIRST_GAP, now)
+            if len(self.hosts) >= 1024:  # bounded: the longest-slowed host is let go
+                del self.hosts[next(iter(self.hosts))]
+            self.hosts[host] = slowed
+            return slowed
+        if started < slowed.since:
+            return None
+        if slowed.cap > 1:
+            slowed.cap //= 2
+        else:
+            slowed.interval = min(self.LONGEST_GAP, max(slowed.interval * 2, self.FIRST_GAP))
+        slowed.since, slowed.successes = now, 0
+        return slowed
+
+    def succeeded(self, host: HostKey) -> _Slowed | None:
+        """An answer other than 429/503; the host's new pace when it recovers a step
+        (cap 0 in the returned pace: back to full speed, forgotten)."""
+        slowed = self.hosts.get(host)
+        if slowed is None:
+            return None
+        slowed.successes += 1
+        if slowed.successes < max(slowed.cap, self.RUN):
+            return None
+        slowed.successes = 0
+        if slowed.interval:
+            slowed.interval = slowed.interval / 2 if slowed.interval >= 2 * _NO_GAP else 0.0
+        else:
+            slowed.cap = min(slowed.ceiling, slowed.cap + 1)
+        if slowed.cap >= slowed.ceiling and not slowed.interval:
+            del self.hosts[host]
+            slowed.cap = 0
+        return slowed
+
+
+#: A gap shorter than this is no gap.
+_NO_GAP = 0.01
+
+
+class HostBudgets:
+    """Gaps between starts to hosts whose rate-limit headers say their budget is low
+    (``afetch.ratelimit``): what is left, spread evenly over the rest of the window."""
+
+    def __init__(self, longest: float) -> None:
+        self._longest = longest
+        self.gaps: dict[HostKey, float] = {}
+
+    def observe(self, host: HostKey, budget: Budget) -> float | None:
+        """The host's new gap (0: none) when it changed, else None."""
+        gap = min(budget.interval(), self._longest) if budget.low else 0.0
+        gap = gap if gap >= _NO_GAP else 0.0
+        before = self.gaps.get(host, 0.0)
+        if abs(gap - before) < max(_NO_GAP, before / 10):  # the same pace, within 10 %
+            return None
+        if gap:
+            if host not in self.gaps and len(self.gaps) >= 1024:
+                del self.gaps[next(iter(self.gaps))]
+            self.gaps[host] = gap
+        else:
+            self.gaps.pop(host, None)
+        return gap
+
+
+class PacingNotes:
+    """What pacing happened per host, for the summary: bounded to ``KEPT`` hosts."""
+
+    KEPT = 100
+
+    def __init__(self) -> None:
+        #: host → [429s and 503s, lowest cap, longest gap, budget-paced starts gap]
+        self.hosts: dict[str, list[Any]] = {}
+        self.more = 0  # hosts paced beyond KEPT
+
+    def note(
+        self,
+        host: HostKey,
+        *,
+        status: int | None = None,
+        cap: int | None = None,
+        gap: float = 0.0,
+        budget_gap: float = 0.0,
+    ) -> None:
+        name = host_name(host)
+        entry = self.hosts.get(name)
+        if entry is None:
+            if len(self.hosts) >= self.KEPT:
+                self.more += 1
+                return
+            entry = self.hosts[name] = [{}, None, 0.0, 0.0]
+        if status is not None:
+            entry[0][status] = entry[0].get(status, 0) + 1
+        if cap is not None and (entry[1] is None or cap < entry[1]):
+            entry[1] = cap
+        entry[2] = max(entry[2], gap)
+        entry[3] = max(entry[3], budget_gap)
+
+    def lines(self, shown: int = 5) -> list[str]:
+        """``api.example: 429 x3, slowed to 1 at a time, 2.0 s apart``, busiest first."""
+
+        def weight(item: tuple[str, list[Any]]) -> tuple[int, str]:
+            return (-sum(item[1][0].values()), item[0])
+
+        out = []
+        for name, (statuses, cap, gap, budget_gap) in sorted(self.hosts.items(), key=weight):
+            parts = [f"{status} x{count}" for status, count in sorted(statuses.items())]
+            if cap is not None:
+                parts.append(f"slowed to {cap} at a time, {gap:.1f} s apart")
+            if budget_gap:
+                parts.append(f"paced {budget_gap:.1f} s apart by its rate-limit headers")
+            out.append(f"{name}: {', '.join(parts)}")
+        hidden = max(0, len(out) - shown) + self.more
+        return out[:shown] + ([f"and {hidden} more hosts"] if hidden else [])
+
+    def absorb(self, hosts: dict[str, list[Any]]) -> None:
+        """Another process's notes (``--workers``: each worker paces its own hosts)."""
+        for name, (statuses, cap, gap, budget_gap) in hosts.items():
+            entry = self.hosts.get(name)
+            if entry is None:
+                if len(self.hosts) >= self.KEPT:
+                    self.more += 1
+                    continue
+                entry = self.hosts[name] = [{}, None, 0.0, 0.0]
+            for status, count in statuses.items():
+                entry[0][int(status)] = entry[0].get(int(status), 0) + count
+            if cap is not None and (entry[1] is None or cap < entry[1]):
+                entry[1] = cap
+            entry[2], entry[3] = max(entry[2], gap), max(entry[3], budget_gap)
+
+
+def host_name(host: HostKey) -> str:
+    name, port = host
+    return name if port in (None, 80, 443) else f"{name}:{port}"
+
+
 class Pacer:
     """The run's per-host authority: admission, pauses, error budget, and the rate."""
 
     def __init__(self, config: Config, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
         self._rate = RateLimiter(config.rate, clock) if config.rate else None
-        self._spacing = HostIntervals(config.host_interval, clock) if config.host_interval else None
+        self._spacing = HostIntervals(config.host_interval or 0.0, clock)
         self._pauses = HostPauses(config.retry_max_wait, clock)
         self._errors = HostErrors(config.max_host_errors)
         self._slots = HostSlots(config.per_host)
-        # Asked once per request: without the policy, each answer is one test, no call.
-        self._per_host = bool(config.per_host)
+        self._throttle = HostThrottle(clock)
+        self._budgets = HostBudgets(config.retry_max_wait)
+        self.notes = PacingNotes()
+        self._log = config.log_pacing
+        self._adaptive = config.adaptive
+        self._concurrency = config.concurrency
         self._budget = config.max_host_errors
         self._paused = self._pauses.until  # the paused hosts, shared: empty, no pause
+        self._slowed = self._throttle.hosts  # shared: empty, nothing slowed
 
     # -- requests (the scheduler) --------------------------------------------
 
     def admit(self, spec: FetchSpec) -> bool:
         """True if the request may start now; False: parked until its host has room."""
-        return not self._per_host or self._slots.admit(spec)
+        return self._slots.admit(spec)
 
-    def release(self, spec: FetchSpec) -> FetchSpec | None:
-        """The request finished: the next parked one of its host, now admitted."""
-        return self._slots.release(spec) if self._per_host else None
+    def release(self, spec: FetchSpec) -> list[FetchSpec]:
+        """The request finished: the next parked ones of its host, now admitted."""
+        return self._slots.release(spec)
 
     def pause_before(self, spec: FetchSpec) -> float:
         """Seconds its host asked to be left alone (``Retry-After``); 0: go."""
@@ -171,29 +358,86 @@ class Pacer:
         return f"not attempted: {limit} connection failures in a row on {where} (--max-host-errors)"
 
     def settled(self, spec: FetchSpec, result: FetchResult) -> None:
-        """A request's result counts against (or resets) its host's error budget."""
+        """A request's result counts against (or resets) its host's error budget, and an
+        answer other than 429/503 brings a slowed host a step back."""
         if self._budget is not None:
             self._errors.observe(host_key(spec.target), result)
+        if self._slowed and result.status is not None and result.status not in _PAUSING_STATUSES:
+            host = host_key(spec.target)
+            if (pace := self._throttle.succeeded(host)) is not None:
+                self._set_cap(host, pace.cap or None)
+                self._say(host, "back to full speed" if not pace.cap else _pace(pace))
 
     # -- attempts (fetch_one) --------------------------------------------------
 
     @property
     def active(self) -> bool:
         """False when nothing paces the run: attempts skip ``before_attempt``."""
-        return self._rate is not None or self._spacing is not None or self._pauses.any
+        return bool(
+            self._rate is not None
+            or self._spacing.interval
+            or self._paused
+            or self._slowed
+            or self._budgets.gaps
+        )
 
     async def before_attempt(self, url: URL) -> None:
         host = host_key(url)
         # A loop, not one sleep: another 429 may extend the pause while we wait.
         while (left := self._pauses.remaining(host)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(left)
-        if self._spacing is not None and (wait := self._spacing.reserve(host)) > 0:
+        gap = max(
+            self._spacing.interval,
+            self._throttle.interval(host) if self._slowed else 0.0,
+            self._budgets.gaps.get(host, 0.0),
+        )
+        if gap and (wait := self._spacing.reserve(host, gap)) > 0:
             await asyncio.sleep(wait)
         if self._rate is not None:
             await self._rate.wait()
 
-    def after_attempt(self, url: URL, status: int | None, retry_after: str | None) -> None:
-        self._pauses.observe(host_key(url), status, retry_after)
+    def after_attempt(
+        self,
+        url: URL,
+        status: int | None,
+        retry_after: str | None,
+        budget: Budget | None = None,
+        started: float = float("inf"),
+    ) -> None:
+        """An attempt's answer: a 429/503 pauses (``Retry-After``) and slows its host; a
+        rate-limit budget running low spaces its starts."""
+        host = host_key(url)
+        if status in _PAUSING_STATUSES:
+            self._pauses.observe(host, status, retry_after)
+            self.notes.note(host, status=status)
+            busy = min(self._slots.busy(host), self._concurrency)  # admitted, not all started
+            if self._adaptive and (pace := self._throttle.throttled(host, busy, started)):
+                self._set_cap(host, pace.cap)
+                self.notes.note(host, cap=pace.cap, gap=pace.interval)
+                self._say(host, f"{status}, slowed to {_pace(pace)}")
+        if budget is not None and self._adaptive:
+            if budget.remaining == 0:  # spent: no start before the window resets, then none
+                self._pauses.observe(host, 429, str(int(budget.reset + 0.999)))
+                budget = replace(budget, remaining=budget.limit or 1_000_000)
+            if (gap := self._budgets.observe(host, budget)) is not None:
+                self.notes.note(host, budget_gap=gap)
+                left = f"{budget.remaining} left in the next {budget.reset:.0f} s"
+                self._say(host, f"{left}: {gap:.2f} s apart" if gap else f"{left}: no gap")
+
+    def _set_cap(self, host: HostKey, cap: int | None) -> None:
+        if cap is None:
+            self._slots.caps.pop(host, None)
+        else:
+            self._slots.caps[host] = cap
+
+    def _say(self, host: HostKey, change: str) -> None:
+        """--verbose: each change of a host's pace, as it happens."""
+        if self._log:
+            log.warning("afetch: pacing %s: %s", host_name(host), change)
+
+
+def _pace(pace: _Slowed) -> str:
+    return f"{pace.cap} at a time, {pace.interval:.2f} s apart"
 
 
 class HostErrors:
@@ -226,42 +470,51 @@ class HostErrors:
 
 
 class HostSlots:
-    """Per-host admission: at most ``limit`` in flight per host, the rest parked in order."""
+    """Per-host admission: at most a host's cap in flight, the rest parked in order.
+
+    The cap is ``--per-host`` (0: none), lowered for a host the server slowed
+    down (``HostThrottle``). In-flight counts are kept for every host with a
+    request in flight (what a 429 halves), so the table is at most ``-c`` long.
+    """
 
     def __init__(self, limit: int) -> None:
-        self._limit = limit
+        self._limit = limit or sys.maxsize
+        self.caps: dict[HostKey, int] = {}  # hosts slowed below the limit
         self._busy: dict[HostKey, int] = {}
         self._parked: dict[HostKey, deque[FetchSpec]] = {}
 
+    def busy(self, host: HostKey) -> int:
+        return self._busy.get(host, 0)
+
     def admit(self, spec: FetchSpec) -> bool:
         """True if the spec may start now (its slot is taken); False if it was parked."""
-        if not self._limit:
-            return True
         host = host_key(spec.target)
         busy = self._busy.get(host, 0)
-        if busy < self._limit:
+        if busy < (self.caps.get(host, self._limit) if self.caps else self._limit):
             self._busy[host] = busy + 1
             return True
         self._parked.setdefault(host, deque()).append(spec)
         return False
 
-    def release(self, spec: FetchSpec) -> FetchSpec | None:
-        """The spec finished: hand its slot to the next parked spec of that host, if any."""
-        if not self._limit:
-            return None
+    def release(self, spec: FetchSpec) -> list[FetchSpec]:
+        """The spec finished: its slot, and any the host's cap now allows, go to the
+        host's next parked specs (admitted, in order)."""
         host = host_key(spec.target)
+        busy = self._busy[host] - 1
         parked = self._parked.get(host)
+        admitted = []
         if parked:
-            following = parked.popleft()
+            cap = self.caps.get(host, self._limit)
+            while parked and busy < cap:
+                admitted.append(parked.popleft())
+                busy += 1
             if not parked:
                 del self._parked[host]
-            return following
-        busy = self._busy[host] - 1
         if busy:
             self._busy[host] = busy
         else:
             del self._busy[host]
-        return None
+        return admitted
 
     def parked(self) -> list[FetchSpec]:
         return [spec for queue in self._parked.values() for spec in queue]

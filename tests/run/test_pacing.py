@@ -59,9 +59,9 @@ def test_host_slots_park_and_hand_over_in_order() -> None:
     assert slots.admit(a2) is False
     assert slots.admit(b1) is True
     assert slots.parked() == [a2]
-    assert slots.release(a1) is a2  # a1's slot goes straight to a2
-    assert slots.release(a2) is None
-    assert slots.release(b1) is None
+    assert slots.release(a1) == [a2]  # a1's slot goes straight to a2
+    assert slots.release(a2) == []
+    assert slots.release(b1) == []
     assert slots._busy == {}  # nothing is kept for idle hosts
 
 

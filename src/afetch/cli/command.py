@@ -101,6 +101,8 @@ def _config(o: SimpleNamespace) -> Config:
             connect_timeout=o.connect_timeout,
             retries=o.retries,
             host_interval=o.host_interval,
+            adaptive=o.adaptive,
+            log_pacing=o.verbose and not o.quiet,
             repro=o.repro,
             warn_on=o.warn_on,
             retry_all=o.retry_all,

@@ -12,7 +12,8 @@ import click
 HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Input", ("inputs", "default_scheme", "dedupe", "shard", "shard_key", "resume", "resume_force",
                "report_only")),
-    ("Concurrency and pacing", ("concurrency", "per_host", "host_interval", "rate", "workers")),
+    ("Concurrency and pacing", ("concurrency", "per_host", "host_interval", "adaptive", "rate",
+                                "workers")),
     ("Request", ("method", "headers", "data", "json_text", "user", "digest", "oauth2_bearer",
                  "netrc", "netrc_optional", "netrc_file", "cookie", "cookie_jar", "user_agent",
                  "timeout", "connect_timeout", "retries", "retry_all", "retry_max_wait",

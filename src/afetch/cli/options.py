@@ -116,6 +116,13 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="At least this long between request starts to one host (e.g. 500ms).",
     ),
     option(
+        "--adaptive/--no-adaptive",
+        default=True,
+        show_default=True,
+        help="Slow a host down on 429/503 and pace it by its rate-limit headers"
+        " (--no-adaptive: e.g. to load-test your own server).",
+    ),
+    option(
         "--rate",
         default=None,
         metavar="RATE",

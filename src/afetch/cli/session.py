@@ -183,6 +183,7 @@ class _Run:
             except OutputFailure as exc:
                 self.failure = self.failure or str(exc)
         reports.tally.duplicates = parser.duplicates
+        reports.tally.pacing = results.pacing()
         reports.tally.input_errors = self.input_errors
         return self._finish(results, reports, writer.error)
 

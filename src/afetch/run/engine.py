@@ -87,6 +87,7 @@ class Engine(Scheduler):
         self._finished: list[FetchResult] = []  # done, but the stop came before delivery
         self._tasks: list[asyncio.Task[None]] = []
         self._pacer = Pacer(config)
+        self.pacing = self._pacer.notes
         self._running = 0
         # Requests taken from the input but not yet delivered: those in flight, a
         # queue's worth waiting for a fetcher, and (with --per-host) a look-ahead of
@@ -216,7 +217,7 @@ class Engine(Scheduler):
                     result = internal_error(spec, exc, ticket.attempts)
                 pacer.settled(spec, result)
             self._running -= 1
-            if (following := pacer.release(spec)) is not None:
+            for following in pacer.release(spec):
                 ready.put_nowait(following)
             self.ledger.settle(spec.index)
             if self.keep_failed is not None:

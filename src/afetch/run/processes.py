@@ -41,6 +41,9 @@ _READ_SIZE = 256 * 1024
 #: The key of the one line a worker writes when a sink failed there (OutputFailure).
 FATAL = "afetch_fatal"
 _FATAL_LINE = b'{"%s":' % FATAL.encode()
+#: A worker's last line: how it paced its hosts (afetch.pacing.PacingNotes).
+PACING = "afetch_pacing"
+_PACING_LINE = b'{"%s":' % PACING.encode()
 
 
 def _record_limit(config: Config) -> int:
@@ -225,6 +228,9 @@ class WorkerPool(Scheduler):
                 if len(tail) > self._record_limit:
                     raise ValueError("a worker wrote a record longer than any it can write")
                 for line in lines:
+                    if line.startswith(_PACING_LINE):
+                        self.pacing.absorb(orjson.loads(line)[PACING])
+                        continue
                     if line.startswith(_FATAL_LINE):
                         self._fatal = OutputFailure(orjson.loads(line)[FATAL])
                         self.stop()

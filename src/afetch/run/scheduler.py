@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from afetch.config import Config
 from afetch.models import FetchResult, FetchSpec, cancelled, internal_error
+from afetch.pacing import PacingNotes
 
 Requests = AsyncIterable[FetchSpec | FetchResult] | Iterable[FetchSpec | FetchResult]
 
@@ -149,6 +150,8 @@ class Scheduler(ABC):
         self._timer: asyncio.TimerHandle | None = None
         #: With --recheck: the specs of requests that ended not ok, by index.
         self.keep_failed: dict[int, FetchSpec] | None = None
+        #: How hosts were paced (429s, slow-downs, rate-limit headers), for the summary.
+        self.pacing = PacingNotes()
 
     @property
     def stopping(self) -> bool:

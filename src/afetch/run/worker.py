@@ -13,6 +13,7 @@ which writes ``cancelled`` records for what it interrupts (none with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import signal
@@ -28,9 +29,11 @@ from afetch.inputs import RequestParser
 from afetch.models import FetchResult, FetchSpec
 from afetch.run.engine import Engine
 from afetch.run.loop import loop_factory, tune_gc
-from afetch.run.processes import FATAL
+from afetch.run.processes import FATAL, PACING
 from afetch.run.scheduler import RunLimits
 from afetch.sinks.records import RecordWriter
+
+NON_STR = orjson.OPT_NON_STR_KEYS  # statuses are the keys of the pacing notes
 
 
 async def _requests(
@@ -73,6 +76,10 @@ async def _serve(
         return
     finally:
         await writer.close()
+    if engine.pacing.hosts:  # the coordinator's summary tells how hosts were paced
+        with contextlib.suppress(OSError):
+            records_out.write(orjson.dumps({PACING: engine.pacing.hosts}, option=NON_STR) + b"\n")
+            records_out.flush()
 
 
 def main() -> None:

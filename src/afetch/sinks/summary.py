@@ -43,6 +43,9 @@ def render(
     if tally.warnings:
         lines.append(paint(f"  warned ({tally.warned}, --warn-on):", _YELLOW))
         lines += _failure_lines(tally.warnings, paint)
+    if tally.pacing:
+        lines.append("  pacing (429/503 and rate-limit headers):")
+        lines += [f"    {line}" for line in tally.pacing]
     if tally.flaky:
         lines.append(f"  flaky: {tally.flaky} (failed, then passed on --recheck)")
     if tally.duplicates:

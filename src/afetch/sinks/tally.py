@@ -66,6 +66,7 @@ class Tally:
         self.input_errors = 0
         self.duplicates = 0
         self.flaky = 0
+        self.pacing: list[str] = []  # how hosts were paced (the run's, not the records')
         self.timed = True  # False for reports rebuilt from records: no run to time
 
     @property

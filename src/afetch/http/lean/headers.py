@@ -30,6 +30,17 @@ class Headers:
             b"transfer-encoding",
             b"location",
             b"retry-after",
+            # afetch.ratelimit reads these of every response.
+            b"ratelimit",
+            b"ratelimit-policy",
+            b"ratelimit-limit",
+            b"ratelimit-remaining",
+            b"ratelimit-reset",
+            b"ratelimit-reset-after",
+            b"x-ratelimit-limit",
+            b"x-ratelimit-remaining",
+            b"x-ratelimit-reset",
+            b"x-ratelimit-reset-after",
         }
     )
     _KNOWN_TEXT = frozenset(name.decode() for name in _KNOWN)
