@@ -325,6 +325,8 @@ class Pacer:
         self._throttle = HostThrottle(clock)
         self._budgets = HostBudgets(config.retry_max_wait)
         self.notes = PacingNotes()
+        #: The scheduler's requests being fetched now to a host (what a first 429 halves).
+        self.running: Callable[[HostKey], list[FetchSpec]] | None = None
         self._log = config.log_pacing
         self._adaptive = config.adaptive
         self._concurrency = config.concurrency
@@ -410,6 +412,8 @@ class Pacer:
         if status in _PAUSING_STATUSES:
             self._pauses.observe(host, status, retry_after)
             self.notes.note(host, status=status)
+            if self._adaptive and host not in self._slowed and self.running is not None:
+                self._slots.track(host, self.running(host))  # counted from now on
             busy = min(self._slots.busy(host), self._concurrency)  # admitted, not all started
             if self._adaptive and (pace := self._throttle.throttled(host, busy, started)):
                 self._set_cap(host, pace.cap)
@@ -473,24 +477,44 @@ class HostSlots:
     """Per-host admission: at most a host's cap in flight, the rest parked in order.
 
     The cap is ``--per-host`` (0: none), lowered for a host the server slowed
-    down (``HostThrottle``). In-flight counts are kept for every host with a
-    request in flight (what a 429 halves), so the table is at most ``-c`` long.
+    down (``caps``, from HostThrottle). With ``--per-host`` every host's
+    requests in flight are counted; without it only a slowed host's are, from
+    the moment it is slowed (``track``), so a run nobody slows pays one test
+    per request. Tables hold hosts with requests in flight or parked only.
     """
 
     def __init__(self, limit: int) -> None:
         self._limit = limit or sys.maxsize
+        self._every = bool(limit)  # --per-host: every host is counted
         self.caps: dict[HostKey, int] = {}  # hosts slowed below the limit
         self._busy: dict[HostKey, int] = {}
+        self._counted: set[int] = set()  # without --per-host: indices counted in _busy
         self._parked: dict[HostKey, deque[FetchSpec]] = {}
 
     def busy(self, host: HostKey) -> int:
         return self._busy.get(host, 0)
 
+    def track(self, host: HostKey, running: list[FetchSpec]) -> None:
+        """Count a host's requests from now on, starting with those ``running``."""
+        if self._every:
+            return
+        fresh = [spec.index for spec in running if spec.index not in self._counted]
+        self._counted.update(fresh)
+        if fresh:
+            self._busy[host] = self._busy.get(host, 0) + len(fresh)
+
     def admit(self, spec: FetchSpec) -> bool:
         """True if the spec may start now (its slot is taken); False if it was parked."""
+        if not self._every and not self.caps:
+            return True
         host = host_key(spec.target)
+        cap = self.caps.get(host, self._limit) if self.caps else self._limit
+        if not self._every:
+            if cap == self._limit and host not in self._busy:
+                return True  # not slowed, nothing of it counted
+            self._counted.add(spec.index)
         busy = self._busy.get(host, 0)
-        if busy < (self.caps.get(host, self._limit) if self.caps else self._limit):
+        if busy < cap:
             self._busy[host] = busy + 1
             return True
         self._parked.setdefault(host, deque()).append(spec)
@@ -499,6 +523,10 @@ class HostSlots:
     def release(self, spec: FetchSpec) -> list[FetchSpec]:
         """The spec finished: its slot, and any the host's cap now allows, go to the
         host's next parked specs (admitted, in order)."""
+        if not self._every:
+            if not self._counted or spec.index not in self._counted:
+                return []
+            self._counted.discard(spec.index)
         host = host_key(spec.target)
         busy = self._busy[host] - 1
         parked = self._parked.get(host)
@@ -506,7 +534,10 @@ class HostSlots:
         if parked:
             cap = self.caps.get(host, self._limit)
             while parked and busy < cap:
-                admitted.append(parked.popleft())
+                following = parked.popleft()
+                admitted.append(following)
+                if not self._every:
+                    self._counted.add(following.index)
                 busy += 1
             if not parked:
                 del self._parked[host]

@@ -52,9 +52,16 @@ class Budget:
 
 def read_budget(headers: ResponseHeaders) -> Budget | None:
     """The tightest budget the headers state; None when they state none."""
-    budgets = []
-    if (field := headers.get("RateLimit")) is not None:
-        budgets += _ietf(field, headers.get("RateLimit-Policy"))
+    if getattr(headers, "rate_limit", True) is False:
+        return None  # the lean client's headers know: no lookups for most responses
+    field = headers.get("RateLimit")
+    if (
+        field is None
+        and headers.get("X-RateLimit-Remaining") is None
+        and headers.get("RateLimit-Remaining") is None
+    ):
+        return None  # every response asks: the common answer first, in three lookups
+    budgets = [] if field is None else _ietf(field, headers.get("RateLimit-Policy"))
     for prefix in ("RateLimit-", "X-RateLimit-"):
         remaining = _int(headers.get(prefix + "Remaining"))
         if remaining is None:

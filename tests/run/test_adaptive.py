@@ -50,11 +50,17 @@ def test_a_throttled_host_halves_then_spaces_then_recovers() -> None:
 
 
 def test_host_slots_follow_a_lowered_and_a_raised_cap() -> None:
-    """A slowed host's cap parks what is over it; raising it admits several at once."""
+    """Without --per-host nothing is counted until a host is slowed; then its running
+    requests are, its cap parks what is over it, and lifting it admits several at once."""
     slots = HostSlots(0)
     specs = [FetchSpec(i, f"https://api.test/{i}", URL(f"https://api.test/{i}")) for i in range(6)]
+    other = FetchSpec(9, "https://b.test/", URL("https://b.test/"))
     assert all(slots.admit(spec) for spec in specs[:4])
+    assert slots.busy(HOST) == 0
+    slots.track(HOST, specs[:4])
     slots.caps[HOST] = 1
+    assert slots.admit(other)  # another host: not counted
+    assert slots.release(other) == []
     assert not slots.admit(specs[4])
     assert not slots.admit(specs[5])
     assert slots.release(specs[0]) == []  # 3 still in flight: over the cap

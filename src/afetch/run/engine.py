@@ -18,7 +18,7 @@ from afetch.errors import OutputFailure
 from afetch.fetch import Client, fetch_one
 from afetch.http import open_transport
 from afetch.models import FetchResult, FetchSpec, internal_error, skipped
-from afetch.pacing import Pacer
+from afetch.pacing import HostKey, Pacer, host_key
 from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler
 
 _DONE = object()
@@ -87,6 +87,7 @@ class Engine(Scheduler):
         self._finished: list[FetchResult] = []  # done, but the stop came before delivery
         self._tasks: list[asyncio.Task[None]] = []
         self._pacer = Pacer(config)
+        self._pacer.running = self._running_to
         self.pacing = self._pacer.notes
         self._running = 0
         # Requests taken from the input but not yet delivered: those in flight, a
@@ -157,6 +158,14 @@ class Engine(Scheduler):
         # A failure of afetch's own input stage is a bug or an I/O fault the caller must see.
         crash = next((o for o in outcomes if isinstance(o, Exception)), None)
         await out.put(_Crash(crash) if crash else _DONE)
+
+    def _running_to(self, host: HostKey) -> list[FetchSpec]:
+        """The requests being fetched now to ``host`` (asked once per host slowed down)."""
+        return [
+            ticket.spec
+            for ticket in self.ledger.open.values()
+            if ticket.started is not None and host_key(ticket.spec.target) == host
+        ]
 
     async def _feed(
         self,

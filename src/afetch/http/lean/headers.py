@@ -20,17 +20,11 @@ class Headers:
     fields are asked for (``--headers``, header expectations).
     """
 
-    __slots__ = ("_all", "_fields", "_known")
+    __slots__ = ("_all", "_fields", "_known", "rate_limit")
 
-    _KNOWN = frozenset(
+    #: afetch.ratelimit reads these of every response; ``rate_limit`` says if any came.
+    _RATE_LIMIT = frozenset(
         {
-            b"content-type",
-            b"content-length",
-            b"content-encoding",
-            b"transfer-encoding",
-            b"location",
-            b"retry-after",
-            # afetch.ratelimit reads these of every response.
             b"ratelimit",
             b"ratelimit-policy",
             b"ratelimit-limit",
@@ -43,15 +37,31 @@ class Headers:
             b"x-ratelimit-reset-after",
         }
     )
+    _KNOWN = (
+        frozenset(
+            {
+                b"content-type",
+                b"content-length",
+                b"content-encoding",
+                b"transfer-encoding",
+                b"location",
+                b"retry-after",
+            }
+        )
+        | _RATE_LIMIT
+    )
     _KNOWN_TEXT = frozenset(name.decode() for name in _KNOWN)
 
     def __init__(self, fields: list[tuple[bytes, bytes]]) -> None:
         self._fields = fields
         self._all: CIMultiDictProxy[str] | None = None
         known: dict[str, str] = {}
+        self.rate_limit = False
         for name, value in fields:
             key = name.lower()
             if key in self._KNOWN:
+                if key in self._RATE_LIMIT:
+                    self.rate_limit = True
                 text = key.decode()
                 if text not in known:
                     known[text] = text_of(value)
