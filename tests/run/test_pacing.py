@@ -12,7 +12,7 @@ from afetch.config import Config
 from afetch.inputs import RequestParser
 from afetch.models import FetchSpec
 from afetch.pacing import HostPauses, HostSlots, RateLimiter
-from tests.conftest import run_cli
+from tests.conftest import Transport, run_cli
 from tests.server import ServerThread
 
 
@@ -91,20 +91,23 @@ def test_rate_spaces_arrivals_at_the_server(servers: ServerThread) -> None:
     assert min(gaps) > 0.04
 
 
-async def test_a_429_with_retry_after_pauses_only_that_host(servers: ServerThread) -> None:
+async def test_a_429_with_retry_after_pauses_only_that_host(
+    servers: ServerThread, each_transport: Transport
+) -> None:
     """After a 429 asking for 1 s, the next request to that host waits; its retry succeeds."""
+    key = f"{each_transport}"
     urls = [
-        f"{servers.base}/flaky/pause?fail=1&status=429&after=1",
+        f"{servers.base}/flaky/pause-{key}?fail=1&status=429&after=1",
         f"{servers.base}/slow?s=0.2",
-        f"{servers.base}/count/after-pause?s=0",
-        f"http://127.0.0.1:{servers.ports['other']}/count/unpaused?s=0",
+        f"{servers.base}/count/after-pause-{key}?s=0",
+        f"http://127.0.0.1:{servers.ports['other']}/count/unpaused-{key}?s=0",
     ]
     started = time.monotonic()
     results = await afetch.fetch_all(urls, concurrency=2, retries=1)
     assert [r.ok for r in results] == [True, True, True, True]
     assert results[0].attempts == 2
-    (paused_arrival,) = servers.state.arrivals["after-pause"]
-    (other_arrival,) = servers.state.arrivals["unpaused"]
+    (paused_arrival,) = servers.state.arrivals[f"after-pause-{key}"]
+    (other_arrival,) = servers.state.arrivals[f"unpaused-{key}"]
     assert paused_arrival - started >= 0.9
     assert other_arrival - started < 0.9
 

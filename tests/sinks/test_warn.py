@@ -56,6 +56,11 @@ def test_warnings_are_reported_and_do_not_fail_the_run(
     skipped = [case for case in suite if any(isinstance(r, Skipped) for r in case.result)]
     assert len(skipped) == 4
     assert all(case.result[0].message.startswith("warning (") for case in skipped)
+    records = tmp_path / "records.jsonl"
+    records.write_bytes(run.stdout)
+    rebuilt = tmp_path / "rebuilt.md"
+    run_cli("--report", str(records), "--markdown", str(rebuilt))  # exit 0: only warnings
+    assert rebuilt.read_text() == text
 
     # The same run with one real failure and a 503 that also misses --expect-body: exit 1.
     run = run_cli(
