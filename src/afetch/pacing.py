@@ -163,10 +163,12 @@ class HostThrottle:
     FIRST_GAP = 0.1
     LONGEST_GAP = 1.0
     RUN = 4
+    KEPT = 1024
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self._clock = clock
         self.hosts: dict[HostKey, _Slowed] = {}
+        self.dropped: HostKey | None = None  # the host let go to keep the table bounded
 
     def interval(self, host: HostKey) -> float:
         slowed = self.hosts.get(host)
@@ -180,8 +182,9 @@ class HostThrottle:
         if slowed is None:
             busy = max(busy, 1)
             slowed = _Slowed(max(1, busy // 2), busy, 0.0 if busy > 1 else self.FIRST_GAP, now)
-            if len(self.hosts) >= 1024:  # bounded: the longest-slowed host is let go
-                del self.hosts[next(iter(self.hosts))]
+            if len(self.hosts) >= self.KEPT:  # bounded: the longest-slowed host is let go
+                self.dropped = next(iter(self.hosts))
+                del self.hosts[self.dropped]
             self.hosts[host] = slowed
             return slowed
         if started < slowed.since:
@@ -249,7 +252,7 @@ class PacingNotes:
     def __init__(self) -> None:
         #: host → [429s and 503s, lowest cap, longest gap, budget-paced starts gap]
         self.hosts: dict[str, list[Any]] = {}
-        self.more = 0  # hosts paced beyond KEPT
+        self.more = 0  # 429/503 answers from hosts beyond KEPT (only counted)
 
     def note(
         self,
@@ -264,7 +267,7 @@ class PacingNotes:
         entry = self.hosts.get(name)
         if entry is None:
             if len(self.hosts) >= self.KEPT:
-                self.more += 1
+                self.more += status is not None
                 return
             entry = self.hosts[name] = [{}, None, 0.0, 0.0]
         if status is not None:
@@ -284,12 +287,15 @@ class PacingNotes:
         for name, (statuses, cap, gap, budget_gap) in sorted(self.hosts.items(), key=weight):
             parts = [f"{status} x{count}" for status, count in sorted(statuses.items())]
             if cap is not None:
-                parts.append(f"slowed to {cap} at a time, {gap:.1f} s apart")
+                parts.append(f"slowed to {cap} at a time" + (f", {gap:.1f} s apart" if gap else ""))
             if budget_gap:
                 parts.append(f"paced {budget_gap:.1f} s apart by its rate-limit headers")
             out.append(f"{name}: {', '.join(parts)}")
-        hidden = max(0, len(out) - shown) + self.more
-        return out[:shown] + ([f"and {hidden} more hosts"] if hidden else [])
+        hidden = max(0, len(out) - shown)
+        tail = f"and {hidden} more hosts" if hidden else ""
+        if self.more:
+            tail += f"{', ' if tail else ''}{self.more} 429/503 answers from hosts not listed"
+        return out[:shown] + ([tail] if tail else [])
 
     def absorb(self, hosts: dict[str, list[Any]]) -> None:
         """Another process's notes (``--workers``: each worker paces its own hosts)."""
@@ -297,7 +303,7 @@ class PacingNotes:
             entry = self.hosts.get(name)
             if entry is None:
                 if len(self.hosts) >= self.KEPT:
-                    self.more += 1
+                    self.more += sum(statuses.values())
                     continue
                 entry = self.hosts[name] = [{}, None, 0.0, 0.0]
             for status, count in statuses.items():
@@ -416,6 +422,9 @@ class Pacer:
                 self._slots.track(host, self.running(host))  # counted from now on
             busy = min(self._slots.busy(host), self._concurrency)  # admitted, not all started
             if self._adaptive and (pace := self._throttle.throttled(host, busy, started)):
+                if (dropped := self._throttle.dropped) is not None:
+                    self._set_cap(dropped, None)  # back to full speed: no longer watched
+                    self._throttle.dropped = None
                 self._set_cap(host, pace.cap)
                 self.notes.note(host, cap=pace.cap, gap=pace.interval)
                 self._say(host, f"{status}, slowed to {_pace(pace)}")
@@ -441,7 +450,8 @@ class Pacer:
 
 
 def _pace(pace: _Slowed) -> str:
-    return f"{pace.cap} at a time, {pace.interval:.2f} s apart"
+    gap = f", {pace.interval:.2f} s apart" if pace.interval else ""
+    return f"{pace.cap} at a time{gap}"
 
 
 class HostErrors:

@@ -123,7 +123,7 @@ def test_pacing_notes_merge_and_read_well() -> None:
     other.note(("b.test", 8080), budget_gap=1.5)
     notes.absorb(other.hosts)
     assert notes.lines() == [
-        "api.test: 429 x2, slowed to 2 at a time, 0.0 s apart",
+        "api.test: 429 x2, slowed to 2 at a time",
         "b.test:8080: paced 1.5 s apart by its rate-limit headers",
     ]
 
@@ -183,3 +183,20 @@ def test_worker_processes_report_their_pacing(servers: ServerThread) -> None:
     pacing = run.stderr.split("pacing (429/503 and rate-limit headers):\n")[1]
     assert pacing.startswith("    127.0.0.1:"), run.stderr
     assert "429 x4" in pacing.splitlines()[0]
+
+
+def test_slowed_hosts_stay_bounded_over_many_hosts() -> None:
+    """A 429 from each of many distinct hosts: the tables keep at most KEPT of them."""
+    from afetch.config import Config
+    from afetch.pacing import Pacer
+
+    pacer = Pacer(Config(), FakeClock())
+    for n in range(HostThrottle.KEPT + 50):
+        pacer.after_attempt(URL(f"https://h{n}.test/"), 429, None, None, 0.0)
+    assert len(pacer._throttle.hosts) == HostThrottle.KEPT
+    assert len(pacer._slots.caps) == HostThrottle.KEPT
+    assert len(pacer.notes.hosts) == PacingNotes.KEPT
+    assert pacer.notes.lines()[-1] == (
+        f"and {PacingNotes.KEPT - 5} more hosts,"
+        f" {HostThrottle.KEPT + 50 - PacingNotes.KEPT} 429/503 answers from hosts not listed"
+    )
