@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -372,6 +373,11 @@ def peers(workload: Workload, urls: Path, curl_config: Path) -> dict[str, list[s
         "aiohttp workers": [python, script, c],
         "aiohttp workers + aiodns": [python, script, c, "aiodns"],
         "aiohttp gather-all": [python, str(HERE / "peers" / "gather_all.py"), c],
+        **(
+            {"bounded workers + pyreqwest": [python, str(HERE / "peers" / "reqwest_workers.py"), c]}
+            if importlib.util.find_spec("pyreqwest") is not None
+            else {}
+        ),
     }
 
 
@@ -447,10 +453,10 @@ def report(workload: Workload) -> dict[str, object]:
     base = statistics.median(s.wall for s in workload.samples["afetch"])
     print(f"\n{workload.name}: N={workload.n}, C={workload.c}, ideal {workload.ideal:.1f} s")
     print(
-        "| peer | wall s | afetch wall / peer | of ideal | CPU s | servers' CPU s "
+        "| peer | wall s | afetch wall / peer | of ideal | CPU s | CPU ms/req | servers' CPU s "
         "| peak RSS MiB | ok | connections |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for name, samples in workload.samples.items():
         wall = statistics.median(s.wall for s in samples)
@@ -460,6 +466,9 @@ def report(workload: Workload) -> dict[str, object]:
             "afetch_ratio": round(base / wall, 2),
             "efficiency": round(workload.ideal / wall, 2),
             "cpu_s": round(statistics.median(s.cpu for s in samples), 2),
+            "cpu_ms_per_request": round(
+                statistics.median(s.cpu for s in samples) * 1000 / max(workload.n, 1), 3
+            ),
             "server_cpu_s": round(statistics.median(s.server_cpu for s in samples), 2),
             "rss_mib": round(max(s.rss_mib for s in samples), 1),
             "ok": samples[-1].ok,
@@ -469,7 +478,8 @@ def report(workload: Workload) -> dict[str, object]:
         rows.append(row)
         print(
             f"| {name} | {wall:.2f} | {row['afetch_ratio']:.2f} | {row['efficiency']:.2f} "
-            f"| {row['cpu_s']} | {row['server_cpu_s']} | {row['rss_mib']} "
+            f"| {row['cpu_s']} | {row['cpu_ms_per_request']} | {row['server_cpu_s']} "
+            f"| {row['rss_mib']} "
             f"| {row['ok']}/{row['records']} "
             f"| {row['connections']} |"
         )

@@ -21,6 +21,7 @@ and draws bench/out/chart.png (matplotlib). ``make bench`` runs it.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -86,6 +87,7 @@ class Sample:
     seconds: float
     max_rss_kib: int
     records: int
+    cpu: float = 0.0  # user + system seconds of the peer and its children
 
 
 @dataclass
@@ -194,7 +196,7 @@ def measure(command: list[str], stdin: Path | None, out: Path, shell: bool = Fal
         seconds = time.perf_counter() - started
     with out.open("rb") as handle:
         records = sum(1 for line in handle if line.startswith(b"{"))
-    return Sample(seconds, usage.ru_maxrss, records)
+    return Sample(seconds, usage.ru_maxrss, records, usage.ru_utime + usage.ru_stime)
 
 
 def afetch(urls: Path, c: int, *extra: str) -> list[str]:
@@ -247,7 +249,14 @@ def peers(c: int, urls: Path, curl_config: Path) -> dict[str, tuple[list[str], P
             urls,
             False,
         ),
+        "bounded workers + pyreqwest": (
+            [python, str(HERE / "peers" / "reqwest_workers.py"), str(c)],
+            urls,
+            False,
+        ),
     }
+    if importlib.util.find_spec("pyreqwest") is None:  # make bench installs it
+        del table["bounded workers + pyreqwest"]
     if not shutil.which("curl"):
         del table["curl -Z"], table["xargs -P curl"]
     return table
@@ -291,9 +300,9 @@ def report(scenario: Scenario) -> list[dict[str, object]]:
     print(f"\n{scenario.name}: N={scenario.n}, C={scenario.c}{ideal}")
     print(
         "| peer | wall s (median) | min-max | req/s | afetch speed / peer | efficiency "
-        "| peak RSS MiB |"
+        "| CPU µs/req | peak RSS MiB |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name, runs in scenario.samples.items():
         walls = [s.seconds for s in runs]
         median = statistics.median(walls)
@@ -306,13 +315,16 @@ def report(scenario: Scenario) -> list[dict[str, object]]:
             "rps": round(scenario.n / median),
             "afetch_ratio": round(median / afetch_median, 2),
             "efficiency": round(efficiency, 2) if efficiency else None,
+            "cpu_us_per_request": round(
+                statistics.median(s.cpu for s in runs) * 1e6 / max(scenario.n, 1), 1
+            ),
             "peak_rss_mib": round(max(s.max_rss_kib for s in runs) / 1024, 1),
             "records": runs[-1].records,
         }
         rows.append(row)
         print(f"| {name} | {median:.2f} | {min(walls):.2f}-{max(walls):.2f} | {row['rps']} "
               f"| {row['afetch_ratio']:.2f}x | {'' if efficiency is None else f'{efficiency:.2f}'} "
-              f"| {row['peak_rss_mib']} |")  # fmt: skip
+              f"| {row['cpu_us_per_request']} | {row['peak_rss_mib']} |")  # fmt: skip
     return rows
 
 
