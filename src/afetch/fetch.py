@@ -265,7 +265,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
     body = spec.body if spec.body is not None else config.body
     headers = request_headers(config, spec)
     jar = client.cookies
-    first_origin, answered = _origin(url), False
+    first_url, answered = url, False  # its origin is only asked for on a 401 (--digest)
     while True:
         attempt.hop, attempt.tls = begin_hop(), url.scheme == "https"
         sent = headers if jar is None else _with_cookies(headers, jar.header_for(url))
@@ -278,7 +278,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
                 response.status == 401
                 and config.digest_user is not None
                 and not answered
-                and _origin(url) == first_origin
+                and _origin(url) == _origin(first_url)
             ):
                 answered = True  # once: a second 401 is the answer
                 if (answer := _digest_answer(response, config, method, url)) is not None:
