@@ -42,8 +42,9 @@ class Budget:
 
     @property
     def low(self) -> bool:
-        """Little enough left to pace: half the quota, or 10 when it is unknown."""
-        return self.remaining <= (self.limit // 2 if self.limit else 10)
+        """Little enough left to pace: a quarter of the quota (at least 2), or 10 when the
+        quota is not given. A big quota is spent at full speed until then."""
+        return self.remaining <= (max(self.limit // 4, 2) if self.limit else 10)
 
     def interval(self) -> float:
         """Starts this far apart spend what is left evenly over the window."""

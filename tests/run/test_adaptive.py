@@ -103,12 +103,12 @@ def test_a_unix_time_reset_is_seconds_from_now() -> None:
 
 
 def test_a_low_budget_spreads_what_is_left_over_the_window() -> None:
-    """Half the quota left or less: starts t/(r+1) apart; plenty left: no gap."""
+    """A quarter of the quota left or less: starts t/(r+1) apart; plenty left: no gap."""
     budgets = HostBudgets(longest=30.0)
     assert budgets.observe(HOST, Budget(80, 60.0, 100)) is None  # not low: nothing changes
-    assert budgets.observe(HOST, Budget(3, 8.0, 10)) == 2.0
+    assert budgets.observe(HOST, Budget(2, 6.0, 10)) == 2.0
     assert budgets.gaps == {HOST: 2.0}
-    assert budgets.observe(HOST, Budget(3, 8.1, 10)) is None  # within 10 %: unchanged
+    assert budgets.observe(HOST, Budget(2, 6.1, 10)) is None  # within 10 %: unchanged
     assert budgets.observe(HOST, Budget(9, 1.0, 10)) == 0.0  # a new window
     assert budgets.gaps == {}
     assert budgets.observe(HOST, Budget(0, 3600.0, None)) == 30.0  # at most --retry-max-wait
