@@ -43,6 +43,16 @@ class State:
         self.windows: dict[str, float] = {}  # /budget: when each key's window began
 
 
+async def _in_flight(state: State, key: str, seconds: float) -> None:
+    """Take ``seconds`` to answer, counted in ``key``'s requests in flight."""
+    state.inflight[key] += 1
+    state.max_inflight[key] = max(state.max_inflight[key], state.inflight[key])
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        state.inflight[key] -= 1
+
+
 def build_app(state: State) -> web.Application:
     routes = web.RouteTableDef()
 
@@ -198,12 +208,7 @@ def build_app(state: State) -> web.Application:
         key = request.match_info["key"]
         state.hits[key] += 1
         state.arrivals[key].append(time.monotonic())
-        state.inflight[key] += 1
-        state.max_inflight[key] = max(state.max_inflight[key], state.inflight[key])
-        try:
-            await asyncio.sleep(float(request.query.get("s", "0.05")))
-        finally:
-            state.inflight[key] -= 1
+        await _in_flight(state, key, float(request.query.get("s", "0.05")))
         return web.Response(text="counted")
 
     @routes.get("/busy/{key}")
@@ -215,12 +220,7 @@ def build_app(state: State) -> web.Application:
         if state.inflight[key] >= int(request.query.get("max", "2")):
             state.refused[key] += 1
             return web.Response(status=503, text="overloaded")
-        state.inflight[key] += 1
-        state.max_inflight[key] = max(state.max_inflight[key], state.inflight[key])
-        try:
-            await asyncio.sleep(float(request.query.get("s", "0.05")))
-        finally:
-            state.inflight[key] -= 1
+        await _in_flight(state, key, float(request.query.get("s", "0.05")))
         return web.Response(text="served")
 
     @routes.get("/budget/{key}")

@@ -117,16 +117,13 @@ async def fetch_one(
             await pacer.before_attempt(spec.target)
         attempt_started = pacer.clock()
         attempt = await _attempt(client, spec, config)
-        if (
-            attempt.error is None
-            and attempt.status not in RETRYABLE_STATUSES
-            and attempt.budget is None
-        ):
+        answered = attempt.error is None and attempt.status not in RETRYABLE_STATUSES
+        if answered and attempt.budget is None:
             break  # the common case: an answer that no policy acts on
         pacer.after_attempt(
             spec.target, attempt.status, attempt.retry_after, attempt.budget, attempt_started
         )
-        if attempt.error is None and attempt.status not in RETRYABLE_STATUSES:
+        if answered:
             break
         delay = retry_delay(
             retries_used=attempts - 1,

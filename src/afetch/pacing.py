@@ -263,19 +263,8 @@ class PacingNotes:
         gap: float = 0.0,
         budget_gap: float = 0.0,
     ) -> None:
-        name = host_name(host)
-        entry = self.hosts.get(name)
-        if entry is None:
-            if len(self.hosts) >= self.KEPT:
-                self.more += status is not None
-                return
-            entry = self.hosts[name] = [{}, None, 0.0, 0.0]
-        if status is not None:
-            entry[0][status] = entry[0].get(status, 0) + 1
-        if cap is not None and (entry[1] is None or cap < entry[1]):
-            entry[1] = cap
-        entry[2] = max(entry[2], gap)
-        entry[3] = max(entry[3], budget_gap)
+        statuses = {} if status is None else {status: 1}
+        self.absorb({host_name(host): [statuses, cap, gap, budget_gap]})
 
     def lines(self, shown: int = 5) -> list[str]:
         """``api.example: 429 x3, slowed to 1 at a time, 2.0 s apart``, busiest first."""
@@ -298,7 +287,8 @@ class PacingNotes:
         return out[:shown] + ([tail] if tail else [])
 
     def absorb(self, hosts: dict[str, list[Any]]) -> None:
-        """Another process's notes (``--workers``: each worker paces its own hosts)."""
+        """Notes merged in: this process's own (``note``) or a worker process's
+        (``--workers``: each worker paces its own hosts)."""
         for name, (statuses, cap, gap, budget_gap) in hosts.items():
             entry = self.hosts.get(name)
             if entry is None:

@@ -141,39 +141,36 @@ class RunReport:
     def annotations(self) -> list[str]:
         """GitHub workflow commands: one ``::error`` per failed check, ``::warning`` per
         warned (``--warn-on``) or flaky one."""
-        out = []
-        failures = sorted(
-            (e for entries in self._failures.values() for e in _in_order(entries)),
-            key=_by_index,
-        )
-        for entry in failures[:ANNOTATED]:
-            status = f" ({entry.status})" if entry.status is not None else ""
-            out.append(
-                f"::error title={_property(f'afetch: {entry.name}')}::"
-                f"{_data(entry.name + status + ': ' + entry.reason)}"
-            )
-        hidden = sum(self._failure_counts.values()) - min(len(failures), ANNOTATED)
-        if hidden > 0:
-            out.append(f"::error title=afetch::{hidden} more failed checks (see the summary)")
-        warnings = sorted(
-            (e for entries in self._warnings.values() for e in _in_order(entries)),
-            key=_by_index,
-        )
-        for entry in warnings[:ANNOTATED]:
-            status = f" ({entry.status})" if entry.status is not None else ""
-            out.append(
-                f"::warning title={_property(f'afetch: {entry.name}')}::"
-                f"{_data(entry.name + status + ': ' + entry.reason)}"
-            )
-        hidden = sum(self._warning_counts.values()) - min(len(warnings), ANNOTATED)
-        if hidden > 0:
-            out.append(f"::warning title=afetch::{hidden} more warned checks (see the summary)")
+        out = _annotate("error", "failed", self._failures, self._failure_counts)
+        out += _annotate("warning", "warned", self._warnings, self._warning_counts)
         for entry in _in_order(self._flaky)[:ANNOTATED]:
             out.append(
                 f"::warning title={_property(f'afetch: {entry.name}')}::"
                 f"{_data(entry.name + ': flaky (failed, then passed on --recheck)')}"
             )
         return out
+
+
+def _annotate(
+    level: str,
+    what: str,
+    lists: dict[str, list[tuple[int, _Entry]]],
+    counts: dict[str, int],
+) -> list[str]:
+    """One ``::level`` command per check in input order (at most ANNOTATED), then one
+    saying how many more."""
+    entries = sorted((e for kept in lists.values() for e in _in_order(kept)), key=_by_index)
+    out = []
+    for entry in entries[:ANNOTATED]:
+        status = f" ({entry.status})" if entry.status is not None else ""
+        out.append(
+            f"::{level} title={_property(f'afetch: {entry.name}')}::"
+            f"{_data(entry.name + status + ': ' + entry.reason)}"
+        )
+    hidden = sum(counts.values()) - min(len(entries), ANNOTATED)
+    if hidden > 0:
+        out.append(f"::{level} title=afetch::{hidden} more {what} checks (see the summary)")
+    return out
 
 
 def append_step_summary(text: str) -> str | None:
