@@ -46,7 +46,7 @@ PACING = "afetch_pacing"
 _PACING_LINE = b'{"%s":' % PACING.encode()
 
 
-def _record_limit(config: Config) -> int:
+def record_limit(config: Config) -> int:
     """The longest record line a worker can write, as a StreamReader limit.
 
     A body escaped as JSON text takes up to 6 bytes per byte (``\\u0001``);
@@ -84,7 +84,7 @@ class WorkerPool(Scheduler):
         self._feeder: asyncio.Task[None] | None = None
         self._feeding = True
         self._resends: set[asyncio.Task[None]] = set()
-        self._record_limit = _record_limit(config)
+        self._record_limit = record_limit(config)
         self._fatal: Exception | None = None  # a worker's sink failed, every worker died
 
     def _halt(self) -> None:
@@ -92,7 +92,7 @@ class WorkerPool(Scheduler):
         if self._feeder is not None:
             self._feeder.cancel()
         for worker in self._workers:
-            _signal(worker.process, signal.SIGTERM)
+            signal_worker(worker.process, signal.SIGTERM)
 
     async def results(self, requests: Requests) -> AsyncGenerator[FetchResult, None]:
         """One result per request read, in completion order (or input order)."""
@@ -122,21 +122,10 @@ class WorkerPool(Scheduler):
             for task in readers:
                 task.cancel()
             for worker in self._workers:
-                await _reap(worker.process)
+                await reap(worker.process)
 
     async def _spawn(self, share: int) -> _Worker:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "afetch.run.worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        blob = pickle.dumps(
-            (replace(self.config, concurrency=share, tls=None), self.emit_cancelled)
-        )
-        assert process.stdin is not None
-        process.stdin.write(b"%d\n" % len(blob) + blob)
+        process = await spawn_worker(self.config, share, self.emit_cancelled)
         return _Worker(process, asyncio.Semaphore(2 * share))
 
     async def _feed(self, requests: Requests, out: asyncio.Queue[_Item | None]) -> None:
@@ -221,12 +210,8 @@ class WorkerPool(Scheduler):
         """Records as the worker wrote them, read in large pieces rather than line by line."""
         stdout = worker.process.stdout
         assert stdout is not None
-        tail = b""
         try:
-            while piece := await stdout.read(_READ_SIZE):
-                *lines, tail = (tail + piece).split(b"\n")
-                if len(tail) > self._record_limit:
-                    raise ValueError("a worker wrote a record longer than any it can write")
+            async for lines in worker_lines(stdout, self._record_limit):
                 for line in lines:
                     if line.startswith(_PACING_LINE):
                         self.pacing.absorb(orjson.loads(line)[PACING])
@@ -287,6 +272,33 @@ def _first_failure(tasks: list[asyncio.Task[None]]) -> BaseException | None:
     return None
 
 
+async def spawn_worker(
+    config: Config, share: int, emit_cancelled: bool
+) -> asyncio.subprocess.Process:
+    """A worker process fetching with ``share`` of the concurrency, its Config sent."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "afetch.run.worker",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    blob = pickle.dumps((replace(config, concurrency=share, tls=None), emit_cancelled))
+    assert process.stdin is not None
+    process.stdin.write(b"%d\n" % len(blob) + blob)
+    return process
+
+
+async def worker_lines(stdout: asyncio.StreamReader, limit: int) -> AsyncIterator[list[bytes]]:
+    """A worker's output as batches of whole lines, read in large pieces, not line by line."""
+    tail = b""
+    while piece := await stdout.read(_READ_SIZE):
+        *lines, tail = (tail + piece).split(b"\n")
+        if len(tail) > limit:
+            raise ValueError("a worker wrote a record longer than any it can write")
+        yield lines
+
+
 def frame(spec: FetchSpec) -> bytes:
     """A request for a worker, length-prefixed so any line the parser accepts arrives whole.
 
@@ -302,7 +314,7 @@ def frame(spec: FetchSpec) -> bytes:
     return b"%d\n" % len(payload) + payload
 
 
-def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
+def signal_worker(process: asyncio.subprocess.Process, signum: int) -> None:
     # os.kill, not Process.send_signal: that polls (and may reap) the child first,
     # racing asyncio's child watcher, which then logs "Unknown child process".
     if process.returncode is None:
@@ -310,10 +322,10 @@ def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
             os.kill(process.pid, signum)
 
 
-async def _reap(process: asyncio.subprocess.Process) -> None:
+async def reap(process: asyncio.subprocess.Process) -> None:
     """Wait for a worker told to stop; kill it if it does not within 10 s."""
     try:
         await asyncio.wait_for(process.wait(), 10)
     except TimeoutError:
-        _signal(process, signal.SIGKILL)
+        signal_worker(process, signal.SIGKILL)
         await process.wait()
