@@ -53,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
 BIN = Path(sys.executable).parent
-INSIDE = "AFETCH_BENCH_INSIDE"
+INSIDE = "BENCH_INTERNET_INSIDE"
 ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 
 DNS_ADDRESS = "127.0.0.53"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -101,7 +101,7 @@ def stream(
     *,
     ordered: bool = False,
     emit_cancelled: bool = True,
-    workers: int = 1,
+    workers: int | Literal["auto"] = 1,
     deadline: float | None = None,
     max_failures: int | None = None,
     recheck: int = 0,
@@ -125,6 +125,8 @@ def stream(
     limits = RunLimits(ordered, emit_cancelled, deadline, max_failures)
 
     def make(limits: RunLimits) -> Scheduler:
+        if workers == "auto":
+            return Engine(config, limits._replace(grow=True))
         if workers > 1:
             from afetch.run.processes import WorkerPool  # subprocesses, pickle: only if asked
 

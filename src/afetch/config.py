@@ -191,7 +191,7 @@ class RunControl:
     shard_key: Literal["index", "host"] = "index"  # --shard-key host: by a hash of the host
     resume: bool = False
     junit: str | None = None
-    workers: int = 1
+    workers: int | Literal["auto"] = 1  # auto: more processes while one is CPU-bound
     thresholds: Thresholds = Thresholds()
     recheck: int = 0
     recheck_delay: float = 5.0

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -252,8 +252,14 @@ def _control(o: SimpleNamespace) -> RunControl:
         ),
         # One process spaces starts exactly (a rate-limited run is never CPU-bound) and
         # keeps one cookie jar.
-        workers=1 if o.rate or _jar(o) else min(o.workers, o.concurrency),
+        workers=1 if o.rate or _jar(o) else _workers(o.workers, o.concurrency),
     )
+
+
+def _workers(workers: int | Literal["auto"], concurrency: int) -> int | Literal["auto"]:
+    if workers == "auto":
+        return "auto" if concurrency > 1 else 1
+    return min(workers, concurrency)
 
 
 def _load_baseline(path: str) -> Baseline:

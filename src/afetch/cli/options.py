@@ -53,6 +53,18 @@ def _method(value: str) -> str:
     return check_method(value)
 
 
+def _workers(value: str | int) -> str | int:
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 64:
+        raise ValueError(f"{value!r} is not 'auto' or a number from 1 to 64")
+    return number
+
+
 #: Every option: its variable is AFETCH_ + its long name (afetch.cli.settings).
 option = functools.partial(click.option, cls=SettingOption)
 
@@ -438,11 +450,12 @@ PARAMETERS: list[Callable[[Any], Any]] = [
     ),
     option(
         "--workers",
-        type=click.IntRange(1, 64),
-        default=1,
-        metavar="N",
+        default="auto",
+        callback=_parsed(_workers),
+        metavar="N|auto",
         show_default=True,
-        help="Fetch in N processes (concurrency is shared among them; --rate implies 1).",
+        help="Fetch in N processes (concurrency is shared among them; --rate implies 1); "
+        "auto: one, plus more while its loop is CPU-bound.",
     ),
     option("--exit-zero", is_flag=True, help="Exit 0 even when some records are not ok."),
     option(

@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import IO
+from typing import IO, Literal
 
 from afetch.api import Stream, stream
 from afetch.cli.streams import Streams
@@ -61,8 +61,14 @@ def run(
                 out.close()
 
 
-def _fit_open_files(config: Config, workers: int, env: Streams) -> Config:
-    """Raise the open-file limit; lower the concurrency (once, said) if it still does not fit."""
+def _fit_open_files(config: Config, workers: int | Literal["auto"], env: Streams) -> Config:
+    """Raise the open-file limit; lower the concurrency (once, said) if it still does not fit.
+
+    With ``auto`` the run starts as one process holding every connection; the
+    worker processes it may take on later take their shares from it.
+    """
+    if workers == "auto":
+        workers = 1
     budget = plan(config.concurrency, workers, raise_open_file_limit())
     if budget.note is not None:
         env.say(budget.note)

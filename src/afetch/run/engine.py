@@ -9,22 +9,35 @@ Results pass through a bounded outbox, so a slow consumer slows fetching.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from afetch.config import Config
-from afetch.errors import OutputFailure
+from afetch.errors import ErrorKind, OutputFailure
 from afetch.fetch import Client, fetch_one
 from afetch.http import open_transport
 from afetch.models import FetchResult, FetchSpec, internal_error, skipped
 from afetch.pacing import HostKey, Pacer, host_key
-from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler
+from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler, Ticket
+
+if TYPE_CHECKING:
+    from afetch.run.helpers import Helpers
+
+log = logging.getLogger("afetch")
 
 _DONE = object()
 #: With --per-host, how many requests may wait behind busy hosts while the input
 #: is searched for requests to other hosts.
 PARKED_LOOKAHEAD = 10_000
+#: --workers auto: the loop is saturated when this process used this share of a
+#: core, over every LOAD_SAMPLE seconds for GROW_AFTER seconds in a row.
+SATURATED = 0.85
+LOAD_SAMPLE = 0.5
+GROW_AFTER = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,18 +111,35 @@ class Engine(Scheduler):
         self._room_size = (4 if limits.ordered else 2) * config.concurrency + (
             PARKED_LOOKAHEAD if config.per_host else 0
         )
+        self._grow = limits.grow and may_grow(config)
+        self._helpers: Helpers | None = None  # worker processes taken on (--workers auto)
+        self._local = 0  # with helpers: the requests this process holds itself
+        self._local_cap = config.concurrency  # with helpers: what is left of -c here
+        self._input_done = False
+        self._ready: asyncio.Queue[FetchSpec | None] = asyncio.Queue()
+        self._room = asyncio.Semaphore(self._room_size)
+        self._out = _Outbox(config.concurrency)
 
     def _halt(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self._helpers is not None:
+            self._helpers.halt()
 
     @property
     def running(self) -> int:
+        if self._helpers is not None:
+            return min(self._running + self._helpers.running, self.config.concurrency)
         return self._running
+
+    @property
+    def processes(self) -> int:
+        """This one and the worker processes it took on."""
+        return 1 + (len(self._helpers) if self._helpers is not None else 0)
 
     async def results(self, requests: Requests) -> AsyncGenerator[FetchResult, None]:
         """Yield one result per request, in completion order (or input order)."""
-        out = _Outbox(self.config.concurrency)
+        out = self._out
         client = open_client(self.config, self._pacer)
         supervisor = asyncio.create_task(self._supervise(client, as_async(requests), out))
         self._start_clock()
@@ -143,8 +173,7 @@ class Engine(Scheduler):
         out: _Outbox,
     ) -> None:
         await client.transport.prepare()
-        ready: asyncio.Queue[FetchSpec | None] = asyncio.Queue()  # bounded by the room
-        room = asyncio.Semaphore(self._room_size)
+        ready, room = self._ready, self._room  # the room bounds the queue
         self._tasks = [
             asyncio.create_task(self._fetcher(client, ready, room, out))
             for _ in range(self.config.concurrency)
@@ -152,11 +181,23 @@ class Engine(Scheduler):
         self._tasks.append(asyncio.create_task(self._feed(requests, ready, room, out)))
         if self.stopping:  # stopped before the tasks existed
             self._halt()
-        outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
+        watch = asyncio.create_task(self._watch_load()) if self._grow else None
+        try:
+            outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._helpers is not None:  # their records, before the leftovers'
+                await self._helpers.finish()
+        finally:
+            if watch is not None:
+                watch.cancel()
+            if self._helpers is not None:  # also when cancelled: no process outlives the run
+                self._helpers.halt()
+                await self._helpers.finish(abandon=True)
         for result in [*self._finished, *self.window.rest(), *self._leftovers()]:
             await out.put(result)
         # A failure of afetch's own input stage is a bug or an I/O fault the caller must see.
         crash = next((o for o in outcomes if isinstance(o, Exception)), None)
+        if crash is None and self._helpers is not None:
+            crash = self._helpers.failure
         await out.put(_Crash(crash) if crash else _DONE)
 
     def _running_to(self, host: HostKey) -> list[FetchSpec]:
@@ -184,10 +225,15 @@ class Engine(Scheduler):
                     if isinstance(item, FetchResult):
                         await self._deliver(self.ledger.take_seq(), item, out, room)
                         continue
-                    self.ledger.admit(item)
-                    if self._pacer.admit(item):
+                    ticket = self.ledger.admit(item)
+                    if self._helpers is not None:
+                        await self._place(ticket)
+                    elif self._pacer.admit(item):
                         ready.put_nowait(item)
             finally:
+                self._input_done = True
+                if self._helpers is not None:
+                    self._helpers.close_input()
                 await requests.aclose()
             for _ in range(self._room_size - 1):  # the whole room back: all delivered
                 await room.acquire()
@@ -226,12 +272,90 @@ class Engine(Scheduler):
                     result = internal_error(spec, exc, ticket.attempts)
                 pacer.settled(spec, result)
             self._running -= 1
+            if self._helpers is not None:
+                self._local -= 1
+                self._helpers.freed.set()
             for following in pacer.release(spec):
                 ready.put_nowait(following)
             self.ledger.settle(spec.index)
             if self.keep_failed is not None:
                 self._settled(spec, result)
             await self._deliver(ticket.seq, result, out, room)
+
+    async def _place(self, ticket: Ticket) -> None:
+        """With helpers: fetch it here while this process has room, else in a helper."""
+        assert self._helpers is not None
+        while True:
+            if self._local < self._local_cap:
+                self._local += 1
+                if self._pacer.admit(ticket.spec):
+                    self._ready.put_nowait(ticket.spec)
+                return
+            if self._helpers.place(ticket):
+                return
+            self._helpers.freed.clear()
+            await self._helpers.freed.wait()
+
+    async def _helped(self, index: int, result: FetchResult) -> None:
+        """A helper's record: settled and delivered as one of this process's own."""
+        ticket = self.ledger.settle(index)
+        if self.keep_failed is not None:
+            self._settled(ticket.spec, result)
+        if result.error is not None and result.error.kind is ErrorKind.CANCELLED:
+            self.unfinished += 1
+        await self._deliver(ticket.seq, result, self._out, self._room)
+
+    def _reclaim(self, tickets: list[Ticket]) -> None:
+        """A helper died holding these: this process fetches them."""
+        self.deaths += 1
+        self._local += len(tickets)
+        for ticket in tickets:
+            if self._pacer.admit(ticket.spec):
+                self._ready.put_nowait(ticket.spec)
+
+    async def _watch_load(self) -> None:
+        """Take on a worker process each time this loop stays saturated (--workers auto)."""
+        cores = usable_cores()
+        cpu, wall = time.process_time(), time.perf_counter()
+        saturated = 0.0
+        while self.processes < cores:
+            await asyncio.sleep(LOAD_SAMPLE)
+            now_cpu, now = time.process_time(), time.perf_counter()
+            busy = (now_cpu - cpu) / max(now - wall, 1e-6)
+            saturated = saturated + now - wall if busy >= SATURATED else 0.0
+            cpu, wall = now_cpu, now
+            if saturated >= GROW_AFTER and not self._input_done and not self.stopping:
+                if not await self._take_on_helper():
+                    return
+                saturated = 0.0
+                cpu, wall = time.process_time(), time.perf_counter()
+
+    async def _take_on_helper(self) -> bool:
+        """One more worker process with an even share of -c, taken from this one's."""
+        share = self.config.concurrency // (self.processes + 1)
+        if share < 1 or self._local_cap - share < 1:
+            return False
+        if self._helpers is None:
+            from afetch.run.helpers import Helpers
+
+            self._helpers = Helpers(
+                self.config,
+                self.emit_cancelled,
+                self.pacing,
+                self._helped,
+                self._reclaim,
+                self.stop,
+            )
+            self._local = len(self.ledger)  # everything read so far is fetched here
+        self._local_cap -= share
+        await self._helpers.add(share)
+        if self.config.log_pacing:  # --verbose
+            log.warning(
+                "afetch: one core is not enough: fetching in %d processes (-c %d here)",
+                self.processes,
+                self._local_cap,
+            )
+        return True
 
     async def _deliver(
         self,
@@ -258,6 +382,22 @@ class Engine(Scheduler):
                     self._finished.extend(ready[index:])
                     raise
                 room.release()
+
+
+def may_grow(config: Config) -> bool:
+    """Whether --workers auto may add processes: not when one process must see every
+    start (--rate), every cookie, or every request to a host (per-host caps and pauses)."""
+    pinned = config.per_host or config.max_host_errors or config.host_interval
+    jar = config.cookie_file is not None or config.cookie_jar is not None
+    return not pinned and config.rate is None and not jar and config.concurrency > 1
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def as_async(

@@ -121,6 +121,7 @@ class RunLimits(NamedTuple):  # not a dataclass: that costs 0.5 ms of start-up
     emit_cancelled: bool = True  # False (--resume): an interrupted request leaves no record
     deadline: float | None = None  # seconds for the whole run
     max_failures: int | None = None  # stop after this many results not ok
+    grow: bool = False  # --workers auto: take on worker processes while the loop is saturated
 
 
 NO_LIMITS = RunLimits()

@@ -85,6 +85,7 @@ async def _serve(
 def main() -> None:
     """The worker program: its standard streams are its pipes to the coordinator."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_coordinator()
     requests_in, records_out = sys.stdin, sys.stdout.buffer
     config, emit_cancelled = pickle.loads(_read_config(requests_in.fileno()))
     if config.tls_options is not None:
@@ -92,6 +93,19 @@ def main() -> None:
     tune_gc()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(_serve(config, emit_cancelled, requests_in, records_out))
+
+
+def _end_with_coordinator() -> None:
+    """SIGTERM when the coordinator dies (``kill -9``): no fetching for a reader gone."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() == 1:  # it died before the call
+        raise SystemExit(0)
 
 
 def _read_config(fd: int) -> bytes:
