@@ -113,7 +113,8 @@ def stream(
     numbered in the order given; mappings are JSON request objects (``{"url":
     ...}``); a request that is not fetchable yields an ``invalid_input`` result
     rather than an exception. ``ordered`` yields in input order; ``workers``
-    runs the fetching in that many processes; ``deadline`` (seconds) and
+    runs the fetching in that many processes (``"auto"``: one, taking on more
+    while its loop is CPU-bound, as the CLI does by default); ``deadline`` (seconds) and
     ``max_failures`` (results not ok) stop the run as ``stop()`` does, and
     ``stop_reason`` says which. ``recheck`` tries requests that ended not ok
     again, up to that many times, ``recheck_delay`` seconds after the main
