@@ -13,8 +13,10 @@ python=${PYTHON:-.venv-bench/bin/python}
 export PYTHONHASHSEED=${PYTHONHASHSEED:-0}  # set and dict layouts vary with the seed: ±2 % otherwise
 out=$(mktemp -d)
 count() {  # instructions of one afetch run
+    # --workers 1: callgrind follows one process, and a run under it is CPU-bound
+    # long enough for --workers auto to take on worker processes.
     valgrind --tool=callgrind --callgrind-out-file="$out/cg" "$python" -m afetch \
-        --no-progress --no-summary "$@" > "$out/records" 2> "$out/log" || true
+        --no-progress --no-summary --workers 1 "$@" > "$out/records" 2> "$out/log" || true
     grep -o 'refs: *[0-9,]*' "$out/log" | tr -dc '0-9'
 }
 total=$(count -i "$urls" "$@")

@@ -163,7 +163,10 @@ class Pool:
         if len(self._idle_order) > self._max_idle:
             oldest = next(iter(self._idle_order))
             self._forget_idle(oldest)
-            oldest.close()
+            # Closed at once, without TLS's close_notify (a FIN, as browsers let idle
+            # connections go): close() would send one and hold the descriptor until the
+            # server answers it, up to 30 s for one that never does.
+            oldest.abort()
         if origin is not None and origin.waiters:
             self._wake(origin)  # a request waiting for room can take this one
 
