@@ -22,7 +22,8 @@ and 100 000 distinct hosts. Every peer makes one attempt per URL with the
 same time limit and trusts the CA through SSL_CERT_FILE / CURL_CA_BUNDLE.
 
     python bench/internet.py              # everything, one round (~15 min)
-    python bench/internet.py --rounds 3 --only '100 https hosts'
+    python bench/internet.py --rounds 3 --only '100 https hosts,dead'
+    python bench/internet.py --peers 'afetch,curl -Z'   # only these peers
     python bench/internet.py --shell 'afetch -i ... '   # a command inside the network
 
 Writes bench/out/internet.json and bench/out/internet.png; ``make bench-internet``.
@@ -355,6 +356,7 @@ def peers(workload: Workload, urls: Path, curl_config: Path) -> dict[str, list[s
     script = str(HERE / "peers" / "bounded_workers.py")
     return {
         "afetch": afetch_command(urls, workload),
+        "afetch --workers 1": afetch_command(urls, workload, "--workers", "1"),
         "afetch --http-client aiohttp": afetch_command(urls, workload, "--http-client", "aiohttp"),
         "curl -Z": [
             "curl",
@@ -427,9 +429,13 @@ def measure(command: list[str], urls: Path, out: Path, env: dict[str, str]) -> S
     )
 
 
-def run_workload(workdir: Path, workload: Workload, rounds: int, env: dict[str, str]) -> None:
+def run_workload(
+    workdir: Path, workload: Workload, rounds: int, env: dict[str, str], only_peers: list[str]
+) -> None:
     urls, curl_config = write_lists(workdir, workload)
     table = peers(workload, urls, curl_config)
+    if only_peers:
+        table = {name: command for name, command in table.items() if name in only_peers}
     env = {**env, "BENCH_TIMEOUT": str(workload.timeout)}
     print(
         f"\n== {workload.name}: N={workload.n}, C={workload.c}, ideal {workload.ideal:.1f} s ==",
@@ -558,7 +564,10 @@ def main() -> None:
     global DNS_DELAY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--only", help="run the workloads whose name contains this")
+    parser.add_argument(
+        "--only", help="run the workloads whose name contains one of these (comma-separated)"
+    )
+    parser.add_argument("--peers", default="", help="only these peers (comma-separated names)")
     parser.add_argument(
         "--memory", default="10000,100000", help="host counts for peak RSS; '' none"
     )
@@ -598,10 +607,12 @@ def main() -> None:
                 f"machine: {machine}",
                 flush=True,
             )
-            chosen = [w for w in WORKLOADS if not args.only or args.only in w.name]
+            wanted = args.only.split(",") if args.only else [""]
+            chosen = [w for w in WORKLOADS if any(part in w.name for part in wanted)]
+            only_peers = [name for name in args.peers.split(",") if name]
             results = []
             for workload in chosen:
-                run_workload(workdir, workload, args.rounds, env)
+                run_workload(workdir, workload, args.rounds, env, only_peers)
                 results.append(report(workload))
             sizes = [int(x) for x in args.memory.split(",") if x]
             mem = memory(workdir, sizes, env) if sizes else {}
@@ -614,10 +625,10 @@ def main() -> None:
         "workloads": results,
         "memory_mib": mem,
     }
-    name = "internet.json" if not args.only else "internet-partial.json"
-    (OUT / name).write_text(json.dumps(result, indent=2))
-    if results and not args.only:
-        chart(result, OUT / "internet.png")
+    stem = "internet" if not (args.only or args.peers) else "internet-partial"
+    (OUT / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    if results:
+        chart(result, OUT / f"{stem}.png")
 
 
 if __name__ == "__main__":

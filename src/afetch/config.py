@@ -34,6 +34,9 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     #: At most this many requests in flight to one host (name and port); 0: no cap.
     per_host: int = 0
+    #: ``--http2`` ("alpn": h2 offered on https), ``--http2-prior-knowledge`` ("prior": h2c on
+    #: http too), ``--http1.1`` ("off", the default).
+    http2: Literal["off", "alpn", "prior"] = "off"
     #: Attempt starts per second across the run; None: as fast as concurrency allows.
     rate: float | None = None
     #: ``--repro``: failed records carry a curl command that sends the same request.
@@ -145,6 +148,9 @@ class Config:
             user_agent=self.user_agent,
             removed_headers=self.removed_headers,
             policy=self.policy,
+            http2=self.http2,
+            streams_per_origin=self.per_host or self.concurrency,
+            tls_options=self.tls_options,
         )
 
     @property

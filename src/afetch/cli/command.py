@@ -115,6 +115,7 @@ def _config(o: SimpleNamespace) -> Config:
             body=body,
             proxy=o.proxy,
             http_client=o.http_client,
+            http2=_http2(o),
             resolve=o.pins,
             dns_servers=o.dns_servers or (),
             ip_version=4 if o.ipv4 else 6 if o.ipv6 else 0,
@@ -260,6 +261,31 @@ def _workers(workers: int | Literal["auto"], concurrency: int) -> int | Literal[
     if workers == "auto":
         return "auto" if concurrency > 1 else 1
     return min(workers, concurrency)
+
+
+def _http2(o: SimpleNamespace) -> Literal["off", "alpn", "prior"]:
+    """--http1.1 wins; HTTP/2 is the lean client's, and not through HTTP proxies."""
+    mode: Literal["off", "alpn", "prior"] = (
+        "off" if o.http2 is False else "prior" if o.http2_prior_knowledge else "alpn"
+    )
+    if mode == "alpn" and not o.http2:
+        mode = "off"
+    if mode == "off":
+        return mode
+    if o.http_client == "aiohttp":
+        raise click.UsageError(
+            "--http2 needs the lean client: --http-client aiohttp speaks HTTP/1.1 only"
+        )
+    from afetch.http.proxy import Proxies
+
+    proxies = Proxies.from_option(o.proxy)
+    if proxies and not proxies.only_socks:
+        where = "--proxy" if o.proxy else "the *_proxy environment variables"
+        raise click.UsageError(
+            f"--http2 does not go through HTTP proxies (set by {where}): "
+            "use --proxy '' for direct connections, a socks5:// proxy, or --http1.1"
+        )
+    return mode
 
 
 def _load_baseline(path: str) -> Baseline:

@@ -236,6 +236,19 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         "(proxied requests always use aiohttp).",
     ),
     option(
+        "--http2/--http1.1",
+        "http2",
+        default=None,
+        show_default="HTTP/1.1",
+        help="Offer HTTP/2 by ALPN on https and speak what the server picks; "
+        "--http1.1 forces HTTP/1.1.",
+    ),
+    option(
+        "--http2-prior-knowledge",
+        is_flag=True,
+        help="Speak HTTP/2 at once on http:// (h2c); https:// offers it as --http2 does.",
+    ),
+    option(
         "--resolve",
         "pins",
         multiple=True,

@@ -89,7 +89,9 @@ def open_transport(options: TransportOptions) -> Transport:
 
     proxies = Proxies.from_option(options.proxy)
     resolver = resolver_for(options)
-    tls = TlsSessions(options.tls)
+    alpn = ("h2", "http/1.1") if options.http2 != "off" else ()
+    rebuild = options.tls_options.context if options.tls_options is not None else None
+    tls = TlsSessions(options.tls, alpn, rebuild)
     if options.http_client == "aiohttp":
         from afetch.http.aiohttp_transport import AiohttpTransport
 

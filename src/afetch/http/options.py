@@ -7,12 +7,13 @@ builds it), so ``afetch.http`` can be read, tested and reused on its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # ssl costs 8 ms to import; --help and --version do not need it
     import ssl
 
     from afetch.http.policy import AddressPolicy
+    from afetch.tls import TlsOptions
 
 #: The port a URL without one means, per scheme.
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -57,3 +58,9 @@ class TransportOptions:
     removed_headers: tuple[str, ...] = ()
     #: Which addresses may be dialled (``--deny-private``, ``--allow``, ``--deny``).
     policy: AddressPolicy | None = None
+    #: ``--http2``: "alpn" offers h2 on https, "prior" also speaks h2c on http; "off": 1.1.
+    http2: Literal["off", "alpn", "prior"] = "off"
+    #: HTTP/2 streams one connection carries at most (``--per-host``, else ``-c``).
+    streams_per_origin: int = 100
+    #: What ``tls`` was made from, to make it again (a context offering only HTTP/1.1).
+    tls_options: TlsOptions | None = None

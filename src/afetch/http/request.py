@@ -40,6 +40,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _HOST_NAME = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*\.?")
 #: Headers whose value afetch decides (framing), or places itself (Host).
 _FRAMING = frozenset({"host", "content-length", "transfer-encoding"})
+#: Fields HTTP/2 forbids (RFC 9113 §8.2.2): the connection is not HTTP/1.1's.
+_CONNECTION_SPECIFIC = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
+)
 
 
 def check_method(method: str) -> str:
@@ -173,6 +177,40 @@ class HeadRenderer:
         elif request.method in _BODY_METHODS:
             lines += "Content-Length: 0\r\n"
         return (lines + "\r\n").encode(), body
+
+    def render_h2(
+        self, request: Request, host: str, port: int
+    ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        """An HTTP/2 header list and the body: pseudo-headers first, the user's Host as
+        ``:authority``, names lower-cased, no connection-specific fields (RFC 9113 §8.2.2),
+        no chunked coding (frames delimit the body)."""
+        url, headers, body = request.url, request.headers, request.body
+        check_request(request)
+        fields, authority, _ = prepared_headers(headers, self.defaults)
+        if authority is None:
+            if ":" in host:
+                host = f"[{host}]"
+            authority = host if port == DEFAULT_PORTS[url.scheme] else f"{host}:{port}"
+        out = [
+            (b":method", request.method.encode()),
+            (b":scheme", url.scheme.encode()),
+            (b":authority", authority.encode()),
+            (b":path", (url.raw_path_qs or "/").encode()),
+        ]
+        for name, value in fields:
+            key = name.lower()
+            if key in _CONNECTION_SPECIFIC or (key == "te" and value.lower() != "trailers"):
+                continue
+            out.append((key.encode(), value.encode("latin-1", "replace")))
+        if url.raw_user is not None and "Authorization" not in headers:
+            out.append((b"authorization", basic_auth(url).encode()))
+        if body is not None and "Content-Type" not in headers:
+            out.append((b"content-type", b"application/octet-stream"))
+        if body is not None:
+            out.append((b"content-length", b"%d" % len(body)))
+        elif request.method in _BODY_METHODS:
+            out.append((b"content-length", b"0"))
+        return out, body
 
     def _header_block(self, headers: HeaderMap) -> tuple[str, str | None, bool]:
         """(the header lines, the user's Host, chunked?): once per shared header set."""

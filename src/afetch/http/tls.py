@@ -18,6 +18,7 @@ import asyncio
 import ssl
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 #: Host names whose last TLS session is kept for resumption.
@@ -29,7 +30,15 @@ MAX_SEEN = 4 * MAX_SESSIONS
 class TlsSessions:
     """The run's client SSLContext and the sessions it can resume."""
 
-    def __init__(self, context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        context: ssl.SSLContext | None = None,
+        alpn: tuple[str, ...] = (),
+        rebuild: Callable[[], ssl.SSLContext | None] | None = None,
+    ) -> None:
+        self._alpn = alpn  # --http2: ("h2", "http/1.1")
+        self._rebuild = rebuild  # the run's context made again (None: the system's)
+        self._h1: asyncio.Task[ssl.SSLContext] | None = None
         self._sessions: OrderedDict[str, ssl.SSLSession] = OrderedDict()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._read: weakref.WeakSet[Any] = weakref.WeakSet()  # connections already asked
@@ -50,6 +59,24 @@ class TlsSessions:
         if self._context is None:
             self._adopt(context)
         return context
+
+    async def h1_context(self) -> ssl.SSLContext:
+        """A context that offers only HTTP/1.1 by ALPN, for origins that asked for it while
+        the run offers h2 (ALPN is set per context, not per connection)."""
+        if not self._alpn:
+            return await self.context()
+        if self._h1 is None:
+            rebuild = self._rebuild
+
+            def build() -> ssl.SSLContext:
+                context = (rebuild() if rebuild is not None else None) or (
+                    ssl.create_default_context()
+                )
+                context.set_alpn_protocols(["http/1.1"])
+                return context
+
+            self._h1 = asyncio.get_running_loop().create_task(asyncio.to_thread(build))
+        return await asyncio.shield(self._h1)
 
     def remember(self, host: str, ssl_object: Any) -> None:
         """Keep the session a finished exchange negotiated, for the next connection."""
@@ -93,4 +120,6 @@ class TlsSessions:
                 return created
 
         context.sslobject_class = _Resuming
+        if self._alpn:
+            context.set_alpn_protocols(list(self._alpn))
         self._context = context

@@ -13,7 +13,8 @@ import asyncio
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohappyeyeballs
 
@@ -23,10 +24,16 @@ from afetch.http.oserrors import connect_failure, tls_failure
 from afetch.http.tls import TlsSessions
 
 if TYPE_CHECKING:
+    import ssl
+
     from yarl import URL
 
     from afetch.http.dns import AddrInfo, Resolver
+    from afetch.http.lean.h2link import H2Link
     from afetch.http.timing import HopTiming
+
+    #: Makes the HTTP/2 protocol of a connection (--http2).
+    LinkFactory = Callable[[], H2Link]
 
 #: RFC 8305's recommended "connection attempt delay".
 HAPPY_EYEBALLS_DELAY = 0.25
@@ -47,14 +54,22 @@ class Connector:
         self._connect_timeout = connect_timeout
 
     async def connect(
-        self, key: Key, hop: HopTiming, owner: Owner, proxy: URL | None = None
-    ) -> Connection:
+        self,
+        key: Key,
+        hop: HopTiming,
+        owner: Owner,
+        proxy: URL | None = None,
+        h2: LinkFactory | None = None,
+        prior: bool = False,
+    ) -> Connection | H2Link:
+        """A connection to ``key``. With ``h2``, https offers h2 by ALPN and an HTTP/2
+        link comes back if the server picks it; ``prior`` speaks HTTP/2 over http at once."""
         _, host, port = key
         try:
             async with asyncio.timeout(self._connect_timeout) as limit:
                 if proxy is not None:
-                    return await self._open_socks(key, hop, owner, proxy)
-                return await self._open(key, hop, owner)
+                    return await self._open_socks(key, hop, owner, proxy, h2, prior)
+                return await self._open(key, hop, owner, h2, prior)
         except TimeoutError:
             if limit.expired():
                 raise TimeoutError(
@@ -63,11 +78,13 @@ class Connector:
                 ) from None
             raise
 
-    async def _open(self, key: Key, hop: HopTiming, owner: Owner) -> Connection:
+    async def _open(
+        self, key: Key, hop: HopTiming, owner: Owner, h2: LinkFactory | None, prior: bool
+    ) -> Connection | H2Link:
         scheme, host, port = key
         addresses = await self._resolver.resolve(host, port, hop)
         if scheme == "http" and len(addresses) == 1 and addresses[0][0] == socket.AF_INET:
-            return await self._open_plain(key, addresses[0][4], hop, owner)
+            return await self._open_plain(key, addresses[0][4], hop, owner, h2, prior)
         loop = asyncio.get_running_loop()
         hop.tcp_start, hop.tcp_end = time.perf_counter(), None
         try:
@@ -82,11 +99,12 @@ class Connector:
         hop.tcp_end = time.perf_counter()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = Connection(owner, key)
+        protocol = _protocol(connection, scheme, h2, prior)
         tls = None
         try:
-            tls = await self._tls.context() if scheme == "https" else None
+            tls = await self._tls_for(scheme, h2)
             await loop.create_connection(
-                lambda: connection,
+                lambda: protocol,
                 sock=sock,
                 ssl=tls,
                 server_hostname=host if tls is not None else None,
@@ -100,9 +118,22 @@ class Connector:
             sock.close()
             raise
         hop.ready = time.perf_counter()
-        return connection
+        return _opened(connection, protocol)
 
-    async def _open_socks(self, key: Key, hop: HopTiming, owner: Owner, proxy: URL) -> Connection:
+    async def _tls_for(self, scheme: str, h2: LinkFactory | None) -> ssl.SSLContext | None:
+        if scheme != "https":
+            return None
+        return await (self._tls.context() if h2 is not None else self._tls.h1_context())
+
+    async def _open_socks(
+        self,
+        key: Key,
+        hop: HopTiming,
+        owner: Owner,
+        proxy: URL,
+        h2: LinkFactory | None,
+        prior: bool,
+    ) -> Connection | H2Link:
         """Through a SOCKS proxy (python-socks): the proxy's address is looked up (and
         checked by the address policy) here; the target's too, unless the proxy resolves
         it (socks5h, socks4a): then dns_ms and Happy Eyeballs do not apply to it."""
@@ -127,11 +158,12 @@ class Connector:
             raise ConnectError(f"SOCKS proxy {proxy.raw_host}:{proxy_port}: {exc}") from exc
         hop.tcp_end = time.perf_counter()
         connection = Connection(owner, key)
+        protocol = _protocol(connection, scheme, h2, prior)
         tls = None
         try:
-            tls = await self._tls.context() if scheme == "https" else None
+            tls = await self._tls_for(scheme, h2)
             await asyncio.get_running_loop().create_connection(
-                lambda: connection, sock=sock, ssl=tls, server_hostname=host if tls else None
+                lambda: protocol, sock=sock, ssl=tls, server_hostname=host if tls else None
             )
         except OSError as exc:
             sock.close()
@@ -142,20 +174,46 @@ class Connector:
             sock.close()
             raise
         hop.ready = time.perf_counter()
-        return connection
+        return _opened(connection, protocol)
 
     async def _open_plain(
-        self, key: Key, address: tuple[Any, ...], hop: HopTiming, owner: Owner
-    ) -> Connection:
-        _, host, port = key
+        self,
+        key: Key,
+        address: tuple[Any, ...],
+        hop: HopTiming,
+        owner: Owner,
+        h2: LinkFactory | None,
+        prior: bool,
+    ) -> Connection | H2Link:
+        scheme, host, port = key
         connection = Connection(owner, key)
+        protocol = _protocol(connection, scheme, h2, prior)
         hop.tcp_start, hop.tcp_end = time.perf_counter(), None
         try:
-            await asyncio.get_running_loop().create_connection(lambda: connection, *address)
+            await asyncio.get_running_loop().create_connection(lambda: protocol, *address)
         except OSError as exc:
             raise connect_failure(host, port, exc) from exc
         hop.tcp_end = hop.ready = time.perf_counter()
+        return _opened(connection, protocol)
+
+
+def _protocol(
+    connection: Connection, scheme: str, h2: LinkFactory | None, prior: bool
+) -> asyncio.Protocol:
+    """The protocol a new connection starts with: HTTP/2 at once for h2c with prior
+    knowledge; else HTTP/1.1, which hands over to HTTP/2 if ALPN picks h2."""
+    if h2 is None:
         return connection
+    if scheme == "http":
+        return h2() if prior else connection
+    connection.upgrade = h2
+    return connection
+
+
+def _opened(connection: Connection, protocol: asyncio.Protocol) -> Connection | H2Link:
+    """What the connection turned out to be: HTTP/1.1, or the HTTP/2 link that took it."""
+    chosen = connection.upgraded or protocol
+    return cast("Connection | H2Link", chosen)
 
 
 def _settle(future: asyncio.Future[None]) -> None:

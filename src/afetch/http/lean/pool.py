@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from typing import TYPE_CHECKING
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, cast
 
-from afetch.errors import RequestError
+from afetch.errors import RequestError, ResponseError
 from afetch.http.base import default_headers
 from afetch.http.dns import Resolver
 from afetch.http.lean.connect import Connector
@@ -29,8 +30,12 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from afetch.http.base import Request
+    from afetch.http.lean.h2link import H2Link, H2Response
     from afetch.http.options import TransportOptions
     from afetch.http.timing import HopTiming
+
+#: --http2: "alpn" offers h2 on https; "prior" also speaks it at once on http (h2c).
+Http2 = Literal["off", "alpn", "prior"]
 
 #: Idle connections older than this are not reused (nginx closes at 75 s, many at 5 to 60 s).
 KEEPALIVE_SECONDS = 15.0
@@ -45,6 +50,10 @@ _GOODBYE_SECONDS = 0.25
 #: origin is healthy and the limit is lifted: -c 150 to one host still has 150
 #: requests in flight after its first answers.
 RAMP_FIRST = 6
+#: Times one request moves to a new HTTP/2 connection (GOAWAY, REFUSED_STREAM) at most.
+MAX_REPLAYS = 3
+#: Origins remembered as answering HTTP/1.1 to an offer of h2.
+MAX_H1_ORIGINS = 4096
 
 
 class _Origin:
@@ -73,6 +82,8 @@ class Pool:
         connect_timeout: float | None = None,
         max_idle: int = 100,
         resolver: Resolver | None = None,
+        http2: Http2 = "off",
+        streams: int = 100,
     ) -> None:
         self._renderer = HeadRenderer(defaults)
         self._resolver = resolver or Resolver()
@@ -87,6 +98,11 @@ class Pool:
         self._origins: dict[Key, _Origin] = {}  # only origins with connections or waiters
         self._all_lost = asyncio.Event()  # set once closed and every connection is gone
         self._closed = False
+        self._http2 = http2
+        self._streams = streams  # HTTP/2 streams per connection at most (ours)
+        self._links: dict[Key, H2Link] = {}  # one HTTP/2 connection per origin, LRU first
+        self._opening: dict[Key, asyncio.Future[None]] = {}  # an h2 offer under way
+        self._h1_origins: OrderedDict[Key, None] = OrderedDict()  # answered h2 with 1.1
 
     @classmethod
     def from_options(
@@ -98,6 +114,8 @@ class Pool:
             connect_timeout=options.connect_timeout,
             max_idle=options.idle_connections,
             resolver=resolver,
+            http2=options.http2,
+            streams=options.streams_per_origin,
         )
 
     def send(self, request: Request, hop: HopTiming) -> _Exchange:
@@ -105,8 +123,11 @@ class Pool:
         return _Exchange(self, request, hop)
 
     async def prepare(self) -> None:
-        """Nothing to build: the trust store loads when the first https URL needs it
-        (an http-only run never pays its 20-30 ms)."""
+        """The trust store loads when the first https URL needs it (an http-only run never
+        pays its 20-30 ms); ``h2`` is imported now with --http2 (tens of ms), not inside
+        the first request's timeout."""
+        if self._http2 != "off":
+            import afetch.http.lean.h2link  # noqa: F401
 
     async def close(self) -> None:
         self._closed = True
@@ -137,6 +158,8 @@ class Pool:
     def lost(self, connection: Connection) -> None:
         """A connection is gone; the last one after close() ends the wait there."""
         self._open.discard(connection)
+        if self._links and self._links.get(connection.key) is cast("object", connection):
+            del self._links[connection.key]
         if connection.counted:
             connection.counted = False
             self._free(connection.key)
@@ -189,12 +212,22 @@ class Pool:
                 raise RequestError("port 0 is not 1-65535")
             port = DEFAULT_PORTS[scheme]
         key = (scheme, host, port)
+        connection: Connection | None = None
+        h2 = self._http2 != "off" and (scheme == "https" or self._http2 == "prior")
+        if h2 and key not in self._h1_origins:
+            answer = await self._exchange_h2(request, key, port, hop)
+            if not isinstance(answer, Connection | None):
+                return answer
+            connection = answer  # the server picked HTTP/1.1 on this new connection
         head, body = self._renderer.render(request, host, port)
         while True:
-            connection = self._take_idle(key)
-            reused = connection is not None
+            reused = False
             if connection is None:
-                connection, reused = await self._open_or_wait(key, hop, request.proxy)
+                connection = self._take_idle(key)
+                reused = connection is not None
+            if connection is None:
+                opened, reused = await self._open_or_wait(key, hop, request.proxy)
+                connection = cast("Connection", opened)  # no h2 offered: HTTP/1.1
             hop.remote_ip, hop.reused = connection.remote_ip, reused
             if scheme == "https":
                 hop.ssl_object = connection.ssl_object()
@@ -205,6 +238,7 @@ class Pool:
             except NotAnswered:
                 connection.close()
                 if reused:  # the server had closed it while idle: once more on a new one
+                    connection = None
                     continue
                 raise
             except BaseException:
@@ -216,9 +250,92 @@ class Pool:
                 raise
             return response
 
+    async def _exchange_h2(
+        self, request: Request, key: Key, port: int, hop: HopTiming
+    ) -> H2Response | Connection | None:
+        """The request as a stream on the origin's HTTP/2 connection (opened, or waited
+        for while another request opens it). A Connection: the server chose HTTP/1.1 on
+        the one just opened; None: the origin speaks HTTP/1.1."""
+        from afetch.http.lean.h2link import Downgrade, Replay
+
+        fields, body = self._renderer.render_h2(request, key[1], port)
+        for _ in range(MAX_REPLAYS + 1):
+            link = self._links.get(key)
+            if link is not None and not link.accepting:
+                del self._links[key]
+                link = None
+            stale = link is not None and time.monotonic() - link.idle_since >= KEEPALIVE_SECONDS
+            if link is not None and stale and not link.busy:
+                del self._links[key]
+                link.close()
+                link = None
+            if link is None:
+                if (opening := self._opening.get(key)) is not None:
+                    hop.queued = True
+                    await asyncio.shield(opening)
+                    hop.queued = False
+                    if key in self._h1_origins:
+                        return None
+                    continue
+                opened = await self._open_h2(key, hop, request.proxy)
+                if isinstance(opened, Connection):
+                    return opened
+                link, hop.reused = opened, False
+            else:
+                self._links[key] = self._links.pop(key)  # most recently used last
+                hop.reused = True
+            hop.remote_ip = link.remote_ip
+            if key[0] == "https":
+                hop.ssl_object = link.ssl_object()
+            try:
+                await link.wait_for_room(hop)
+                return await link.request(fields, body, request.method, request.url, hop)
+            except Downgrade:
+                self._speaks_h1(key)
+                return None
+            except Replay:
+                continue
+        raise ResponseError(
+            f"the server did not process the request on {MAX_REPLAYS + 1} HTTP/2 connections"
+        )
+
+    async def _open_h2(self, key: Key, hop: HopTiming, proxy: URL | None) -> H2Link | Connection:
+        """A new connection offering HTTP/2; the origin's other requests wait for it."""
+        from afetch.http.lean.h2link import H2Link
+
+        opening = asyncio.get_running_loop().create_future()
+        self._opening[key] = opening
+        try:
+            connection, _ = await self._open_or_wait(key, hop, proxy, h2=True)
+        finally:
+            del self._opening[key]
+            opening.set_result(None)
+        if isinstance(connection, H2Link):
+            self._links[key] = connection
+            self._evict_links()
+        else:
+            self._speaks_h1(key)
+        return connection
+
+    def _speaks_h1(self, key: Key) -> None:
+        self._h1_origins[key] = None
+        while len(self._h1_origins) > MAX_H1_ORIGINS:
+            self._h1_origins.popitem(last=False)
+
+    def _evict_links(self) -> None:
+        """Idle HTTP/2 connections beyond the idle bound close, least recently used first."""
+        excess = len(self._links) - self._max_idle
+        for key, link in list(self._links.items()):
+            if excess <= 0:
+                break
+            if not link.busy:
+                del self._links[key]
+                link.close()
+                excess -= 1
+
     async def _open_or_wait(
-        self, key: Key, hop: HopTiming, proxy: URL | None = None
-    ) -> tuple[Connection, bool]:
+        self, key: Key, hop: HopTiming, proxy: URL | None = None, h2: bool = False
+    ) -> tuple[Connection | H2Link, bool]:
         """A new connection when the origin has room (``RAMP_FIRST``); else the first one
         released meanwhile. (connection, reused)"""
         origin = self._origins.get(key)
@@ -232,7 +349,14 @@ class Pool:
                 return idle, True
         origin.open += 1
         try:
-            connection = await self._connector.connect(key, hop, self, proxy)
+            connection = await self._connector.connect(
+                key,
+                hop,
+                self,
+                proxy,
+                self._link_factory(key) if h2 else None,
+                self._http2 == "prior",
+            )
         except BaseException:
             self._free(key)
             raise
@@ -241,6 +365,11 @@ class Pool:
         else:
             connection.counted = True
         return connection, False
+
+    def _link_factory(self, key: Key) -> Callable[[], H2Link]:
+        from afetch.http.lean.h2link import H2Link
+
+        return lambda: H2Link(self, key, self._streams)
 
     async def _wait_for_room(self, origin: _Origin) -> None:
         waiter = asyncio.get_running_loop().create_future()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, cast
 
 import httptools
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
 #: Bytes of response head accepted in all (status line and every field at their limits).
-_MAX_HEAD = MAX_HEADER_LINE * (MAX_HEADER_COUNT + 1)
+MAX_HEAD = MAX_HEADER_LINE * (MAX_HEADER_COUNT + 1)
 
 Key = tuple[str, str, int]  # (scheme, host, port)
 
@@ -64,6 +65,9 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.remote_ip: str | None = None
         self.counted = False  # in its origin's count of open connections (pool.py)
+        #: --http2: makes the HTTP/2 protocol that takes the connection over if ALPN picks h2.
+        self.upgrade: Callable[[], asyncio.Protocol] | None = None
+        self.upgraded: asyncio.Protocol | None = None
         # What a new connection receives before its first request is written is
         # kept for it: a server may answer (503, 408) and close as soon as it
         # accepts, and that answer is the response, as curl records it.
@@ -72,6 +76,12 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)  # uvloop's is not a subclass
+        if self.upgrade is not None and _alpn(transport) == "h2":
+            self.closed = True  # this object is done: the HTTP/2 link owns the connection
+            self.upgraded = successor = self.upgrade()
+            transport.set_protocol(successor)
+            successor.connection_made(transport)
+            return
         peer = transport.get_extra_info("peername")
         self.remote_ip = peer[0] if peer else None
         self.owner.opened(self)  # until connection_lost: the owner's close() ends them all
@@ -311,7 +321,7 @@ class Response:
                 return
             self._fail(ResponseError(f"malformed response: {str(exc) or type(exc).__name__}"))
             return
-        if not self._headers_done and self._head_bytes > _MAX_HEAD:
+        if not self._headers_done and self._head_bytes > MAX_HEAD:
             self._fail(TooLargeError("response head too large"))
 
     def lost(self, exc: Exception | None) -> None:
@@ -433,6 +443,11 @@ class Response:
         if self._connection is not None:
             self._connection.close()
         self._wake()
+
+
+def _alpn(transport: asyncio.BaseTransport) -> str | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    return None if ssl_object is None else ssl_object.selected_alpn_protocol()
 
 
 def _how(exc: Exception | None) -> str:

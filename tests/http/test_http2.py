@@ -1,0 +1,234 @@
+"""HTTP/2 in the lean client: ALPN and prior knowledge, one multiplexed connection per
+origin, replays the server allows, and peers that misbehave — against real h2 servers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.h2server import H2ServerThread
+from tests.server import ServerThread
+
+
+@pytest.fixture(scope="module")
+def h2servers(tmp_path_factory: pytest.TempPathFactory) -> H2ServerThread:
+    return H2ServerThread(tmp_path_factory.mktemp("h2"))
+
+
+def test_alpn_picks_h2_over_tls(h2servers: H2ServerThread) -> None:
+    run = run_cli("--http2", "--cacert", str(h2servers.ca), h2servers.url("tls", "/ok"))
+    (record,) = run.records
+    assert record["ok"] is True, record
+    assert record["http_version"] == "2"
+    assert record["timing"]["tls_ms"] is not None  # the request that opened the connection
+
+
+def test_prior_knowledge_speaks_h2c(h2servers: H2ServerThread) -> None:
+    run = run_cli("--http2-prior-knowledge", h2servers.url("h2c", "/status/204"))
+    (record,) = run.records
+    assert (record["status"], record["http_version"]) == (204, "2")
+
+
+def test_a_server_without_h2_gets_http_1_1(servers: ServerThread) -> None:
+    """ALPN offered, not taken (aiohttp's server): the request goes on as HTTP/1.1."""
+    ca = str(servers.tls_dir / "ca.pem") if servers.tls_dir else ""
+    run = run_cli("--http2", "--cacert", ca, f"{servers.https()}/ok", f"{servers.https()}/ok")
+    assert [r["http_version"] for r in run.records] == ["1.1", "1.1"]
+    assert all(r["ok"] for r in run.records)
+
+
+def test_alpn_http_1_1_from_an_h2_capable_server(h2servers: H2ServerThread) -> None:
+    """Without --http2 no h2 is offered: the same server answers over HTTP/1.1."""
+    before = h2servers.state.h1_requests
+    run = run_cli("--cacert", str(h2servers.ca), h2servers.url("tls", "/ok"))
+    (record,) = run.records
+    assert record["http_version"] == "1.1"
+    assert h2servers.state.h1_requests == before + 1
+
+
+def test_many_requests_share_one_connection(h2servers: H2ServerThread) -> None:
+    """200 requests at -c 50 to one origin: one connection, streams in parallel."""
+    urls = [h2servers.url("tls", f"/slow?s=0.02&i={i}") for i in range(200)]
+    before = h2servers.state.connections["tls"]
+    run = run_cli("--http2", "--cacert", str(h2servers.ca), "-c", "50", *urls)
+    records = run.records
+    assert len(records) == 200
+    assert all(r["ok"] for r in records)
+    assert h2servers.state.connections["tls"] - before == 1
+    assert sum(not r["reused"] for r in records) == 1
+    assert all(r["http_version"] == "2" for r in records)
+
+
+def test_the_servers_stream_limit_holds(h2servers: H2ServerThread) -> None:
+    """SETTINGS_MAX_CONCURRENT_STREAMS 3: never more at once; the rest wait for a stream."""
+    h2servers.state.max_active = 0
+    urls = [h2servers.url("few-streams", f"/slow?s=0.05&i={i}") for i in range(30)]
+    run = run_cli("--http2-prior-knowledge", "-c", "20", *urls)
+    assert all(r["ok"] for r in run.records)
+    assert h2servers.state.max_active == 3
+
+
+def test_goaway_moves_the_rest_to_a_new_connection(h2servers: H2ServerThread) -> None:
+    """GOAWAY after 10 streams: every request is answered, none counts a second attempt."""
+    before = h2servers.state.connections["goaway"]
+    urls = [h2servers.url("goaway", f"/slow?s=0.01&i={i}") for i in range(35)]
+    run = run_cli("--http2-prior-knowledge", "-c", "5", *urls)
+    records = run.records
+    assert all(r["ok"] for r in records), [r["error"] for r in records if not r["ok"]][:3]
+    assert {r["attempts"] for r in records} == {1}
+    assert h2servers.state.connections["goaway"] - before >= 4
+
+
+def test_a_reset_stream_is_that_requests_protocol_failure(h2servers: H2ServerThread) -> None:
+    run = run_cli(
+        "--http2-prior-knowledge",
+        "--retries",
+        "0",
+        h2servers.url("h2c", "/reset"),
+        h2servers.url("h2c", "/ok"),
+        status=1,
+    )
+    reset, ok = sorted(run.records, key=lambda r: r["index"])
+    assert reset["error"]["type"] == "protocol"
+    assert "INTERNAL_ERROR" in reset["error"]["message"]
+    assert ok["ok"] is True
+
+
+def test_a_refused_stream_is_sent_again(h2servers: H2ServerThread) -> None:
+    """REFUSED_STREAM: not processed, so sent again at once, within the same attempt."""
+    run = run_cli("--http2-prior-knowledge", "--retries", "0", h2servers.url("h2c", "/refuse/a"))
+    (record,) = run.records
+    assert record["ok"] is True
+    assert record["attempts"] == 1
+
+
+def test_http_1_1_required_downgrades_the_origin(h2servers: H2ServerThread) -> None:
+    """HTTP_1_1_REQUIRED: the request goes again over HTTP/1.1 (the server's canned answer)."""
+    run = run_cli("--http2", "--cacert", str(h2servers.ca), h2servers.url("tls", "/h11"))
+    (record,) = run.records
+    assert record["ok"] is True
+    assert record["http_version"] == "1.1"
+
+
+def test_a_large_body_is_not_held_back_by_flow_control(h2servers: H2ServerThread) -> None:
+    size = 5 * 1024 * 1024
+    run = run_cli(
+        "--http2-prior-knowledge",
+        "--hash",
+        "--max-body",
+        "10MB",
+        h2servers.url("h2c", f"/bytes/{size}"),
+    )
+    (record,) = run.records
+    expected = hashlib.sha256(bytes(range(256)) * (size // 256)).hexdigest()
+    assert (record["size"], record["sha256"]) == (size, expected)
+
+
+def test_max_body_cuts_a_stream_and_the_connection_goes_on(h2servers: H2ServerThread) -> None:
+    run = run_cli(
+        "--http2-prior-knowledge",
+        "--max-body",
+        "100KB",
+        "-c",
+        "1",
+        h2servers.url("h2c", "/bytes/2000000"),
+        h2servers.url("h2c", "/ok"),
+    )
+    big, ok = sorted(run.records, key=lambda r: r["index"])
+    assert big["truncated"] is True
+    assert big["size"] == 100_000
+    assert ok["ok"] is True
+    assert ok["reused"] is True
+
+
+def test_the_header_list_is_http2s(h2servers: H2ServerThread) -> None:
+    """Pseudo-headers from the URL, the user's Host as :authority, lower-case names, no
+    connection-specific fields, the body's length."""
+    run = run_cli(
+        "--http2-prior-knowledge",
+        "-H",
+        "Host: example.test",
+        "-H",
+        "Connection: keep-alive",
+        "-H",
+        "X-Mixed-Case: 1",
+        "--data",
+        "x" * 70_000,
+        "--body",
+        h2servers.url("h2c", "/echo?q=1"),
+    )
+    (record,) = run.records
+    seen = json.loads(record["body"])
+    names = [name for name, _ in seen["headers"]]
+    fields = dict(seen["headers"])
+    assert names[:4] == [":method", ":scheme", ":authority", ":path"]
+    assert fields[":authority"] == "example.test"
+    assert fields[":path"] == "/echo?q=1"
+    assert fields[":method"] == "POST"
+    assert "connection" not in fields
+    assert "host" not in fields
+    assert fields["x-mixed-case"] == "1"
+    assert fields["content-length"] == "70000"
+    assert seen["body"] == 70_000
+
+
+def test_a_ping_flood_ends_the_connection_not_the_run(h2servers: H2ServerThread) -> None:
+    run = run_cli(
+        "--http2-prior-knowledge", "--retries", "0", h2servers.url("ping-flood"), status=1
+    )
+    (record,) = run.records
+    assert record["error"]["type"] == "protocol"
+    assert "flood" in record["error"]["message"]
+
+
+def test_a_header_list_over_the_limits_fails_that_response(h2servers: H2ServerThread) -> None:
+    run = run_cli(
+        "--http2-prior-knowledge", "--retries", "0", h2servers.url("huge-headers"), status=1
+    )
+    (record,) = run.records
+    assert record["error"]["type"] in ("protocol", "too_large"), record["error"]
+
+
+def test_a_window_that_never_opens_times_out_in_send(h2servers: H2ServerThread) -> None:
+    run = run_cli(
+        "--http2-prior-knowledge",
+        "--retries",
+        "0",
+        "-t",
+        "0.5s",
+        "--data",
+        "x" * 100_000,
+        h2servers.url("no-window", "/echo"),
+        status=1,
+    )
+    (record,) = run.records
+    assert record["error"]["type"] == "timeout"
+    assert record["error"]["phase"] == "send"
+
+
+def test_a_hung_stream_times_out_alone(h2servers: H2ServerThread) -> None:
+    run = run_cli(
+        "--http2-prior-knowledge",
+        "--retries",
+        "0",
+        "-t",
+        "0.5s",
+        h2servers.url("h2c", "/hang"),
+        h2servers.url("h2c", "/slow?s=0.1"),
+        status=1,
+    )
+    hung, ok = sorted(run.records, key=lambda r: r["index"])
+    assert hung["error"]["type"] == "timeout"
+    assert ok["ok"] is True
+
+
+def test_http2_is_the_lean_clients(servers: ServerThread) -> None:
+    run = run_cli("--http2", "--http-client", "aiohttp", f"{servers.base}/ok", status=2)
+    assert "--http-client aiohttp speaks HTTP/1.1 only" in run.stderr
+    run = run_cli("--http2", "--proxy", servers.raw("proxy"), f"{servers.base}/ok", status=2)
+    assert "does not go through HTTP proxies" in run.stderr
+    run = run_cli("--http2", "--http1.1", f"{servers.base}/ok")
+    assert run.records[0]["http_version"] == "1.1"
