@@ -159,6 +159,8 @@ class Expectation:
     jq: tuple[str, ...] = ()
     #: https: the certificate must be valid for at least this many more days.
     cert_days: int | None = None
+    #: The response must come over this HTTP version ("1.0", "1.1" or "2").
+    http_version: str | None = None
 
     @property
     def needs_body(self) -> bool:
@@ -166,7 +168,7 @@ class Expectation:
 
     def override(self, line: dict[str, Any]) -> Expectation:
         """This expectation with a JSON line's ``expect`` keys put in place."""
-        known = {"status", "body", "max_latency_ms", "headers", "jq", "cert_days"}
+        known = {"status", "body", "max_latency_ms", "headers", "jq", "cert_days", "http_version"}
         unknown = sorted(set(line) - known)
         if unknown:
             raise ValueError(f"unknown expect key(s): {', '.join(unknown)}")
@@ -192,6 +194,8 @@ class Expectation:
             if isinstance(days, bool) or not isinstance(days, int) or days < 0:
                 raise ValueError("expect.cert_days must be a whole number of days, 0 or more")
             changes["cert_days"] = days
+        if "http_version" in line:
+            changes["http_version"] = http_version_of(line["http_version"])
         if "jq" in line:
             value = line["jq"]
             expressions = (value,) if isinstance(value, str) else value
@@ -203,6 +207,20 @@ class Expectation:
                 jq_program(expression, "expect.jq")
             changes["jq"] = tuple(expressions)
         return replace(self, **changes)
+
+
+HTTP_VERSIONS = ("1.0", "1.1", "2")
+
+
+def http_version_of(value: Any) -> str:
+    """``"2"``, ``2``, ``"1.1"`` or ``1.1`` → the record's spelling of that version."""
+    text = (
+        str(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
+    )
+    text = {"2.0": "2", "1": "1.0"}.get(text, text)
+    if text not in HTTP_VERSIONS:
+        raise ValueError(f"expect.http_version must be one of {', '.join(HTTP_VERSIONS)}")
+    return text
 
 
 def _header_patterns(value: Any) -> tuple[tuple[str, re.Pattern[str]], ...]:
@@ -222,6 +240,7 @@ def check(
     elapsed_ms: float,
     headers: dict[str, str],
     tls: dict[str, Any] | None = None,
+    http_version: str | None = None,
 ) -> list[str]:
     """The failed expectations of one response, in a fixed order; empty when all hold."""
     failed = []
@@ -240,6 +259,9 @@ def check(
     for expression in expectation.jq:
         if (reason := _jq_failure(expression, body)) is not None:
             failed.append(reason)
+    wanted = expectation.http_version
+    if wanted is not None and http_version != wanted:
+        failed.append(f"HTTP/{http_version}, not HTTP/{wanted}")
     if expectation.cert_days is not None and tls is not None:  # https responses only
         days_left = tls.get("days_left")
         if days_left is None:

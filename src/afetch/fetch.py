@@ -158,6 +158,7 @@ def _result(
             elapsed_ms=elapsed_ms,
             headers=attempt.header_values,
             tls=tls,
+            http_version=attempt.http_version,
         )
         if failed:
             error = ErrorInfo(ErrorKind.HTTP, "; ".join(failed))
@@ -213,6 +214,7 @@ def _result(
         remote_ip=attempt.hop.remote_ip if attempt.hop else None,
         http_version=attempt.http_version,
         reused=attempt.hop.reused if attempt.hop and status is not None else None,
+        downgraded=attempt.hop is not None and attempt.hop.downgraded and status is not None,
         tls=tls,
     )
 

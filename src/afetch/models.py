@@ -71,6 +71,8 @@ class FetchResult:
     http_version: str | None = None
     #: The answer came on a kept-alive connection; None when no response arrived.
     reused: bool | None = None
+    #: --http2: the origin was moved back to HTTP/1.1 during the run.
+    downgraded: bool = False
     #: ``--tls-info``: protocol, cipher and certificate facts of the connection that answered.
     tls: dict[str, Any] | None = None
     #: Failed, then passed when ``--recheck`` tried it again.
@@ -127,6 +129,7 @@ class FetchResult:
             remote_ip=record.get("remote_ip"),
             http_version=record.get("http_version"),
             reused=record.get("reused"),
+            downgraded=record.get("downgraded", False),
             tls=record.get("tls"),
             flaky=record.get("flaky", False),
             blocked_by=record.get("blocked_by"),
@@ -161,6 +164,8 @@ class FetchResult:
             record["size"] = self.size
             record["http_version"] = self.http_version
             record["reused"] = self.reused
+            if self.downgraded:
+                record["downgraded"] = True
         if self.remote_ip is not None:
             record["remote_ip"] = self.remote_ip
         if self.truncated:

@@ -129,6 +129,10 @@ RECORD_SCHEMA: dict[str, Any] = {
             "type": "boolean",
             "description": "the answer came on a kept-alive connection",
         },
+        "downgraded": {
+            "const": True,
+            "description": "--http2: the origin asked for HTTP/1.1 and got it for the run",
+        },
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "timing": {
             "type": "object",

@@ -38,6 +38,7 @@ def test_a_server_without_h2_gets_http_1_1(servers: ServerThread) -> None:
     run = run_cli("--http2", "--cacert", ca, f"{servers.https()}/ok", f"{servers.https()}/ok")
     assert [r["http_version"] for r in run.records] == ["1.1", "1.1"]
     assert all(r["ok"] for r in run.records)
+    assert not any("downgraded" in r for r in run.records)  # negotiated, not downgraded
 
 
 def test_alpn_http_1_1_from_an_h2_capable_server(h2servers: H2ServerThread) -> None:
@@ -111,6 +112,7 @@ def test_http_1_1_required_downgrades_the_origin(h2servers: H2ServerThread) -> N
     (record,) = run.records
     assert record["ok"] is True
     assert record["http_version"] == "1.1"
+    assert record["downgraded"] is True
 
 
 def test_a_large_body_is_not_held_back_by_flow_control(h2servers: H2ServerThread) -> None:
@@ -232,3 +234,32 @@ def test_http2_is_the_lean_clients(servers: ServerThread) -> None:
     assert "does not go through HTTP proxies" in run.stderr
     run = run_cli("--http2", "--http1.1", f"{servers.base}/ok")
     assert run.records[0]["http_version"] == "1.1"
+
+
+def test_expect_http_version(h2servers: H2ServerThread, servers: ServerThread) -> None:
+    """--expect-http-version 2 holds over h2 and fails a response over HTTP/1.1; a line's
+    expect.http_version replaces it."""
+    h2 = h2servers.url("tls", "/ok")
+    lines = [
+        h2,
+        f"{servers.base}/ok",
+        json.dumps({"url": f"{servers.base}/ok", "expect": {"http_version": "1.1"}}),
+        json.dumps({"url": h2, "expect": {"http_version": 1.1}}),
+    ]
+    run = run_cli(
+        "--http2",
+        "--cacert",
+        str(h2servers.ca),
+        "--expect-http-version",
+        "2",
+        stdin="\n".join(lines).encode(),
+        status=1,
+    )
+    by_index = run.by_index()
+    assert by_index[0]["ok"] is True
+    assert by_index[1]["failed"] == ["HTTP/1.1, not HTTP/2"]
+    assert by_index[2]["ok"] is True
+    assert by_index[3]["failed"] == ["HTTP/2, not HTTP/1.1"]
+    line = b'{"url": "http://a.test/", "expect": {"http_version": "3"}}\n'
+    bad = run_cli(stdin=line, status=None)
+    assert "expect.http_version must be one of 1.0, 1.1, 2" in bad.records[0]["error"]["message"]

@@ -194,6 +194,7 @@ def _expectation(o: SimpleNamespace) -> Expectation:
         body=o.expect_body,
         jq=o.expect_jq,
         cert_days=o.expect_cert_days,
+        http_version=o.expect_http_version,
         max_latency_ms=None if o.max_latency is None else o.max_latency * 1000,
     )
 

@@ -366,6 +366,12 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="https: the certificate must be valid N more days (implies --tls-info).",
     ),
     option(
+        "--expect-http-version",
+        type=click.Choice(["1.0", "1.1", "2"]),
+        metavar="1.0|1.1|2",
+        help="The response must come over this HTTP version (with --http2: 2).",
+    ),
+    option(
         "--tls-info",
         is_flag=True,
         help="Add TLS version, cipher and certificate facts to records of https responses.",

@@ -32,6 +32,8 @@ class HopTiming:
     #: Request bytes the connection still held, unwritten, when the wait for the answer
     #: was cut short: the peer was not reading them.
     unsent: int = 0
+    #: --http2: the origin asked for HTTP/1.1 (or failed its first HTTP/2 request).
+    downgraded: bool = False
 
     def phase(self, tls: bool) -> str:
         """Where the exchange was when it stopped: queue, dns, connect, tls, send, ttfb

@@ -61,6 +61,10 @@ class Downgrade(Replay):
     """The server asked for HTTP/1.1 on this origin (HTTP_1_1_REQUIRED)."""
 
 
+def _name(code: int | None) -> str:
+    return code.name if isinstance(code, h2.errors.ErrorCodes) else str(code)
+
+
 class _Stream:
     """What a Response on a stream takes for its connection (protocol.Response calls these)."""
 
@@ -175,6 +179,7 @@ class H2Link(asyncio.Protocol):
         self._write_paused = False
         self._budget = CONTROL_BUDGET
         self._answered = False  # any frame of a response yet: a silent close is not a reply
+        self._completed = False  # a response ended whole on this connection
         self._goaway_id: int | None = None
 
     # -- asyncio protocol ---------------------------------------------------------
@@ -230,6 +235,7 @@ class H2Link(asyncio.Protocol):
             if not self._answered:
                 error: ResponseError = ResponseError(
                     f"connection {why} before any HTTP/2 frame of a response"
+                    " (does the server speak HTTP/2?)"
                 )
             else:
                 error = ResponseError(f"connection {why} during the response")
@@ -362,6 +368,7 @@ class H2Link(asyncio.Protocol):
             self._refill()
             if (response := self._streams.get(event.stream_id)) is not None:
                 if response.status:
+                    self._completed = True
                     response.ended()
                 else:
                     response.failed(ResponseError("the stream ended without a response"))
@@ -398,11 +405,10 @@ class H2Link(asyncio.Protocol):
         code = event.error_code
         if code == h2.errors.ErrorCodes.REFUSED_STREAM and not response.status:
             error: ResponseError = Replay("the server refused the stream (REFUSED_STREAM)")
-        elif code == h2.errors.ErrorCodes.HTTP_1_1_REQUIRED:
-            error = Downgrade("the server asked for HTTP/1.1 (HTTP_1_1_REQUIRED)")
+        elif code == h2.errors.ErrorCodes.HTTP_1_1_REQUIRED or self._first_failed(code):
+            error = Downgrade(f"the server asked for HTTP/1.1 ({_name(code)})")
         else:
-            name = code.name if isinstance(code, h2.errors.ErrorCodes) else str(code)
-            error = ResponseError(f"the server reset the HTTP/2 stream ({name})")
+            error = ResponseError(f"the server reset the HTTP/2 stream ({_name(code)})")
         response.failed(error)
         self._streams.pop(event.stream_id, None)
         self._wake_room()
@@ -418,11 +424,20 @@ class H2Link(asyncio.Protocol):
             )
         code = event.error_code
         if code not in (None, h2.errors.ErrorCodes.NO_ERROR) and self._streams:
-            name = code.name if isinstance(code, h2.errors.ErrorCodes) else str(code)
-            self._fail_all(ResponseError(f"the server ended the HTTP/2 connection ({name})"))
+            if self._first_failed(code):
+                self._fail_all(Downgrade(f"the server refused HTTP/2 ({_name(code)})"))
+            else:
+                self._fail_all(
+                    ResponseError(f"the server ended the HTTP/2 connection ({_name(code)})")
+                )
         if not self._streams:
             self.close()
         self._wake_room()
+
+    def _first_failed(self, code: int | None) -> bool:
+        """A PROTOCOL_ERROR before any response ended whole: this server's HTTP/2 is not
+        usable (an origin that only claims h2), so the origin goes back to HTTP/1.1."""
+        return code == h2.errors.ErrorCodes.PROTOCOL_ERROR and not self._completed
 
     def _spend(self) -> None:
         self._budget -= 1

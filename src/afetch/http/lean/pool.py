@@ -102,7 +102,9 @@ class Pool:
         self._streams = streams  # HTTP/2 streams per connection at most (ours)
         self._links: dict[Key, H2Link] = {}  # one HTTP/2 connection per origin, LRU first
         self._opening: dict[Key, asyncio.Future[None]] = {}  # an h2 offer under way
-        self._h1_origins: OrderedDict[Key, None] = OrderedDict()  # answered h2 with 1.1
+        # Origins that answered an offer of h2 with HTTP/1.1 (False), or asked for it on
+        # an HTTP/2 stream (True: their records say "downgraded").
+        self._h1_origins: OrderedDict[Key, bool] = OrderedDict()
 
     @classmethod
     def from_options(
@@ -219,6 +221,8 @@ class Pool:
             if not isinstance(answer, Connection | None):
                 return answer
             connection = answer  # the server picked HTTP/1.1 on this new connection
+        if h2 and self._h1_origins.get(key):
+            hop.downgraded = True
         head, body = self._renderer.render(request, host, port)
         while True:
             reused = False
@@ -291,7 +295,7 @@ class Pool:
                 await link.wait_for_room(hop)
                 return await link.request(fields, body, request.method, request.url, hop)
             except Downgrade:
-                self._speaks_h1(key)
+                self._speaks_h1(key, downgraded=True)
                 return None
             except Replay:
                 continue
@@ -317,8 +321,8 @@ class Pool:
             self._speaks_h1(key)
         return connection
 
-    def _speaks_h1(self, key: Key) -> None:
-        self._h1_origins[key] = None
+    def _speaks_h1(self, key: Key, downgraded: bool = False) -> None:
+        self._h1_origins[key] = downgraded or self._h1_origins.get(key, False)
         while len(self._h1_origins) > MAX_H1_ORIGINS:
             self._h1_origins.popitem(last=False)
 
