@@ -208,15 +208,17 @@ def black_hole() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def internet(workdir: Path, dns_delay: float) -> Iterator[str]:
-    """DNS server, nginx and the black hole, running; yields nginx's version."""
+def internet(workdir: Path, dns_delay: float, http2: bool = False) -> Iterator[str]:
+    """DNS server, nginx and the black hole, running; yields nginx's version.
+    ``http2``: nginx offers h2 by ALPN on 443 (curl and pyreqwest then take it)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists() or not ECHO_MODULE.exists():
         sys.exit("needs nginx and its echo module: apt-get install nginx libnginx-mod-http-echo")
     private_resolver(workdir)
     certificates(workdir)
     listen = "\n".join(
-        f"        listen {address}:80 backlog=4096;\n        listen {address}:443 ssl backlog=4096;"
+        f"        listen {address}:80 backlog=4096;\n"
+        f"        listen {address}:443 ssl{' http2' if http2 else ''} backlog=4096;"
         for address in LIVE
     )
     conf = workdir / "nginx.conf"
@@ -357,6 +359,7 @@ def peers(workload: Workload, urls: Path, curl_config: Path) -> dict[str, list[s
     return {
         "afetch": afetch_command(urls, workload),
         "afetch --workers 1": afetch_command(urls, workload, "--workers", "1"),
+        "afetch --http2": afetch_command(urls, workload, "--http2"),
         "afetch --http-client aiohttp": afetch_command(urls, workload, "--http-client", "aiohttp"),
         "curl -Z": [
             "curl",
@@ -569,6 +572,9 @@ def main() -> None:
     )
     parser.add_argument("--peers", default="", help="only these peers (comma-separated names)")
     parser.add_argument(
+        "--http2-server", action="store_true", help="nginx offers h2 on https (ALPN)"
+    )
+    parser.add_argument(
         "--memory", default="10000,100000", help="host counts for peak RSS; '' none"
     )
     parser.add_argument("--dns-delay", type=float, default=DNS_DELAY)
@@ -591,7 +597,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="afetch-internet-") as tmp:
         workdir = Path(tmp)
-        with internet(workdir, args.dns_delay) as server:
+        with internet(workdir, args.dns_delay, args.http2_server) as server:
             ca = str(workdir / "ca.pem")
             env = {
                 **os.environ,
@@ -626,6 +632,8 @@ def main() -> None:
         "memory_mib": mem,
     }
     stem = "internet" if not (args.only or args.peers) else "internet-partial"
+    if args.http2_server:
+        stem = "internet-h2"
     (OUT / f"{stem}.json").write_text(json.dumps(result, indent=2))
     if results:
         chart(result, OUT / f"{stem}.png")
