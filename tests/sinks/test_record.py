@@ -55,6 +55,7 @@ def _every_field_set() -> FetchResult:
         remote_ip="127.0.0.1",
         http_version="1.1",
         reused=False,
+        downgraded=True,
         tls=_TLS,
         flaky=True,
         blocked_by="cloudflare",
