@@ -49,7 +49,14 @@ CONTROL_BUDGET = 1000
 #: Request bytes queued on the socket before a body waits for the kernel to take them.
 _WRITE_HIGH = 256 * 1024
 
-_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
+#: Outbound lists are built valid (request.py checks and lower-cases them): h2's own
+#: checks would run on every header of every request. What servers send is checked.
+_CONFIG = h2.config.H2Configuration(
+    client_side=True,
+    header_encoding=None,
+    validate_outbound_headers=False,
+    normalize_outbound_headers=False,
+)
 
 
 class Replay(ResponseError):
