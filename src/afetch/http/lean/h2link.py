@@ -187,6 +187,10 @@ class H2Link(asyncio.Protocol):
         self._budget = CONTROL_BUDGET
         self._answered = False  # any frame of a response yet: a silent close is not a reply
         self._completed = False  # a response ended whole on this connection
+        # Until the server's first SETTINGS arrive its stream limit is unknown: one stream
+        # (a server that allows 3 would refuse the rest of 20 sent at once).
+        self._settings_seen = False
+        self.negotiated = False  # ALPN chose h2 (not prior knowledge): a downgrade can help
         self._goaway_id: int | None = None
 
     # -- asyncio protocol ---------------------------------------------------------
@@ -253,6 +257,8 @@ class H2Link(asyncio.Protocol):
     # -- what the pool asks ---------------------------------------------------------
 
     def has_room(self) -> bool:
+        if not self._settings_seen:
+            return self.accepting and not self._streams
         limit = min(self._cap, self._h2.remote_settings.max_concurrent_streams)
         return self.accepting and len(self._streams) < limit
 
@@ -386,6 +392,7 @@ class H2Link(asyncio.Protocol):
         elif isinstance(event, h2.events.WindowUpdated):
             self._wake_senders()
         elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self._settings_seen = True
             self._spend()
             self._wake_senders()
             self._wake_room()
@@ -444,7 +451,9 @@ class H2Link(asyncio.Protocol):
     def _first_failed(self, code: int | None) -> bool:
         """A PROTOCOL_ERROR before any response ended whole: this server's HTTP/2 is not
         usable (an origin that only claims h2), so the origin goes back to HTTP/1.1."""
-        return code == h2.errors.ErrorCodes.PROTOCOL_ERROR and not self._completed
+        return (
+            code == h2.errors.ErrorCodes.PROTOCOL_ERROR and self.negotiated and not self._completed
+        )
 
     def _spend(self) -> None:
         self._budget -= 1

@@ -24,6 +24,8 @@ from afetch.http.request import location_text, text_of
 if TYPE_CHECKING:
     from yarl import URL
 
+    from afetch.http.lean.h2link import H2Link
+
 #: Body bytes buffered per response before reading from its socket pauses.
 _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
@@ -66,8 +68,8 @@ class Connection(asyncio.Protocol):
         self.remote_ip: str | None = None
         self.counted = False  # in its origin's count of open connections (pool.py)
         #: --http2: makes the HTTP/2 protocol that takes the connection over if ALPN picks h2.
-        self.upgrade: Callable[[], asyncio.Protocol] | None = None
-        self.upgraded: asyncio.Protocol | None = None
+        self.upgrade: Callable[[], H2Link] | None = None
+        self.upgraded: H2Link | None = None
         # What a new connection receives before its first request is written is
         # kept for it: a server may answer (503, 408) and close as soon as it
         # accepts, and that answer is the response, as curl records it.
@@ -79,6 +81,7 @@ class Connection(asyncio.Protocol):
         if self.upgrade is not None and _alpn(transport) == "h2":
             self.closed = True  # this object is done: the HTTP/2 link owns the connection
             self.upgraded = successor = self.upgrade()
+            successor.negotiated = True
             transport.set_protocol(successor)
             successor.connection_made(transport)
             return
