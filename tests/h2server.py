@@ -29,6 +29,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hyperframe.frame
 import trustme
 
 
@@ -47,6 +48,8 @@ class Behaviour:
     max_streams: int = 1000
     goaway_after: int | None = None  # streams answered before a GOAWAY
     ping_flood: bool = False
+    continuation_flood: bool = False  # HEADERS without END_HEADERS, then CONTINUATIONs
+    settings_flood: bool = False
     huge_headers: bool = False
     initial_window: int = 65_535  # what the client may send on a stream before an update
     never_open_window: bool = False
@@ -142,6 +145,17 @@ class _H2Protocol(asyncio.Protocol):
             for i in range(3000):
                 conn.ping(b"%08d" % i)
             self.flush()
+        if self.behaviour.settings_flood:
+            for _ in range(3000):
+                conn.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100})
+            self.flush()
+        if self.behaviour.continuation_flood and self.transport is not None:
+            frames: list[hyperframe.frame.Frame] = [
+                hyperframe.frame.HeadersFrame(stream_id, data=b"\x88")  # :status 200
+            ]
+            frames += [hyperframe.frame.ContinuationFrame(stream_id, data=b"") for _ in range(500)]
+            self.transport.write(b"".join(frame.serialize() for frame in frames))
+            return None
         if path == "/reset":
             conn.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
             return self.flush()
@@ -212,6 +226,8 @@ BEHAVIOURS = [
     Behaviour("few-streams", max_streams=3),
     Behaviour("goaway", goaway_after=10),
     Behaviour("ping-flood", ping_flood=True),
+    Behaviour("settings-flood", settings_flood=True),
+    Behaviour("continuation-flood", continuation_flood=True),
     Behaviour("huge-headers", huge_headers=True),
     Behaviour("no-window", never_open_window=True),  # 64 KiB, then the window stays shut
 ]

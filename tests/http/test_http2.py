@@ -177,13 +177,43 @@ def test_the_header_list_is_http2s(h2servers: H2ServerThread) -> None:
     assert seen["body"] == 70_000
 
 
-def test_a_ping_flood_ends_the_connection_not_the_run(h2servers: H2ServerThread) -> None:
+@pytest.mark.parametrize(
+    ("server", "said"),
+    [
+        ("ping-flood", "too many control frames"),
+        ("settings-flood", "too many control frames"),
+        ("continuation-flood", "continuation"),
+    ],
+)
+def test_a_flood_ends_the_connection_not_the_run(
+    h2servers: H2ServerThread, server: str, said: str
+) -> None:
+    """3 000 PINGs or SETTINGS, or 500 CONTINUATION frames: that request's protocol
+    failure, quickly, and the run goes on."""
     run = run_cli(
-        "--http2-prior-knowledge", "--retries", "0", h2servers.url("ping-flood"), status=1
+        "--http2-prior-knowledge",
+        "--retries",
+        "0",
+        "-t",
+        "5s",
+        h2servers.url(server),
+        h2servers.url("h2c", "/ok"),
+        status=1,
     )
-    (record,) = run.records
-    assert record["error"]["type"] == "protocol"
-    assert "flood" in record["error"]["message"]
+    flooded, ok = sorted(run.records, key=lambda r: r["index"])
+    assert flooded["error"]["type"] == "protocol"
+    assert said in flooded["error"]["message"].lower()
+    assert flooded["elapsed_ms"] < 4000
+    assert ok["ok"] is True
+
+
+def test_a_server_that_resets_every_stream(h2servers: H2ServerThread) -> None:
+    """Every stream reset: one protocol record each, retried as asked, and the run ends."""
+    urls = [h2servers.url("h2c", f"/reset?i={i}") for i in range(20)]
+    run = run_cli("--http2-prior-knowledge", "--retries", "1", "-c", "10", *urls, status=1)
+    assert len(run.records) == 20
+    assert {r["error"]["type"] for r in run.records} == {"protocol"}
+    assert {r["attempts"] for r in run.records} == {2}
 
 
 def test_a_header_list_over_the_limits_fails_that_response(h2servers: H2ServerThread) -> None:
