@@ -38,6 +38,7 @@ class H2State:
     connections: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     active: int = 0
     max_active: int = 0
+    max_active_one_connection: int = 0
     refused: set[str] = field(default_factory=set)
     h1_requests: int = 0
 
@@ -69,6 +70,7 @@ class _H2Protocol(asyncio.Protocol):
         self.h1 = False
         self.h1_buffer = b""
         self.tasks: set[asyncio.Task[None]] = set()
+        self.active = 0  # streams being answered on this connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -170,12 +172,15 @@ class _H2Protocol(asyncio.Protocol):
             return None
         state = self.state
         state.active += 1
+        self.active += 1
         state.max_active = max(state.max_active, state.active)
+        state.max_active_one_connection = max(state.max_active_one_connection, self.active)
         try:
             if path == "/slow":
                 await asyncio.sleep(float(query.get("s", ["0.1"])[0]))
         finally:
             state.active -= 1
+            self.active -= 1
         status, payload = 200, b"ok"
         if path.startswith("/status/"):
             status = int(path.rsplit("/", 1)[1])

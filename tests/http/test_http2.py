@@ -64,12 +64,29 @@ def test_many_requests_share_one_connection(h2servers: H2ServerThread) -> None:
 
 
 def test_the_servers_stream_limit_holds(h2servers: H2ServerThread) -> None:
-    """SETTINGS_MAX_CONCURRENT_STREAMS 3: never more at once; the rest wait for a stream."""
-    h2servers.state.max_active = 0
-    urls = [h2servers.url("few-streams", f"/slow?s=0.05&i={i}") for i in range(30)]
+    """SETTINGS_MAX_CONCURRENT_STREAMS 3 and -c 20: never more than 3 streams on a
+    connection; more connections (at most 6) carry the rest, not one per request."""
+    state = h2servers.state
+    state.max_active = state.max_active_one_connection = 0
+    before = state.connections["few-streams"]
+    urls = [h2servers.url("few-streams", f"/slow?s=0.05&i={i}") for i in range(60)]
     run = run_cli("--http2-prior-knowledge", "-c", "20", *urls)
     assert all(r["ok"] for r in run.records)
-    assert h2servers.state.max_active == 3
+    assert state.max_active_one_connection == 3
+    assert 2 <= state.connections["few-streams"] - before <= 6
+    assert state.max_active > 3
+
+
+def test_per_host_keeps_one_connection_within_the_servers_limit(
+    h2servers: H2ServerThread,
+) -> None:
+    """--per-host 3 and a server that allows 3: one connection is enough, one is used."""
+    state = h2servers.state
+    before = state.connections["few-streams"]
+    urls = [h2servers.url("few-streams", f"/slow?s=0.02&i={i}") for i in range(30)]
+    run = run_cli("--http2-prior-knowledge", "-c", "20", "--per-host", "3", *urls)
+    assert all(r["ok"] for r in run.records)
+    assert state.connections["few-streams"] - before == 1
 
 
 def test_goaway_moves_the_rest_to_a_new_connection(h2servers: H2ServerThread) -> None:

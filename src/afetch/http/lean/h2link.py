@@ -257,30 +257,44 @@ class H2Link(asyncio.Protocol):
     # -- what the pool asks ---------------------------------------------------------
 
     def has_room(self) -> bool:
-        if not self._settings_seen:
-            return self.accepting and not self._streams
-        limit = min(self._cap, self._h2.remote_settings.max_concurrent_streams)
-        return self.accepting and len(self._streams) < limit
+        return self.accepting and len(self._streams) < self.limit
 
     @property
     def busy(self) -> bool:
         return bool(self._streams)
 
-    async def wait_for_room(self, hop: HopTiming) -> None:
-        """Until a stream is free (queue time, as waiting for a connection is); Replay when
-        the connection stops taking streams meanwhile."""
-        while not self.has_room():
-            if not self.accepting:
-                raise Replay("the connection stopped taking new streams")
-            waiter = asyncio.get_running_loop().create_future()
-            self._room.append(waiter)
-            hop.queued = True
-            try:
-                await waiter
-            finally:
-                if waiter in self._room:
-                    self._room.remove(waiter)
-            hop.queued = False
+    @property
+    def streams(self) -> int:
+        return len(self._streams)
+
+    @property
+    def settled(self) -> bool:
+        """The server's SETTINGS came: its stream limit is known."""
+        return self._settings_seen
+
+    @property
+    def limit(self) -> int:
+        """Streams at once on this connection: ours and the server's limit."""
+        if not self._settings_seen:
+            return 1
+        return min(self._cap, self._h2.remote_settings.max_concurrent_streams)
+
+    @property
+    def full(self) -> bool:
+        return len(self._streams) >= self.limit
+
+    async def changed(self) -> None:
+        """Until a stream frees, the server's SETTINGS come, or the connection stops
+        taking streams: the pool then chooses again."""
+        if not self.accepting:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._room.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._room:
+                self._room.remove(waiter)
 
     async def request(
         self,

@@ -52,6 +52,9 @@ _GOODBYE_SECONDS = 0.25
 RAMP_FIRST = 6
 #: Times one request moves to a new HTTP/2 connection (GOAWAY, REFUSED_STREAM) at most.
 MAX_REPLAYS = 3
+#: HTTP/2 connections to one origin at most (more only when the server's stream limit
+#: is below ours).
+MAX_LINKS_PER_ORIGIN = RAMP_FIRST
 #: Origins remembered as answering HTTP/1.1 to an offer of h2.
 MAX_H1_ORIGINS = 4096
 
@@ -100,7 +103,8 @@ class Pool:
         self._closed = False
         self._http2 = http2
         self._streams = streams  # HTTP/2 streams per connection at most (ours)
-        self._links: dict[Key, H2Link] = {}  # one HTTP/2 connection per origin, LRU first
+        # HTTP/2 connections per origin (a second only when the first is full), LRU first.
+        self._links: dict[Key, list[H2Link]] = {}
         self._opening: dict[Key, asyncio.Future[None]] = {}  # an h2 offer under way
         # Origins that answered an offer of h2 with HTTP/1.1 (False), or asked for it on
         # an HTTP/2 stream (True: their records say "downgraded").
@@ -160,8 +164,11 @@ class Pool:
     def lost(self, connection: Connection) -> None:
         """A connection is gone; the last one after close() ends the wait there."""
         self._open.discard(connection)
-        if self._links and self._links.get(connection.key) is cast("object", connection):
-            del self._links[connection.key]
+        links = self._links.get(connection.key) if self._links else None
+        if links is not None and cast("object", connection) in links:
+            links.remove(cast("H2Link", connection))
+            if not links:
+                del self._links[connection.key]
         if connection.counted:
             connection.counted = False
             self._free(connection.key)
@@ -263,17 +270,10 @@ class Pool:
         from afetch.http.lean.h2link import Downgrade, Replay
 
         fields, body = self._renderer.render_h2(request, key[1], port)
-        for _ in range(MAX_REPLAYS + 1):
-            link = self._links.get(key)
-            if link is not None and not link.accepting:
-                del self._links[key]
-                link = None
-            stale = link is not None and time.monotonic() - link.idle_since >= KEEPALIVE_SECONDS
-            if link is not None and stale and not link.busy:
-                del self._links[key]
-                link.close()
-                link = None
-            if link is None:
+        replays = 0
+        while True:
+            link = self._usable_link(key)
+            if link is None or (link.full and self._may_add_link(key)):
                 if (opening := self._opening.get(key)) is not None:
                     hop.queued = True
                     await asyncio.shield(opening)
@@ -285,6 +285,11 @@ class Pool:
                 if isinstance(opened, Connection):
                     return opened
                 link, hop.reused = opened, False
+            elif link.full:  # wait for a stream (or news: SETTINGS, GOAWAY), then choose again
+                hop.queued = True
+                await link.changed()
+                hop.queued = False
+                continue
             else:
                 self._links[key] = self._links.pop(key)  # most recently used last
                 hop.reused = True
@@ -292,16 +297,16 @@ class Pool:
             if key[0] == "https":
                 hop.ssl_object = link.ssl_object()
             try:
-                await link.wait_for_room(hop)
                 return await link.request(fields, body, request.method, request.url, hop)
             except Downgrade:
                 self._speaks_h1(key, downgraded=True)
                 return None
             except Replay:
-                continue
-        raise ResponseError(
-            f"the server did not process the request on {MAX_REPLAYS + 1} HTTP/2 connections"
-        )
+                replays += 1
+                if replays > MAX_REPLAYS:
+                    raise ResponseError(
+                        f"the server did not process the request on {replays} HTTP/2 streams"
+                    ) from None
 
     async def _open_h2(self, key: Key, hop: HopTiming, proxy: URL | None) -> H2Link | Connection:
         """A new connection offering HTTP/2; the origin's other requests wait for it."""
@@ -315,7 +320,7 @@ class Pool:
             del self._opening[key]
             opening.set_result(None)
         if isinstance(connection, H2Link):
-            self._links[key] = connection
+            self._links.setdefault(key, []).append(connection)
             self._evict_links()
         else:
             self._speaks_h1(key)
@@ -326,16 +331,47 @@ class Pool:
         while len(self._h1_origins) > MAX_H1_ORIGINS:
             self._h1_origins.popitem(last=False)
 
+    def _usable_link(self, key: Key) -> H2Link | None:
+        """The origin's connection with a free stream, else its least busy one (None: no
+        connection takes streams). Connections that stopped, or idled out, are dropped."""
+        links = self._links.get(key)
+        if not links:
+            return None
+        now = time.monotonic()
+        for link in list(links):
+            stale = not link.busy and now - link.idle_since >= KEEPALIVE_SECONDS
+            if not link.accepting or stale:
+                links.remove(link)
+                if stale:
+                    link.close()
+        if not links:
+            del self._links[key]
+            return None
+        return next((link for link in links if not link.full), None) or min(
+            links, key=lambda link: link.streams
+        )
+
+    def _may_add_link(self, key: Key) -> bool:
+        """Another connection to the origin when every one is full: the server's stream
+        limit, not ours, is what filled them (ours is --per-host, else -c, in all)."""
+        links = self._links.get(key, [])
+        if len(links) >= MAX_LINKS_PER_ORIGIN or not all(link.settled for link in links):
+            return False
+        return sum(link.limit for link in links) < self._streams
+
     def _evict_links(self) -> None:
         """Idle HTTP/2 connections beyond the idle bound close, least recently used first."""
-        excess = len(self._links) - self._max_idle
-        for key, link in list(self._links.items()):
-            if excess <= 0:
-                break
-            if not link.busy:
+        excess = sum(map(len, self._links.values())) - self._max_idle
+        for key, links in list(self._links.items()):
+            for link in list(links):
+                if excess <= 0:
+                    return
+                if not link.busy:
+                    links.remove(link)
+                    link.close()
+                    excess -= 1
+            if not links:
                 del self._links[key]
-                link.close()
-                excess -= 1
 
     async def _open_or_wait(
         self, key: Key, hop: HopTiming, proxy: URL | None = None, h2: bool = False
