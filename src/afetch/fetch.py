@@ -97,6 +97,8 @@ class _Attempt:
     peek: bytes = b""
     #: What the server's rate-limit headers say is left (afetch.ratelimit).
     budget: Budget | None = None
+    #: The attempt's timeout, which a wait for an HTTP/2 stream pushes back.
+    limit: asyncio.Timeout | None = None
 
 
 async def fetch_one(
@@ -244,7 +246,7 @@ async def _attempt(client: Client, spec: FetchSpec, config: Config) -> _Attempt:
     attempt = _Attempt()
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(spec.timeout or config.timeout):
+        async with asyncio.timeout(spec.timeout or config.timeout) as attempt.limit:
             await _exchange(client, spec, config, attempt)
     except OutputFailure:
         raise  # the run's fault, not this URL's: it ends the run
@@ -267,6 +269,7 @@ async def _exchange(client: Client, spec: FetchSpec, config: Config, attempt: _A
     first_url, answered = url, False  # its origin is only asked for on a 401 (--digest)
     while True:
         attempt.hop, attempt.tls = begin_hop(), url.scheme == "https"
+        attempt.hop.limit = attempt.limit
         sent = headers if jar is None else _with_cookies(headers, jar.header_for(url))
         exchange = client.transport.send(Request(method, url, sent, body), attempt.hop)
         async with exchange as response:

@@ -89,6 +89,15 @@ def test_per_host_keeps_one_connection_within_the_servers_limit(
     assert state.connections["few-streams"] - before == 1
 
 
+def test_waiting_for_a_stream_does_not_spend_the_timeout(h2servers: H2ServerThread) -> None:
+    """30 answers of 0.3 s at -c 30 where 6 connections of 3 streams carry 18, -t 0.5s:
+    those that waited for a stream still had their whole 0.5 s once they got one."""
+    urls = [h2servers.url("few-streams", f"/slow?s=0.3&w={i}") for i in range(30)]
+    run = run_cli("--http2-prior-knowledge", "-c", "30", "-t", "0.5s", "--retries", "0", *urls)
+    assert all(r["ok"] for r in run.records)
+    assert max(r["elapsed_ms"] for r in run.records) > 550  # a stream's wait, then 0.3 s
+
+
 def test_goaway_moves_the_rest_to_a_new_connection(h2servers: H2ServerThread) -> None:
     """GOAWAY after 10 streams: every request is answered, none counts a second attempt."""
     before = h2servers.state.connections["goaway"]

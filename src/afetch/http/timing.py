@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 @dataclass(slots=True)
@@ -34,6 +38,8 @@ class HopTiming:
     unsent: int = 0
     #: --http2: the origin asked for HTTP/1.1 (or failed its first HTTP/2 request).
     downgraded: bool = False
+    #: The attempt's timeout: waiting for an HTTP/2 stream is not counted in it.
+    limit: asyncio.Timeout | None = None
 
     def phase(self, tls: bool) -> str:
         """Where the exchange was when it stopped: queue, dns, connect, tls, send, ttfb

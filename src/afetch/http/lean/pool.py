@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal, cast
 
 from afetch.errors import RequestError, ResponseError
@@ -286,9 +286,7 @@ class Pool:
                     return opened
                 link, hop.reused = opened, False
             elif link.full:  # wait for a stream (or news: SETTINGS, GOAWAY), then choose again
-                hop.queued = True
-                await link.changed()
-                hop.queued = False
+                await _outside_the_timeout(link.changed(), hop)
                 continue
             else:
                 self._links[key] = self._links.pop(key)  # most recently used last
@@ -453,6 +451,21 @@ class Pool:
             connection.close()
             idle = self._idle.get(key)
         return None
+
+
+async def _outside_the_timeout(wait: Awaitable[None], hop: HopTiming) -> None:
+    """Wait for an HTTP/2 stream without spending the attempt's timeout: the streams
+    in use each have their own, so the wait ends (queue time, said in the record)."""
+    hop.queued = True
+    limit = hop.limit
+    started = time.monotonic()
+    try:
+        await wait
+    finally:
+        hop.queued = False
+        when = limit.when() if limit is not None else None
+        if limit is not None and when is not None and not limit.expired():
+            limit.reschedule(when + time.monotonic() - started)
 
 
 class _Exchange:
