@@ -272,6 +272,13 @@ def build_app(state: State) -> web.Application:
         port = str(peer[1]) if peer else "?"
         return web.Response(text=port, headers={"X-Peer-Port": port})
 
+    @routes.get("/close")
+    async def close(request: web.Request) -> web.Response:
+        """Answers after ``s`` seconds and closes: keep-alive never shows, so a client's
+        requests to it wait for room on its few first connections."""
+        await asyncio.sleep(float(request.query.get("s", "0")))
+        return web.Response(text="ok", headers={"Connection": "close"})
+
     @routes.get("/tls-session")
     async def tls_session(request: web.Request) -> web.Response:
         """Whether this TLS connection resumed a session; each answer closes its connection."""

@@ -132,6 +132,21 @@ def test_max_failures_stops_early_and_exits_1(servers: ServerThread) -> None:
     assert "--max-failures reached" in run.stderr
 
 
+def test_a_stop_while_requests_wait_for_room_leaves_no_internal_records(
+    servers: ServerThread,
+) -> None:
+    """Requests waiting for one of an origin's first connections (it closes after each
+    answer) when --max-failures stops the run: cancelled records, never internal ones
+    (a waiter the wake had dropped was removed twice: ValueError)."""
+    urls = [f"{servers.base}/close?s=0.05&i={i}" for i in range(80)]
+    run = run_cli(
+        *urls, "-c", "12", "--max-failures", "3", "--expect-status", "404", "--retries", "0",
+        status=1,
+    )  # fmt: skip
+    kinds = {r["error"]["type"] for r in run.records}
+    assert kinds <= {"http", "cancelled"}, kinds
+
+
 def _properties(case: TestCase) -> dict[str, str]:
     """A test case's <properties>, as pytest and Surefire write them."""
     (properties,) = case.iterchildren(Properties)  # type: ignore[no-untyped-call]

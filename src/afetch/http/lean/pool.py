@@ -417,7 +417,7 @@ class Pool:
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self._wake(origin)  # woken, then cancelled: the wake goes to the next one
-            else:
+            elif waiter in origin.waiters:  # a wake may have dropped it, cancelled, already
                 origin.waiters.remove(waiter)
             raise
 
