@@ -27,6 +27,7 @@ from tests.server import ServerThread
 EAGER = """
 import afetch.run.engine as engine
 engine.GROW_AFTER, engine.SATURATED, engine.LOAD_SAMPLE = 0.0, 0.0, 0.05
+engine.FRESH_SHARE = 0.0
 engine.usable_cores = lambda: 3
 from afetch.cli import main
 main()
@@ -39,6 +40,7 @@ def eager(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "GROW_AFTER", 0.0)
     monkeypatch.setattr(engine, "SATURATED", 0.0)
     monkeypatch.setattr(engine, "LOAD_SAMPLE", 0.05)
+    monkeypatch.setattr(engine, "FRESH_SHARE", 0.0)
     monkeypatch.setattr(engine, "usable_cores", lambda: 3)
 
 
@@ -87,6 +89,24 @@ def test_no_growth_where_one_process_must_see_everything(servers: ServerThread) 
     assert not may_grow(Config(host_interval=0.5))
     assert not may_grow(Config(concurrency=1))
     assert may_grow(Config())
+
+
+def test_growth_waits_for_new_connections(
+    servers: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saturated, but the answers reuse connections (one keep-alive host): no process is
+    taken on; a server that closes after each answer makes every one new: it grows.
+    (Three samples in a row: the first answers are on new connections anyway.)"""
+    monkeypatch.setattr(engine, "GROW_AFTER", 0.25)
+    monkeypatch.setattr(engine, "SATURATED", 0.0)
+    monkeypatch.setattr(engine, "LOAD_SAMPLE", 0.1)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
+    kept = run_cli(*[f"{servers.base}/slow?s=0.02&i={i}" for i in range(200)], "-c", "4",
+                   "--verbose")  # fmt: skip
+    assert "processes" not in kept.stderr
+    closed = run_cli(*[f"{servers.base}/close?s=0.02&i={i}" for i in range(200)], "-c", "4",
+                     "--verbose")  # fmt: skip
+    assert "fetching in 2 processes" in closed.stderr
 
 
 def test_a_short_run_stays_one_process(servers: ServerThread) -> None:
