@@ -44,9 +44,37 @@ def eager(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "usable_cores", lambda: 3)
 
 
-def _children() -> list[int]:
-    found = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True)
+def _children(parent: int | None = None) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-P", str(parent or os.getpid())], capture_output=True, text=True
+    )
     return [int(pid) for pid in found.stdout.split()]
+
+
+def _wait_for_children(parent: int, count: int) -> list[int]:
+    """The worker processes ``parent`` took on, once there are ``count`` (10 s at most)."""
+    deadline = time.monotonic() + 10
+    children = _children(parent)
+    while len(children) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+        children = _children(parent)
+    return children
+
+
+def _grown_run_on_hung_requests(servers: ServerThread, stdout: int) -> subprocess.Popen[bytes]:
+    """A real afetch that grows at once (3 processes), 30 requests that never finish."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EAGER, "-c", "6"],
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        stderr=stdout,
+        start_new_session=True,  # like a terminal: a signal goes to the whole group
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(b"".join(b"%s/hang?i=%d\n" % (servers.base.encode(), i) for i in range(30)))
+    proc.stdin.flush()
+    assert len(_wait_for_children(proc.pid, 2)) == 2
+    return proc
 
 
 @pytest.mark.usefixtures("eager")
@@ -127,12 +155,7 @@ def test_a_helper_killed_mid_run_loses_nothing(servers: ServerThread, tmp_path: 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 10
-    children: list[int] = []
-    while not children and time.monotonic() < deadline:
-        time.sleep(0.05)
-        found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
-        children = [int(pid) for pid in found.stdout.split()]
+    children = _wait_for_children(proc.pid, 1)
     assert children
     time.sleep(0.5)  # requests in flight there
     os.kill(children[0], signal.SIGKILL)
@@ -148,22 +171,7 @@ def test_a_helper_killed_mid_run_loses_nothing(servers: ServerThread, tmp_path: 
 def test_ctrl_c_in_a_grown_run(servers: ServerThread) -> None:
     """SIGINT to the group: one record per request read, cancelled ones included, 130,
     and no worker process left behind."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", EAGER, "-c", "6"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert proc.stdin is not None
-    proc.stdin.write(b"".join(b"%s/hang?i=%d\n" % (servers.base.encode(), i) for i in range(30)))
-    proc.stdin.flush()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # it grew
-        found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
-        if len(found.stdout.split()) >= 2:
-            break
-        time.sleep(0.05)
+    proc = _grown_run_on_hung_requests(servers, subprocess.PIPE)
     time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
@@ -180,25 +188,10 @@ def test_ctrl_c_in_a_grown_run(servers: ServerThread) -> None:
 
 def test_kill_9_of_the_coordinator_takes_its_workers(servers: ServerThread) -> None:
     """Worker processes do not outlive a coordinator killed with SIGKILL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", EAGER, "-c", "6"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    assert proc.stdin is not None
-    proc.stdin.write(b"".join(b"%s/hang?i=%d\n" % (servers.base.encode(), i) for i in range(30)))
-    proc.stdin.flush()
-    deadline = time.monotonic() + 10
-    children: list[str] = []
-    while len(children) < 2 and time.monotonic() < deadline:
-        found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
-        children = found.stdout.split()
-        time.sleep(0.05)
-    assert len(children) == 2
+    proc = _grown_run_on_hung_requests(servers, subprocess.DEVNULL)
     proc.kill()
     proc.wait(timeout=10)
+    assert proc.stdin is not None
     proc.stdin.close()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
