@@ -271,7 +271,15 @@ class H2ServerThread:
                 lambda b=behaviour: _H2Protocol(self.state, b), "127.0.0.1", 0, ssl=tls
             )
             self.ports[behaviour.name] = server.sockets[0].getsockname()[1]
+        slam = await asyncio.start_server(self._slam, "127.0.0.1", 0)
+        self.ports["slam"] = slam.sockets[0].getsockname()[1]
+
+    async def _slam(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Accepts, waits 0.2 s, hangs up: every TLS handshake to it fails, slowly."""
+        self.state.connections["slam"] += 1
+        await asyncio.sleep(0.2)
+        writer.close()
 
     def url(self, name: str, path: str = "/ok") -> str:
-        scheme = "https" if name == "tls" else "http"
+        scheme = "https" if name in ("tls", "slam") else "http"
         return f"{scheme}://127.0.0.1:{self.ports[name]}{path}"

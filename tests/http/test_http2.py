@@ -141,6 +141,17 @@ def test_http_1_1_required_downgrades_the_origin(h2servers: H2ServerThread) -> N
     assert record["downgraded"] is True
 
 
+def test_requests_waiting_for_a_connection_share_its_failure(h2servers: H2ServerThread) -> None:
+    """10 requests wait for the one connection being opened to an origin; when it
+    fails they fail with it, at once, instead of each trying again in turn."""
+    before = h2servers.state.connections["slam"]
+    urls = [h2servers.url("slam", f"/?i={i}") for i in range(10)]
+    run = run_cli("--http2", "--cacert", str(h2servers.ca), "--retries", "0", *urls, status=1)
+    assert {r["error"]["type"] for r in run.records} == {"tls"}
+    assert h2servers.state.connections["slam"] - before == 1
+    assert max(r["elapsed_ms"] for r in run.records) < 1000
+
+
 def test_a_large_body_is_not_held_back_by_flow_control(h2servers: H2ServerThread) -> None:
     size = 5 * 1024 * 1024
     run = run_cli(

@@ -105,7 +105,8 @@ class Pool:
         self._streams = streams  # HTTP/2 streams per connection at most (ours)
         # HTTP/2 connections per origin (a second only when the first is full), LRU first.
         self._links: dict[Key, list[H2Link]] = {}
-        self._opening: dict[Key, asyncio.Future[None]] = {}  # an h2 offer under way
+        # An h2 offer under way; its result: what made it fail, shared by those waiting.
+        self._opening: dict[Key, asyncio.Future[Exception | None]] = {}
         # Origins that answered an offer of h2 with HTTP/1.1 (False), or asked for it on
         # an HTTP/2 stream (True: their records say "downgraded").
         self._h1_origins: OrderedDict[Key, bool] = OrderedDict()
@@ -276,8 +277,10 @@ class Pool:
             if link is None or (link.full and self._may_add_link(key)):
                 if (opening := self._opening.get(key)) is not None:
                     hop.queued = True
-                    await asyncio.shield(opening)
+                    failure = await asyncio.shield(opening)
                     hop.queued = False
+                    if failure is not None:  # the connection they all waited for: not to be
+                        raise failure
                     if key in self._h1_origins:
                         return None
                     continue
@@ -310,13 +313,17 @@ class Pool:
         """A new connection offering HTTP/2; the origin's other requests wait for it."""
         from afetch.http.lean.h2link import H2Link
 
-        opening = asyncio.get_running_loop().create_future()
+        opening: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
         self._opening[key] = opening
+        failure: Exception | None = None
         try:
             connection, _ = await self._open_or_wait(key, hop, proxy, h2=True)
+        except Exception as exc:  # the requests waiting for it fail with it (not a cancel)
+            failure = exc
+            raise
         finally:
             del self._opening[key]
-            opening.set_result(None)
+            opening.set_result(failure)
         if isinstance(connection, H2Link):
             self._links.setdefault(key, []).append(connection)
             self._evict_links()
