@@ -193,12 +193,14 @@ class Engine(Scheduler):
             outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
             if self._helpers is not None:  # their records, before the leftovers'
                 await self._helpers.finish()
+        except BaseException:  # cancelled (the consumer left): no process outlives the run
+            if self._helpers is not None:
+                self._helpers.halt()
+                await self._helpers.finish(abandon=True)
+            raise
         finally:
             if watch is not None:
                 watch.cancel()
-            if self._helpers is not None:  # also when cancelled: no process outlives the run
-                self._helpers.halt()
-                await self._helpers.finish(abandon=True)
         for result in [*self._finished, *self.window.rest(), *self._leftovers()]:
             await out.put(result)
         # A failure of afetch's own input stage is a bug or an I/O fault the caller must see.

@@ -98,12 +98,25 @@ class Connector:
             raise connect_failure(host, port, exc) from exc
         hop.tcp_end = time.perf_counter()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return await self._over(sock, key, hop, owner, h2, prior)
+
+    async def _over(
+        self,
+        sock: socket.socket,
+        key: Key,
+        hop: HopTiming,
+        owner: Owner,
+        h2: LinkFactory | None,
+        prior: bool,
+    ) -> Connection | H2Link:
+        """The connection's protocol on a connected socket, after TLS for https."""
+        scheme, host, port = key
         connection = Connection(owner, key)
         protocol = _protocol(connection, scheme, h2, prior)
         tls = None
         try:
             tls = await self._tls_for(scheme, h2)
-            await loop.create_connection(
+            await asyncio.get_running_loop().create_connection(
                 lambda: protocol,
                 sock=sock,
                 ssl=tls,
@@ -140,7 +153,7 @@ class Connector:
         from python_socks import ProxyError, ProxyTimeoutError
         from python_socks.async_.asyncio import Proxy
 
-        scheme, host, port = key
+        _, host, port = key
         proxy_port = proxy.port or 1080
         proxy_ip = (await self._resolver.resolve(proxy.raw_host or "", proxy_port, hop))[0][4][0]
         remote_dns = proxy.scheme in ("socks5h", "socks4a")
@@ -157,24 +170,7 @@ class Connector:
         except (ProxyError, ProxyTimeoutError, OSError) as exc:
             raise ConnectError(f"SOCKS proxy {proxy.raw_host}:{proxy_port}: {exc}") from exc
         hop.tcp_end = time.perf_counter()
-        connection = Connection(owner, key)
-        protocol = _protocol(connection, scheme, h2, prior)
-        tls = None
-        try:
-            tls = await self._tls_for(scheme, h2)
-            await asyncio.get_running_loop().create_connection(
-                lambda: protocol, sock=sock, ssl=tls, server_hostname=host if tls else None
-            )
-        except OSError as exc:
-            sock.close()
-            if tls is not None:
-                raise tls_failure(host, port, exc) from exc
-            raise connect_failure(host, port, exc) from exc
-        except BaseException:
-            sock.close()
-            raise
-        hop.ready = time.perf_counter()
-        return _opened(connection, protocol)
+        return await self._over(sock, key, hop, owner, h2, prior)
 
     async def _open_plain(
         self,
