@@ -12,6 +12,8 @@ urls=$1; shift
 python=${PYTHON:-.venv-bench/bin/python}
 export PYTHONHASHSEED=${PYTHONHASHSEED:-0}  # set and dict layouts vary with the seed: ±2 % otherwise
 out=$(mktemp -d)
+# A stale bytecode cache (sources edited, PYTHONDONTWRITEBYTECODE set) would be compiled in every run.
+"$python" -m compileall -q "$(dirname "$0")/../src" > /dev/null
 count() {  # instructions of one afetch run
     # --workers 1: callgrind follows one process, and a run under it is CPU-bound
     # long enough for --workers auto to take on worker processes.

@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import BIN, HERE, free_port, measure, start
+from run import BIN, HERE, free_port, fresh_bytecode, measure, start
 
 CONF = """
 worker_processes 1;
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--c", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    fresh_bytecode()
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     with tempfile.TemporaryDirectory(prefix="afetch-h2-") as tmp:
         workdir = Path(tmp)
