@@ -36,6 +36,22 @@ def test_bad_status_lists_are_refused(text: str) -> None:
         parse_statuses(text)
 
 
+@pytest.mark.parametrize(
+    ("days_left", "failed"),
+    [
+        (12, ["certificate expires in 12 days (< 30)"]),
+        (0, ["certificate expires in 0 days (< 30)"]),
+        (-2166, ["certificate expired 2166 days ago"]),
+        (30, []),
+    ],
+)
+def test_cert_days_say_how_far_from_expiry(days_left: int, failed: list[str]) -> None:
+    """A certificate already expired (seen with -k) says so, not 'expires in -N days'."""
+    expectation = DEFAULT_EXPECTATION.override({"cert_days": 30})
+    tls = {"days_left": days_left}
+    assert check(expectation, status=200, body="", elapsed_ms=1, headers={}, tls=tls) == failed
+
+
 def test_check_reports_every_failed_expectation_readably() -> None:
     """Each failed expectation is one readable line, as in the issue's examples."""
     expectation = DEFAULT_EXPECTATION.override(

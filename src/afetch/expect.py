@@ -266,6 +266,8 @@ def check(
         days_left = tls.get("days_left")
         if days_left is None:
             failed.append("certificate details unavailable")
+        elif days_left < 0:  # only with -k: verification refuses it otherwise
+            failed.append(f"certificate expired {-days_left} days ago")
         elif days_left < expectation.cert_days:
             failed.append(f"certificate expires in {days_left} days (< {expectation.cert_days})")
     return failed
