@@ -590,6 +590,13 @@ RAW_HANDLERS: dict[str, Handler] = {
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
     ),
     "until-close": _reply(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it"),
+    "bare-lf": _reply(b"HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 5\n\nbare!"),
+    "chunk-blanks": _reply(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5  \r\nhello\r\n0\r\n\r\n"
+    ),
+    "coded-until-close": _reply(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nto the end"
+    ),
     "early-hints": _reply(
         b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

@@ -97,10 +97,19 @@ async def test_a_fresh_connection_closed_unanswered_is_a_protocol_error(
 
 @pytest.mark.parametrize(
     ("name", "body"),
-    [("chunked", "hello world"), ("until-close", "all of it"), ("early-hints", "ok")],
+    [
+        ("chunked", "hello world"),
+        ("until-close", "all of it"),
+        ("early-hints", "ok"),
+        ("bare-lf", "bare!"),
+        ("chunk-blanks", "hello"),
+        ("coded-until-close", "to the end"),
+    ],
 )
 async def test_framings(servers: ServerThread, name: str, body: str) -> None:
-    """Chunked with a trailer, HTTP/1.0 to the end of the connection, a 103 before the answer."""
+    """Chunked with a trailer, HTTP/1.0 to the end of the connection, a 103 before the answer;
+    as curl reads them: lines ended by a bare LF, blanks after a chunk size, and a
+    Transfer-Encoding without chunked last, whose body ends with the connection (RFC 9112)."""
     (record,) = await fetch([servers.raw(name)], capture_body=True)
     assert record["ok"], record
     assert (record["status"], record["body"], record["size"]) == (200, body, len(body))

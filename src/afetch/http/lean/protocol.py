@@ -204,7 +204,12 @@ class Response:
         self._connection: Connection | None = connection
         # The parser holds this response's callbacks: a cycle, broken by release()
         # so a finished response is freed at once, not by the cycle collector.
-        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        parser = httptools.HttpResponseParser(self)
+        # As curl and aiohttp read them: lines ended by a bare LF, blanks after a chunk size.
+        parser.set_dangerous_leniencies(
+            lenient_optional_cr_before_lf=True, lenient_spaces_after_chunk_size=True
+        )
+        self._parser: httptools.HttpResponseParser | None = parser
         self._head_only = method == "HEAD"
         self._fields: list[tuple[bytes, bytes]] = []
         self._reason = b""
@@ -390,8 +395,10 @@ class Response:
         if self._head_only:  # llhttp cannot be told; 204 and 304 it knows itself
             self._finish()
             raise _HeadDone
-        self._until_close = (
-            headers.get("Content-Length") is None and headers.get("Transfer-Encoding") is None
+        # No length and no chunked coding last (RFC 9112 6.3): the body ends with the connection.
+        coding = headers.get("Transfer-Encoding")
+        self._until_close = headers.get("Content-Length") is None and (
+            coding is None or coding.rsplit(",", 1)[-1].strip().lower() != "chunked"
         )
 
     def on_body(self, body: bytes) -> None:
