@@ -337,7 +337,13 @@ def parse_resolve(text: str) -> Pin:
             addresses.append(str(ipaddress.ip_address(item.strip().strip("[]"))))
         except ValueError:
             raise ValueError(f"{text!r}: {item.strip()!r} is not an IP address") from None
-    return Pin(host.lower().rstrip("."), port, tuple(addresses))
+    from afetch.http.request import host_key
+
+    try:
+        name = host_key(host)
+    except ValueError:
+        raise ValueError(f"{text!r}: {host!r} is not a host name") from None
+    return Pin(name, port, tuple(addresses))
 
 
 def parse_dns_servers(text: str) -> tuple[str, ...]:

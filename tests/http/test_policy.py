@@ -61,6 +61,19 @@ def test_a_denied_address_among_several_is_skipped_not_dialled(servers: ServerTh
     assert record["remote_ip"] == "127.0.0.1"
 
 
+def test_international_names_in_resolve_and_deny_match_the_url(servers: ServerThread) -> None:
+    """--resolve and --deny name a host as the user writes it (bücher.test); the URL's host
+    is its IDNA form (xn--bcher-kva.test): both still match it."""
+    port = servers.ports["app"]
+    url = f"http://BÜCHER.test:{port}/ok"
+    pinned = ("--resolve", f"bücher.test:{port}:127.0.0.1", "--retries", "0")
+    (record,) = run_cli(url, *pinned).records
+    assert record["ok"], record
+    assert record["url"] == f"http://xn--bcher-kva.test:{port}/ok"
+    (denied,) = run_cli(url, *pinned, "--deny", "Bücher.test.", status=1).records
+    assert denied["error"]["type"] == "policy"
+
+
 def test_a_proxied_request_is_checked_on_the_proxys_address(servers: ServerThread) -> None:
     """Through a proxy it is the proxy that is dialled: its address is what the policy sees."""
     proxy = f"http://127.0.0.1:{servers.ports['proxy']}"

@@ -13,6 +13,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from afetch.http.request import host_key
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -75,7 +77,10 @@ def _split(items: Iterable[str], option: str) -> tuple[tuple[Network, ...], froz
         except ValueError:
             if "/" in text or " " in text:
                 raise ValueError(f"{option} {text!r} is neither a network nor a host") from None
-            hosts.add(text.lower().rstrip("."))
+            try:
+                hosts.add(host_key(text))
+            except ValueError:
+                raise ValueError(f"{option} {text!r} is neither a network nor a host") from None
     return tuple(networks), frozenset(hosts)
 
 

@@ -46,6 +46,23 @@ _CONNECTION_SPECIFIC = frozenset(
 )
 
 
+def host_key(name: str) -> str:
+    """A host name as a URL's host compares with it: lower case, no final dot, IDNA.
+
+    ``--resolve bücher.example:…`` or ``--deny bücher.example`` would otherwise
+    never match the URL's ``xn--bcher-kva.example``. ValueError if it is no name.
+    """
+    name = name.lower().rstrip(".")
+    if name.isascii():
+        return name
+    from yarl import URL
+
+    try:
+        return URL.build(scheme="http", host=name).raw_host or name
+    except ValueError:
+        raise ValueError(f"{name!r} is not a host name") from None
+
+
 def check_method(method: str) -> str:
     """An RFC 9110 token, or ValueError."""
     if not TOKEN.fullmatch(method):
