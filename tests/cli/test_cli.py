@@ -125,6 +125,15 @@ def test_a_missing_input_file_is_a_usage_error() -> None:
     assert "/no/such/file" in result.stderr
 
 
+def test_an_output_in_a_missing_folder_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    """-o into a folder that does not exist: exit 2, the message names -o's file (not the
+    side file afetch writes beside it)."""
+    target = tmp_path / "no" / "such" / "out.jsonl"
+    result = CliRunner().invoke(command, ["-o", str(target), "http://127.0.0.1:9/"])
+    assert result.exit_code == 2
+    assert f"cannot write {target}: No such file or directory" in result.stderr
+
+
 def test_clirunner_stdin_and_version(servers: ServerThread) -> None:
     """The command works in-process with a stand-in stdin; --version needs no network."""
     result = CliRunner().invoke(command, [], input=f"{servers.base}/ok\n")

@@ -116,7 +116,10 @@ def _keep_fingerprint(
     try:
         keep(output, fingerprint(config, control, urls, inputs))
     except OSError as exc:
-        raise click.UsageError(f"cannot write {output}.resume.json: {exc.strerror}") from exc
+        # A missing or read-only folder is the output's problem, not its side file's.
+        folder_ok = os.access(os.path.dirname(output) or ".", os.W_OK)
+        failed = f"{output}.resume.json" if folder_ok else output
+        raise click.UsageError(f"cannot write {failed}: {exc.strerror}") from exc
 
 
 def _recorded(path: str) -> IndexBitmap:
