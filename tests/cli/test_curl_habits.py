@@ -68,6 +68,14 @@ def test_curl_aliases(servers: ServerThread) -> None:
     assert run.stderr == ""
 
 
+def test_dash_i_is_a_head_request(servers: ServerThread) -> None:
+    """-I sends HEAD, as curl's; with another -X or a body it is a usage error."""
+    (record,) = run_cli(f"{servers.base}/ok", "-I").records
+    assert (record["method"], record["status"], record["ok"]) == ("HEAD", 200, True)
+    for extra, words in [(("-X", "POST"), "-X POST"), (("-d", "a=b"), "no body")]:
+        assert words in run_cli(f"{servers.base}/ok", "-I", *extra, status=2).stderr
+
+
 def test_a_file_given_as_a_url_gets_a_hint(tmp_path: Path) -> None:
     """A file name given as a URL is a usage error that suggests -i."""
     listed = tmp_path / "urls.txt"

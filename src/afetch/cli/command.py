@@ -72,6 +72,17 @@ def command(**given: Any) -> None:
     sys.exit(int(run(config, ui, control, (urls, inputs), out, env, done, earlier)))
 
 
+def _method(o: SimpleNamespace) -> str | None:
+    """``-I`` is curl's ``-X HEAD``; with another method or a body it is a usage error."""
+    if not o.head:
+        return o.method  # type: ignore[no-any-return]
+    if o.method not in (None, "HEAD"):
+        raise click.UsageError(f"give -I/--head or -X {o.method}, not both")
+    if o.data or o.json_text is not None:
+        raise click.UsageError("-I/--head sends no body: not with --data or --json")
+    return "HEAD"
+
+
 def _config(o: SimpleNamespace) -> Config:
     """What every request needs (a usage error for values that do not fit together)."""
     from afetch.config import Config, request_shape
@@ -84,7 +95,7 @@ def _config(o: SimpleNamespace) -> Config:
     try:
         tls_options = TlsOptions(insecure=o.insecure, cacert=o.cacert, cert=o.cert, key=o.key)
         method, sent, body, removed = request_shape(
-            method=o.method,
+            method=_method(o),
             headers=o.headers,
             data=o.data,
             json_text=o.json_text,

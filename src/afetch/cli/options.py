@@ -199,6 +199,9 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="HTTP method.",
     ),
     option(
+        "-I", "--head", is_flag=True, help="HEAD requests: status and headers, no body (-X HEAD)."
+    ),
+    option(
         "-H",
         "--header",
         "headers",
