@@ -288,3 +288,19 @@ def test_names_in_the_summary_are_cut_to_a_line(tmp_path: Path) -> None:
     name = line.split("Connection refused: ", 1)[1]
     assert len(name) == 80
     assert name.endswith("…")
+
+
+def test_dedupe_digests_behave_as_a_set() -> None:
+    """--dedupe's compact digest store answers exactly as a set would: new once, then seen
+    (keys sharing a bucket, both ends of the 64-bit range, 200 000 random ones)."""
+    from afetch.inputs.seen import Digests
+
+    rng = random.Random(7)
+    keys = [0, 2**64 - 1, 1 << 16, 2 << 16, 3 << 16, 1]
+    keys += [rng.getrandbits(64) for _ in range(200_000)]
+    keys += [rng.choice(keys) for _ in range(50_000)]  # repeats
+    digests, reference = Digests(), set()
+    for key in keys:
+        assert digests.add(key) is (key not in reference)
+        reference.add(key)
+    assert all(not digests.add(key) for key in reference)

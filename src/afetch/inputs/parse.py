@@ -32,6 +32,7 @@ from afetch.inputs.read import (
     StdinOpener,
     read_raw_lines,
 )
+from afetch.inputs.seen import Digests
 from afetch.inputs.select import Selection
 from afetch.models import NO_ID, FetchResult, FetchSpec, invalid_input, skipped
 
@@ -59,8 +60,8 @@ class RequestParser:
         self._filtered = bool(config.include or config.exclude)  # --include / --exclude
         self.next_index = 0
         # --dedupe keeps 64-bit digests of "METHOD URL", not the strings: about
-        # 60 bytes per distinct request, and a collision chance near 1e-7 at 10⁶.
-        self._seen: set[int] | None = set() if dedupe else None
+        # 11 bytes per distinct request, and a collision chance near 1e-7 at 10⁶.
+        self._seen: Digests | None = Digests() if dedupe else None
         self.duplicates = 0
 
     def _is_duplicate(self, method: str, url: str) -> bool:
@@ -69,12 +70,10 @@ class RequestParser:
         import hashlib  # here, not at the top: most runs never need it (start-up)
 
         digest = hashlib.blake2b(f"{method} {url}".encode(), digest_size=8).digest()
-        key = int.from_bytes(digest, "little")
-        if key in self._seen:
-            self.duplicates += 1
-            return True
-        self._seen.add(key)
-        return False
+        if self._seen.add(int.from_bytes(digest, "little")):
+            return False
+        self.duplicates += 1
+        return True
 
     def parse(self, raw: RawLine) -> FetchSpec | FetchResult | None:
         """None for a skipped line (blank or comment); it takes no index."""
