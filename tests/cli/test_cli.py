@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -191,11 +192,14 @@ def test_head_closes_the_pipe_and_afetch_exits_quietly(servers: ServerThread) ->
     assert proc.stderr == b""
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
 def test_signals_flush_cancelled_records_and_exit(
     servers: ServerThread, sig: int, code: int
 ) -> None:
-    """SIGINT/SIGTERM: finished records kept, in-flight ones 'cancelled', whole lines, 130/143."""
+    """SIGINT/SIGTERM/SIGHUP: finished records kept, in-flight ones 'cancelled', whole lines,
+    130/143/129."""
     stdin = lines(f"{servers.base}/ok", *[f"{servers.base}/hang"] * 5)
     proc = subprocess.Popen(
         [AFETCH, "--summary"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -217,6 +221,46 @@ def test_signals_flush_cancelled_records_and_exit(
     assert b"Traceback" not in stderr
     assert b"Unclosed" not in stderr
     assert b"6 requests" in stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_closed_terminal_ends_the_run_with_whole_records(
+    servers: ServerThread, tmp_path: Path, workers: str
+) -> None:
+    """The terminal afetch runs in goes away (ssh dropped): the kernel's SIGHUP stops it as
+    SIGTERM would — -o FILE holds whole records, the unfinished ones cancelled, exit 129 —
+    though stderr (that terminal) can no longer be written. Worker processes, which get the
+    SIGHUP too, leave the decision to the coordinator."""
+    import fcntl
+    import termios
+
+    master, terminal = pty.openpty()
+    out = tmp_path / "out.jsonl"
+
+    def own_terminal() -> None:  # a session whose controlling terminal is the pty
+        os.setsid()
+        fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [AFETCH, "-o", str(out), "--summary", "--progress", "--workers", workers,
+         f"{servers.base}/ok",
+         *[f"{servers.base}/hang?i={i}" for i in range(4)]],
+        stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal,
+        preexec_fn=own_terminal, pass_fds=(terminal,),
+    )  # fmt: skip
+    os.close(terminal)
+    os.set_blocking(master, False)
+    deadline = time.monotonic() + 10
+    while b'"status":200' not in (out.read_bytes() if out.exists() else b""):
+        assert time.monotonic() < deadline, "the /ok record never came"
+        with contextlib.suppress(OSError):
+            os.read(master, 65536)  # keep the terminal drained
+        time.sleep(0.05)
+    os.close(master)  # hang up
+    assert proc.wait(timeout=20) == 129
+    records = [check_record(orjson.loads(line)) for line in out.read_bytes().splitlines()]
+    assert sorted(r["index"] for r in records) == [0, 1, 2, 3, 4]
+    assert [r["error"]["type"] for r in records if r["index"]] == ["cancelled"] * 4
 
 
 def test_python_dash_m_works(servers: ServerThread) -> None:

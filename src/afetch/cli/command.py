@@ -41,7 +41,7 @@ def command(**given: Any) -> None:
     URLs come from the arguments, from -i files, or from stdin (one per line;
     '#' comments and blank lines are skipped; a line starting with '{' is a
     JSON request object). Exit status: 0 all ok, 1 some not ok, 2 usage error,
-    130/143 interrupted.
+    130/143/129 interrupted (SIGINT, SIGTERM, SIGHUP).
     """
     o = SimpleNamespace(**given)
     if o.schema:

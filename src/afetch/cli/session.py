@@ -148,6 +148,10 @@ class _Run:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.on_signal, ExitStatus.SIGINT)
         loop.add_signal_handler(signal.SIGTERM, self.on_signal, ExitStatus.SIGTERM)
+        # The terminal went away (ssh dropped, window closed): stop as for SIGTERM, so
+        # -o FILE ends with whole records and can be resumed. nohup still ignores it.
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            loop.add_signal_handler(signal.SIGHUP, self.on_signal, ExitStatus.SIGHUP)
         progress = Progress(
             self.env.stderr or io.StringIO(),  # disabled then: nothing is written
             enabled=self.ui.progress and self.env.stderr is not None,

@@ -85,6 +85,7 @@ async def _serve(
 def main() -> None:
     """The worker program: its standard streams are its pipes to the coordinator."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal: the coordinator decides
     _end_with_coordinator()
     requests_in, records_out = sys.stdin, sys.stdout.buffer
     config, emit_cancelled = pickle.loads(_read_config(requests_in.fileno()))

@@ -22,6 +22,7 @@ class ExitStatus(IntEnum):
     FAILURES = 1
     USAGE = 2
     SIGPIPE = 141
+    SIGHUP = 129
     SIGINT = 130
     SIGTERM = 143
 
