@@ -56,6 +56,21 @@ def test_a_hostname_the_certificate_does_not_name_is_tls(servers: ServerThread) 
     assert kind(run.records) == "tls"
 
 
+def test_an_expired_certificate_is_tls_as_curl_says_it(servers: ServerThread) -> None:
+    """A trusted CA's certificate that expired is a 'tls' failure with curl's reason; -k
+    fetches anyway and --expect-cert-days says how long ago it expired."""
+    assert servers.tls_dir is not None
+    url = f"{servers.https('https-expired')}/ok"
+    run = run_cli(url, "--cacert", str(servers.tls_dir / "ca.pem"), "--retries", "0", status=1)
+    (record,) = run.records
+    assert record["error"]["type"] == "tls"
+    assert "certificate verify failed: certificate has expired" in record["error"]["message"]
+    (insecure,) = run_cli(url, "-k", "--expect-cert-days", "1", status=1).records
+    assert insecure["status"] == 200
+    assert insecure["failed"][0].startswith("certificate expired ")
+    assert insecure["failed"][0].endswith(" days ago")
+
+
 def test_client_certificate_is_presented_when_given(servers: ServerThread) -> None:
     """A server demanding a client certificate: refused without --cert, ok with it."""
     assert servers.tls_dir is not None
