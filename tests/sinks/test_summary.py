@@ -41,6 +41,9 @@ def test_tally_counts_status_classes_and_error_kinds() -> None:
     tally.add(result(ok=False, status=None, kind=ErrorKind.TIMEOUT))
     text = render(tally, now=2.0)
     assert "3 requests, 1 ok, 2 not ok" in text
+    single = Tally(clock=0.0)
+    single.add(result())
+    assert "afetch: 1 request, 1 ok, 0 not ok" in render(single, now=1.0)
     assert "2xx 1" in text
     assert "4xx 1" in text
     assert "http 1" in text

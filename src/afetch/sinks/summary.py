@@ -27,7 +27,7 @@ def render(
     not_ok = paint(f"{tally.not_ok} not ok", _RED if tally.not_ok else _GREEN)
     if tally.warned:
         not_ok += ", " + paint(f"{tally.warned} warned", _YELLOW)
-    lines = [f"afetch: {tally.total} requests, {tally.ok} ok, {not_ok}{timing}"]
+    lines = [f"afetch: {n_requests(tally.total)}, {tally.ok} ok, {not_ok}{timing}"]
     if tally.by_status:
         lines.append("  status: " + _counts(tally.by_status))
     if tally.by_error:
