@@ -31,8 +31,7 @@ from afetch.sinks.progress import Progress, count_total, share_of
 from afetch.sinks.records import RecordWriter
 from afetch.sinks.reports import Baseline, Ending, Reports
 from afetch.sinks.resume import IndexBitmap
-from afetch.sinks.summary import n_requests
-from afetch.sinks.tally import Tally
+from afetch.sinks.tally import Tally, n_requests
 from afetch.sinks.verdict import ExitStatus
 
 
@@ -252,9 +251,9 @@ class _Run:
             lines.append(
                 f"afetch: --deadline reached: {n_requests(unfinished, 'unfinished ')} cancelled"
             )
-        if results.stop_reason is StopReason.MAX_FAILURES:
+        if (limit := self.control.max_failures) and results.stop_reason is StopReason.MAX_FAILURES:
             lines.append(
-                f"afetch: --max-failures reached ({self.control.max_failures} requests"
+                f"afetch: --max-failures reached ({n_requests(limit)}"
                 f" not ok): stopped with {n_requests(unfinished)} unfinished"
             )
         if self.signal_status is not None:

@@ -32,6 +32,7 @@ from afetch.models import FetchResult, FetchSpec
 from afetch.pacing import host_home
 from afetch.run.engine import as_async
 from afetch.run.scheduler import NO_LIMITS, Requests, RunLimits, Scheduler, Ticket
+from afetch.sinks.tally import n_requests
 
 #: Messages for the person running afetch; the CLI sends them to its stderr.
 log = logging.getLogger("afetch")
@@ -197,9 +198,9 @@ class WorkerPool(Scheduler):
                 task = asyncio.create_task(self._send(ticket))
                 self._resends.add(task)
                 task.add_done_callback(self._resends.discard)
-            what = f"its {len(lost)} requests in flight run again on the others"
+            what = f"its {n_requests(len(lost))} in flight run again on the others"
         else:
-            what = f"its {len(lost)} requests in flight get records saying so"
+            what = f"its {n_requests(len(lost))} in flight get records saying so"
         if not alive:  # nothing can fetch the rest of the input: the run ends, saying why
             self._fatal = self._fatal or RuntimeError("every worker process died")
             if self._feeder is not None:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from afetch.sinks.tally import FAILED_SHOWN, Tally
+from afetch.sinks.tally import FAILED_SHOWN, Tally, n_requests
 from afetch.sinks.verdict import Verdict
 
 _RED, _GREEN, _YELLOW = "31", "32", "33"
@@ -92,11 +92,6 @@ def closing_lines(
     if summary:
         lines.append(render(tally, verdicts=verdicts, colour=colour))
     return lines
-
-
-def n_requests(count: int, adjective: str = "") -> str:
-    """``1 request``, ``2 requests``: counts people read."""
-    return f"{count} {adjective}request{'' if count == 1 else 's'}"
 
 
 def _counts(counter: Counter[str]) -> str:

@@ -119,3 +119,8 @@ _NO_LATENCY = frozenset({ErrorKind.INVALID_INPUT, ErrorKind.CANCELLED, ErrorKind
 def cut(text: str, width: int = 80) -> str:
     """A name shown to a person: at most ``width`` columns, an ellipsis where cut."""
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def n_requests(count: int, adjective: str = "") -> str:
+    """``1 request``, ``2 requests``: counts people read."""
+    return f"{count} {adjective}request{'' if count == 1 else 's'}"

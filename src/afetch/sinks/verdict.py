@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from afetch.config import Thresholds
-from afetch.sinks.tally import Tally, cut
+from afetch.sinks.tally import Tally, cut, n_requests
 
 
 class ExitStatus(IntEnum):
@@ -103,7 +103,7 @@ def _latency_and_count(tally: Tally, thresholds: Thresholds) -> list[Verdict]:
         verdicts.append(
             Verdict(
                 not few,
-                f"{tally.total} requests {'<' if few else '>='} {thresholds.min_requests}"
+                f"{n_requests(tally.total)} {'<' if few else '>='} {thresholds.min_requests}"
                 + (f" (by {thresholds.min_requests - tally.total})" if few else ""),
             )
         )
