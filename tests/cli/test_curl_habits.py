@@ -68,6 +68,23 @@ def test_curl_aliases(servers: ServerThread) -> None:
     assert run.stderr == ""
 
 
+def test_curl_option_names_and_habits_are_accepted(servers: ServerThread) -> None:
+    """A curl command line's options mean the same here: -fsSL, --compressed, -Z,
+    --location, --request, --max-redirs, --parallel-max, --data-binary."""
+    run = run_cli(
+        f"{servers.base}/redirect/2", "-fsSL", "--compressed", "-Z", "--parallel-max", "3",
+        "--location", "--max-redirs", "1", "--request", "GET", status=1,
+    )  # fmt: skip
+    (record,) = run.records
+    assert record["error"]["type"] == "too_many_redirects"  # --max-redirs 1 < 2
+    assert run.stderr == ""  # -s
+    (posted,) = run_cli(
+        f"{servers.base}/echo?key=binary", "--data-binary", "a=1", "--data-binary", "b=2"
+    ).records
+    assert posted["method"] == "POST"
+    assert servers.state.echoes["binary"][0]["body"] == "a=1&b=2"
+
+
 def test_dash_i_is_a_head_request(servers: ServerThread) -> None:
     """-I sends HEAD, as curl's; with another -X or a body it is a usage error."""
     (record,) = run_cli(f"{servers.base}/ok", "-I").records

@@ -31,8 +31,8 @@ HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                   "min_requests", "max_host_errors", "baseline", "junit",
                                   "markdown", "github", "repro")),
     ("Run control", ("ordered", "deadline", "max_failures", "exit_zero")),
-    ("Output and display", ("output", "progress", "summary", "quiet", "verbose", "color",
-                            "redact", "secret", "no_redact",
+    ("Output and display", ("output", "progress", "summary", "quiet", "verbose", "curl_habits",
+                            "color", "redact", "secret", "no_redact",
                             "config_file", "no_config", "show_config", "schema", "version",
                             "help")),
 )  # fmt: skip

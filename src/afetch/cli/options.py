@@ -109,6 +109,7 @@ PARAMETERS: list[Callable[[Any], Any]] = [
     option(
         "-c",
         "--concurrency",
+        "--parallel-max",  # curl's name
         type=click.IntRange(1, 100_000),
         metavar="N",
         default=DEFAULT_CONCURRENCY,
@@ -193,6 +194,7 @@ PARAMETERS: list[Callable[[Any], Any]] = [
     option(
         "-X",
         "--method",
+        "--request",  # curl's name
         default=None,
         callback=_parsed(_method),
         show_default="GET, or POST with --data/--json",
@@ -213,6 +215,7 @@ PARAMETERS: list[Callable[[Any], Any]] = [
     option(
         "-d",
         "--data",
+        "--data-binary",  # what -d @FILE does here: the file's bytes unchanged
         multiple=True,
         metavar="STRING|@FILE",
         help="Request body (form-encoded); repeats are joined with '&'. @FILE sends its bytes.",
@@ -315,12 +318,14 @@ PARAMETERS: list[Callable[[Any], Any]] = [
     option(
         "-L/-N",
         "--follow/--no-follow",
+        "--location",  # curl's name
         default=True,
         show_default="follow",
         help="Follow redirects.",
     ),
     option(
         "--max-redirects",
+        "--max-redirs",  # curl's name
         type=click.IntRange(0, 1000),
         metavar="N",
         default=10,
@@ -502,6 +507,19 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="No progress, summary or warnings.",
     ),
     option("-v", "--verbose", is_flag=True, help="Also log each failed request on stderr."),
+    option(
+        "--compressed",
+        "-f",
+        "--fail",
+        "-S",
+        "--show-error",
+        "-Z",
+        "--parallel",
+        "curl_habits",
+        is_flag=True,
+        hidden=True,
+        help="curl options afetch always behaves as: accepted, so `curl -fsSL` habits work.",
+    ),
     option(
         "--color",
         "--colour",

@@ -180,7 +180,9 @@ def _masker(params: dict[str, Any]) -> Callable[[str, Any], Any]:
 
 
 #: Options that are actions or about config itself, not settings.
-_NOT_SETTINGS = frozenset({"config_file", "no_config", "show_config", "help", "version", "schema"})
+_NOT_SETTINGS = frozenset(
+    {"config_file", "no_config", "show_config", "help", "version", "schema", "curl_habits"}
+)
 
 
 def _has_tool_section(path: Path) -> bool:
