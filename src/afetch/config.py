@@ -67,6 +67,8 @@ class Config:
     body: bytes | None = None
     #: ``--proxy``: None reads the environment, ``""`` disables proxies.
     proxy: str | None = None
+    #: ``--noproxy``: hosts reached directly; None leaves NO_PROXY's list.
+    no_proxy: str | None = None
     #: Client for direct requests: "lean" (afetch.http.lean) or "aiohttp".
     http_client: str = "lean"
     #: TLS settings (``--cacert``, ``-k``, ``--cert``); None is aiohttp's verified default.
@@ -141,6 +143,7 @@ class Config:
             connect_timeout=self.connect_timeout,
             tls=self.tls,
             proxy=self.proxy,
+            no_proxy=self.no_proxy,
             http_client=self.http_client,
             resolve=self.resolve,
             dns_servers=self.dns_servers,

@@ -65,6 +65,21 @@ def test_an_empty_proxy_option_disables_the_environment() -> None:
     assert not Proxies.from_option("")
 
 
+def test_noproxy_replaces_no_proxy() -> None:
+    """--noproxy HOSTS replaces NO_PROXY's list (as curl's option); '*' turns proxies off."""
+    environ = {"http_proxy": "http://proxy.example:3128", "no_proxy": "a.example"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environ.items():
+            patch.setenv(key, value)
+        both = Proxies.from_option(None, "b.example")
+        assert both.for_url(URL("http://a.example/")).proxy is not None
+        assert both.for_url(URL("http://b.example/")).proxy is None
+        given = Proxies.from_option("http://other.example:8080", "c.example")
+        assert given.for_url(URL("http://a.example/")).proxy == URL("http://other.example:8080")
+        assert given.for_url(URL("http://x.c.example/")).proxy is None
+        assert not Proxies.from_option(None, "*")
+
+
 def proxied(servers: ServerThread, marker: str) -> list[str]:
     return [head for head in servers.proxy.heads if marker in head]
 
@@ -88,6 +103,9 @@ def test_environment_proxy_is_honoured_and_no_proxy_respected(servers: ServerThr
     assert run_cli(f"{servers.base}/ok?via=off", "--proxy", "", env=env).returncode == 0
     assert proxied(servers, "via=bypass") == []
     assert proxied(servers, "via=off") == []
+    run = run_cli(f"{servers.base}/ok?via=noproxy", "--noproxy", "localhost,127.0.0.1", env=env)
+    assert run.returncode == 0
+    assert proxied(servers, "via=noproxy") == []
 
 
 def test_https_goes_through_connect_with_proxy_credentials(servers: ServerThread) -> None:

@@ -125,6 +125,7 @@ def _config(o: SimpleNamespace) -> Config:
             removed_headers=removed,
             body=body,
             proxy=o.proxy,
+            no_proxy=o.no_proxy,
             http_client=o.http_client,
             http2=_http2(o),
             resolve=o.pins,
@@ -290,7 +291,7 @@ def _http2(o: SimpleNamespace) -> Literal["off", "alpn", "prior"]:
         )
     from afetch.http.proxy import Proxies
 
-    proxies = Proxies.from_option(o.proxy)
+    proxies = Proxies.from_option(o.proxy, o.no_proxy)
     if proxies and not proxies.only_socks:
         where = "--proxy" if o.proxy else "the *_proxy environment variables"
         raise click.UsageError(

@@ -18,7 +18,7 @@ HELP_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
                  "oauth2_bearer", "netrc", "netrc_optional", "netrc_file", "cookie", "cookie_jar",
                  "user_agent",
                  "timeout", "connect_timeout", "retries", "retry_all", "retry_max_wait",
-                 "follow", "max_redirects", "proxy", "http_client", "http2",
+                 "follow", "max_redirects", "proxy", "no_proxy", "http_client", "http2",
                  "http2_prior_knowledge", "pins", "dns_servers",
                  "ipv4", "ipv6", "insecure", "cacert", "cert", "key", "deny_private",
                  "allow", "deny", "include", "exclude")),

@@ -234,6 +234,13 @@ PARAMETERS: list[Callable[[Any], Any]] = [
         help="Proxy for every request ('' for none).",
     ),
     option(
+        "--noproxy",
+        "no_proxy",
+        metavar="HOSTS",
+        help="Hosts (comma-separated, with their subdomains; '*' for all) reached without "
+        "the proxy; replaces NO_PROXY.",
+    ),
+    option(
         "--http-client",
         type=click.Choice(["lean", "aiohttp"]),
         default="lean",

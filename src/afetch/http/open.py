@@ -87,7 +87,7 @@ def open_transport(options: TransportOptions) -> Transport:
     """The run's transport, as ``--http-client`` and the proxy settings ask."""
     from afetch.http.tls import TlsSessions
 
-    proxies = Proxies.from_option(options.proxy)
+    proxies = Proxies.from_option(options.proxy, options.no_proxy)
     resolver = resolver_for(options)
     alpn = ("h2", "http/1.1") if options.http2 != "off" else ()
     rebuild = options.tls_options.context if options.tls_options is not None else None

@@ -46,6 +46,8 @@ class TransportOptions:
     tls: ssl.SSLContext | None = None
     #: ``--proxy``: None reads the environment, ``""`` disables proxies.
     proxy: str | None = None
+    #: ``--noproxy``: hosts reached directly; None leaves NO_PROXY's list.
+    no_proxy: str | None = None
     #: Client for direct requests: "lean" or "aiohttp".
     http_client: str = "lean"
     resolve: tuple[Pin, ...] = ()

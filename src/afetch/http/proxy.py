@@ -51,16 +51,23 @@ class Proxies:
         return cls(found)
 
     @classmethod
-    def from_option(cls, option: str | None) -> Proxies:
-        """``--proxy URL`` for every URL (NO_PROXY still applies); ``''`` for none."""
-        if option is None:
-            return cls.from_environment()
+    def from_option(cls, option: str | None, no_proxy: str | None = None) -> Proxies:
+        """``--proxy URL`` for every URL (NO_PROXY still applies); ``''`` for none.
+        ``--noproxy HOSTS`` replaces NO_PROXY, as in curl."""
         if option == "":
             return cls({})
-        no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
-        return cls({"all": option, "no": no_proxy})
+        if option is None:
+            found = dict(cls.from_environment()._proxies)
+        else:
+            env_no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+            found = {"all": option, "no": env_no_proxy}
+        if no_proxy is not None:
+            found["no"] = no_proxy
+        return cls(found)
 
     def __bool__(self) -> bool:
+        if self._proxies.get("no", "").strip() == "*":
+            return False  # every host bypasses them
         return any(key != "no" for key in self._proxies)
 
     @property
