@@ -210,11 +210,19 @@ def check_name(result: FetchResult) -> str:
 
 
 def body_fields(body: bytes, charset: str | None) -> dict[str, str]:
-    """Text when the body decodes cleanly with its charset (default UTF-8), else base64."""
-    try:
-        return {"body": body.decode(charset or "utf-8")}
-    except (UnicodeDecodeError, LookupError):
-        return {"body": base64.b64encode(body).decode("ascii"), "body_encoding": "base64"}
+    """Text when the body decodes cleanly with its charset (default UTF-8), else base64.
+
+    A charset Python does not know (``utf8mb4`` from MySQL-backed sites, ``none``)
+    is read as UTF-8 when the bytes are UTF-8, as browsers fall back.
+    """
+    for name in (charset or "utf-8", "utf-8"):
+        try:
+            return {"body": body.decode(name)}
+        except UnicodeDecodeError:
+            break
+        except LookupError:
+            continue
+    return {"body": base64.b64encode(body).decode("ascii"), "body_encoding": "base64"}
 
 
 def invalid_input(index: int, text: str, method: str, message: str, id: Any = NO_ID) -> FetchResult:

@@ -10,7 +10,7 @@ import pytest
 
 import afetch
 from afetch.redact import NO_REDACTION
-from tests.conftest import records_of, run_cli
+from tests.conftest import records_of, run_cli, transport_free
 from tests.server import ServerThread
 
 pytestmark = pytest.mark.usefixtures("each_transport")
@@ -44,6 +44,19 @@ async def test_a_body_that_does_not_decode_is_base64_and_lossless(servers: Serve
     record = await one(f"{servers.base}/latin1?charset=utf-8", capture_body=True)
     assert record["body_encoding"] == "base64"
     assert base64.b64decode(record["body"]) == "café".encode("iso-8859-1")
+
+
+@transport_free
+def test_an_unknown_charset_is_read_as_utf8_when_it_is() -> None:
+    """A charset Python does not know (utf8mb4, none) falls back to UTF-8, as browsers do;
+    bytes that are not UTF-8 either stay base64."""
+    from afetch.models import body_fields
+
+    assert body_fields("café ✓".encode(), "utf8mb4") == {"body": "café ✓"}
+    assert body_fields(b"ok", "none") == {"body": "ok"}
+    latin = body_fields("café".encode("iso-8859-1"), "utf8mb4")
+    assert latin["body_encoding"] == "base64"
+    assert base64.b64decode(latin["body"]) == "café".encode("iso-8859-1")
 
 
 async def test_hash_covers_the_body_read_even_when_not_kept(servers: ServerThread) -> None:
