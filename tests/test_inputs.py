@@ -28,6 +28,7 @@ from afetch.inputs.parse import _plain_url
 from afetch.inputs.read import _Reader
 from afetch.models import NO_ID, FetchResult, FetchSpec
 from tests.conftest import check_record, run_cli
+from tests.server import ServerThread
 
 CONFIG = Config()
 
@@ -265,6 +266,21 @@ def test_plain_url_fast_path_agrees_with_yarl() -> None:
         )
         plain += _plain_url(text) is not None
     assert plain > 1000  # the fast path was taken often, not only the slow one
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_utf16_list_is_read_as_text(
+    servers: ServerThread, tmp_path: Path, encoding: str
+) -> None:
+    """A list saved as UTF-16 with its byte-order mark (PowerShell's `>`), CRLF lines, is
+    read as the URLs it holds, not refused as binary."""
+    listed = tmp_path / "urls.txt"
+    text = f"{servers.base}/ok?u=1\r\n# note\r\n{servers.base}/ok?u=2"
+    data = text.encode(encoding)
+    listed.write_bytes(data if encoding == "utf-16" else b"\xfe\xff" + data)
+    run = run_cli("-i", str(listed))
+    urls = [r["url"] for r in sorted(run.records, key=lambda r: int(r["index"]))]
+    assert urls == [f"{servers.base}/ok?u=1", f"{servers.base}/ok?u=2"]
 
 
 def test_a_binary_file_is_refused_before_fetching(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ an ``OverlongLine``; an input that looks binary is refused.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import gzip
 import threading
@@ -25,6 +26,8 @@ _PREVIEW = 200
 #: is that line's invalid_input), a program or an image has many.
 _SNIFF = 8192
 _BINARY_NULS = 8
+#: A UTF-16 byte-order mark (little- or big-endian): the input is read as UTF-16.
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +116,15 @@ def read_lines(path: str, stdin: StdinOpener | None = None) -> Iterator[list[Raw
     """Yield batches of lines of one input, as soon as the source has data."""
     splitter = LineSplitter()
     first = True
+    utf16: codecs.IncrementalDecoder | None = None
     try:
         read, close = _open_source(path, stdin)
         try:
             while chunk := read(_READ_SIZE):
+                if first and chunk[:2] in _UTF16_BOMS:  # PowerShell's `>` writes UTF-16
+                    utf16 = codecs.getincrementaldecoder("utf-16")("replace")
+                if utf16 is not None:
+                    chunk = utf16.decode(chunk).encode()
                 if first and chunk.count(b"\0", 0, _SNIFF) >= _BINARY_NULS:
                     raise InputError(
                         f"{_display(path)}: looks binary (NUL bytes); not a list of URLs"
@@ -124,6 +132,8 @@ def read_lines(path: str, stdin: StdinOpener | None = None) -> Iterator[list[Raw
                 first = False
                 if batch := splitter.feed(chunk):
                     yield batch
+            if utf16 is not None and (batch := splitter.feed(utf16.decode(b"", True).encode())):
+                yield batch
         finally:
             close()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
