@@ -5,6 +5,7 @@ scripts probe it often and it should cost no more than starting Python.
 """
 
 import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -13,6 +14,7 @@ from afetch._version import __version__
 
 def main() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGINT, _interrupted)  # first: importing the rest takes ~0.1 s
     from afetch.cli.streams import repair_closed
 
     repair_closed()  # before any socket or file can take fd 0, 1 or 2
@@ -28,6 +30,17 @@ def main() -> None:
     except SystemExit as done:
         exit_now(done.code)
     exit_now(0)
+
+
+def _interrupted(signum: int, frame: object) -> NoReturn:
+    """Ctrl-C outside a run (while starting, or as it ends): out at once with 130.
+
+    Nothing has been fetched or written yet (or all of it already was), so there
+    is nothing to flush; Python's KeyboardInterrupt would print a traceback from
+    whatever module was importing, and click would say "Aborted!" with exit 1.
+    A run installs its own handler (stop, cancelled records, summary, 130).
+    """
+    os._exit(130)
 
 
 def exit_now(code: object) -> NoReturn:

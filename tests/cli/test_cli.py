@@ -223,6 +223,22 @@ def test_signals_flush_cancelled_records_and_exit(
     assert b"6 requests" in stderr
 
 
+def test_ctrl_c_before_the_run_starts_is_130_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C while afetch is still starting (here: blocked opening a --config FIFO nobody
+    writes) ends it with 130 and says nothing — not a KeyboardInterrupt traceback."""
+    fifo = tmp_path / "afetch.toml"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [AFETCH, "--config", str(fifo), "http://127.0.0.1:9/"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(0.8)  # well into the open() that waits for a writer
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=20)
+    assert (proc.returncode, stdout, stderr) == (130, b"", b"")
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_closed_terminal_ends_the_run_with_whole_records(
     servers: ServerThread, tmp_path: Path, workers: str

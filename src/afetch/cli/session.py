@@ -51,10 +51,15 @@ def run(
     an earlier run recorded (``--resume``).
     """
     config = _fit_open_files(config, control.workers, env)
+    before = signal.getsignal(signal.SIGINT)
     try:
         with env.messages(), asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(_Run(config, ui, control, out, env).main(sources, done, baseline))
     finally:
+        # The loop puts back Python's KeyboardInterrupt when it closes; a Ctrl-C from
+        # here to the exit gets what the program had before the run (__main__'s).
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
         if not env.is_stdout(out):
             with contextlib.suppress(OSError):
                 out.close()
