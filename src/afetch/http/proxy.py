@@ -38,17 +38,8 @@ class Proxies:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Proxies:
-        """``*_proxy`` variables, either case (lower case wins, as in curl).
-
-        Read here rather than with urllib.request, whose import (email, tempfile,
-        logging) would add 15 ms to every start.
-        """
-        environ = os.environ if environ is None else environ
-        found: dict[str, str] = {}
-        for key in sorted(environ, key=lambda k: k.islower()):  # lower case last: it wins
-            if key.lower().endswith("_proxy"):
-                found[key.lower().removesuffix("_proxy")] = environ[key]
-        return cls(found)
+        """``*_proxy`` variables, either case (lower case wins, as in curl)."""
+        return cls(_environment(os.environ if environ is None else environ))
 
     @classmethod
     def from_option(cls, option: str | None, no_proxy: str | None = None) -> Proxies:
@@ -56,11 +47,9 @@ class Proxies:
         ``--noproxy HOSTS`` replaces NO_PROXY, as in curl."""
         if option == "":
             return cls({})
-        if option is None:
-            found = dict(cls.from_environment()._proxies)
-        else:
-            env_no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
-            found = {"all": option, "no": env_no_proxy}
+        found = _environment(os.environ)
+        if option is not None:
+            found = {"all": option, "no": found.get("no", "")}
         if no_proxy is not None:
             found["no"] = no_proxy
         return cls(found)
@@ -95,6 +84,17 @@ class Proxies:
         # Credentials go to the proxy as a header (in CONNECT for HTTPS), never to the origin.
         token = base64.b64encode(f"{url.user}:{url.password or ''}".encode()).decode("ascii")
         return Route(url.with_user(None), {"Proxy-Authorization": f"Basic {token}"})
+
+
+def _environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``*_proxy`` variables by scheme (``no`` for NO_PROXY). Read here rather than
+    with urllib.request, whose import (email, tempfile, logging) would add 15 ms to
+    every start."""
+    found: dict[str, str] = {}
+    for key in sorted(environ, key=lambda k: k.islower()):  # lower case last: it wins
+        if key.lower().endswith("_proxy"):
+            found[key.lower().removesuffix("_proxy")] = environ[key]
+    return found
 
 
 def bypasses(no_proxy: str, host: str, port: int | None) -> bool:
