@@ -184,3 +184,25 @@ async def test_a_silent_name_server_is_a_dns_error_not_a_hang() -> None:
     finally:
         await r.close()
         silent.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("www.example.com", None),
+        ("my-host_1.test", None),
+        ("cafe.bad", None),  # hex letters only: the slow path still says name
+        ("127.0.0.1", "127.0.0.1"),
+        ("0X7F.1", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("[::1]", "::1"),
+        ("fe80::1%eth0", "fe80::1%eth0"),  # a zone's letters do not make it a name
+    ],
+)
+def test_literals_are_told_from_names(host: str, address: str | None) -> None:
+    """Names skip the address parser (its ValueError cost µs a connection); every
+    literal form still needs no lookup."""
+    from afetch.http.dns import _literal
+
+    found = _literal(host)
+    assert (found[1] if found else None) == address

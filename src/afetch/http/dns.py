@@ -47,6 +47,8 @@ AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, .
 
 MIN_TTL, MAX_TTL, NEGATIVE_TTL = 30.0, 300.0, 30.0
 #: Digits, hex with 0x, dots: what inet_aton may read as an IPv4 address.
+#: A character no IP literal has (hex digits, '.', ':', brackets, 'x'; a %zone aside).
+_NAME_CHARACTER = re.compile(r"[g-wyzG-WYZ_-]")
 _LEGACY_IPV4 = re.compile(r"(?:0[xX][0-9a-fA-F]+|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]+|[0-9]+)){0,3}")
 MAX_ENTRIES = 4096
 # c-ares status codes that mean "this name has no address" (cached as such).
@@ -215,6 +217,8 @@ def _literal(host: str) -> Address | None:
     ``2130706433``), as curl and browsers read them: they are addresses, and the
     address policy must see them as such.
     """
+    if "%" not in host and _NAME_CHARACTER.search(host):  # a name: ValueError costs µs
+        return None
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
