@@ -269,9 +269,7 @@ def test_plain_url_fast_path_agrees_with_yarl() -> None:
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
-def test_a_utf16_list_is_read_as_text(
-    servers: ServerThread, tmp_path: Path, encoding: str
-) -> None:
+def test_a_utf16_list_is_read_as_text(servers: ServerThread, tmp_path: Path, encoding: str) -> None:
     """A list saved as UTF-16 with its byte-order mark (PowerShell's `>`), CRLF lines, is
     read as the URLs it holds, not refused as binary."""
     listed = tmp_path / "urls.txt"

@@ -196,3 +196,19 @@ def test_a_bad_baseline_is_a_usage_error(tmp_path: Path, content: bytes) -> None
     assert run.returncode == 2
     assert "--baseline" in run.stderr
     assert run.records == []
+
+
+def test_a_report_goes_to_stdout_when_records_do_not(servers: ServerThread, tmp_path: Path) -> None:
+    """--junit - / --markdown - print the report on stdout with -o FILE or --report; where
+    records would share stdout, or both ask for it, it is a usage error."""
+    records = tmp_path / "r.jsonl"
+    run = run_cli("-o", str(records), "--markdown", "-", f"{servers.base}/ok")
+    assert run.stdout.decode().startswith("## afetch: 1 check, 1 ok")
+    rebuilt = run_cli("--report", str(records), "--junit", "-")
+    suite = JUnitXml.fromstring(rebuilt.stdout.decode())
+    assert suite.tests == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl", "r.jsonl.resume.json"]
+    mixed = run_cli("--markdown", "-", f"{servers.base}/ok", status=2)
+    assert "standard output carries the records" in mixed.stderr
+    both = run_cli("--report", str(records), "--junit", "-", "--markdown", "-", status=2)
+    assert "only one report can go to stdout" in both.stderr

@@ -246,6 +246,8 @@ def _control(o: SimpleNamespace) -> RunControl:
     """How the run as a whole goes: order, limits, shards, reports, workers."""
     from afetch.config import RunControl, Thresholds
 
+    _check_reports_on_stdout(o)
+
     return RunControl(
         ordered=o.ordered,
         dedupe=o.dedupe,
@@ -268,6 +270,18 @@ def _control(o: SimpleNamespace) -> RunControl:
         # keeps one cookie jar.
         workers=1 if o.rate or _jar(o) else _workers(o.workers, o.concurrency),
     )
+
+
+def _check_reports_on_stdout(o: SimpleNamespace) -> None:
+    """``--markdown -`` / ``--junit -`` write to stdout: only when records do not."""
+    on_stdout = [name for name in ("markdown", "junit") if getattr(o, name) == "-"]
+    if len(on_stdout) > 1:
+        raise click.UsageError("--markdown - and --junit -: only one report can go to stdout")
+    if on_stdout and not o.report_only and o.output in (None, "-"):
+        raise click.UsageError(
+            f"--{on_stdout[0]} -: standard output carries the records;"
+            " give -o FILE for them (or rebuild the report with --report)"
+        )
 
 
 def _workers(workers: int | Literal["auto"], concurrency: int) -> int | Literal["auto"]:

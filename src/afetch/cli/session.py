@@ -28,7 +28,7 @@ from afetch.redact import masked_argv
 from afetch.run.loop import loop_factory
 from afetch.run.scheduler import StopReason
 from afetch.sinks.progress import Progress, count_total, share_of
-from afetch.sinks.records import RecordWriter
+from afetch.sinks.records import RecordWriter, silence_stdout
 from afetch.sinks.reports import Baseline, Ending, Reports
 from afetch.sinks.resume import IndexBitmap
 from afetch.sinks.tally import Tally, n_requests
@@ -235,7 +235,7 @@ class _Run:
         except OutputFailure as exc:
             self.failure = self.failure or str(exc)
         if isinstance(output_error, BrokenPipeError):
-            _silence_stdout()  # the reader left (| head): end quietly, like cat does
+            silence_stdout()
         elif output_error is not None:
             self._warn(f"afetch: error: cannot write records: {output_error}")
         else:
@@ -278,10 +278,3 @@ def _failure_line(result: FetchResult) -> str:
     kind = result.error.kind.value if result.error else "?"
     message = result.error.message if result.error else ""
     return f"afetch: [{result.index}] {result.url}: {kind}: {message}"
-
-
-def _silence_stdout() -> None:
-    """After EPIPE, point fd 1 at /dev/null so Python's exit flush stays quiet."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import os
 import re
+import sys
+import tempfile
 import time
 from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
@@ -19,7 +21,7 @@ import orjson
 
 from afetch.errors import ErrorKind, OutputFailure
 from afetch.models import NO_ID, FetchResult
-from afetch.sinks.records import ThreadedWriter
+from afetch.sinks.records import ThreadedWriter, silence_stdout
 
 _XML_UNSAFE = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -51,9 +53,15 @@ class JUnitReport:
     def __init__(self, path: str, on_broken: Callable[[], None] | None = None) -> None:
         """Opens the side file at once: a path that cannot be written fails before the run."""
         self.path = Path(path)
-        self._cases_path = self.path.with_name(self.path.name + ".cases")
+        self._to_stdout = path == "-"  # records went to -o FILE (or none: --report)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._to_stdout:
+                handle, cases = tempfile.mkstemp(prefix="afetch-junit-", suffix=".cases")
+                os.close(handle)
+                self._cases_path = Path(cases)
+            else:
+                self._cases_path = self.path.with_name(self.path.name + ".cases")
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._cases = open(self._cases_path, "wb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise self._failure(exc) from exc
@@ -97,22 +105,35 @@ class JUnitReport:
     def _assemble(self, seconds: float) -> None:
         stamp = datetime.fromtimestamp(self._started, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         counts = " ".join(f'{name}="{value}"' for name, value in self.counts.items())
-        partial = self.path.with_name(self.path.name + ".tmp")
+        head = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<testsuites name="afetch" {counts} time="{seconds:.3f}">\n'
+            f'  <testsuite name="afetch" {counts} time="{seconds:.3f}"'
+            f' timestamp="{stamp}">\n'.encode()
+        )
+        if self._to_stdout:
+            try:
+                self._write(sys.stdout.buffer, head)
+            except BrokenPipeError:
+                silence_stdout()  # | head left: quietly, as with records
+        else:
+            partial = self.path.with_name(self.path.name + ".tmp")
+            with open(partial, "wb") as report:
+                self._write(report, head)
+            os.replace(partial, self.path)
+        self._cases_path.unlink(missing_ok=True)
+
+    def _write(self, report: IO[bytes], head: bytes) -> None:
+        """The suite: its header, then the cases from the side file in input order."""
         places = self._places
         order = sorted(range(0, len(places), 3), key=places.__getitem__)
-        with open(partial, "wb") as report, open(self._cases_path, "rb") as cases:
-            report.write(
-                f'<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<testsuites name="afetch" {counts} time="{seconds:.3f}">\n'
-                f'  <testsuite name="afetch" {counts} time="{seconds:.3f}"'
-                f' timestamp="{stamp}">\n'.encode()
-            )
+        with open(self._cases_path, "rb") as cases:
+            report.write(head)
             for at in order:
                 cases.seek(places[at + 1])
                 report.write(cases.read(places[at + 2]))
             report.write(b"  </testsuite>\n</testsuites>\n")
-        os.replace(partial, self.path)
-        self._cases_path.unlink(missing_ok=True)
+            report.flush()
 
     def _failure(self, exc: OSError) -> OutputFailure:
         return OutputFailure(f"--junit {self.path}: {exc.strerror or exc}")

@@ -92,8 +92,9 @@ class RunReport:
         """The Markdown report."""
         mark = "✅ passed" if passed else "❌ failed"
         warned = f", {tally.warned} warned" if tally.warned else ""
+        checks = "check" if tally.total == 1 else "checks"
         lines = [
-            f"## afetch: {tally.total} checks, {tally.ok} ok, {tally.not_ok} not ok{warned}"
+            f"## afetch: {tally.total} {checks}, {tally.ok} ok, {tally.not_ok} not ok{warned}"
             f" — {mark}",
             "",
             "| requests | ok | not ok | "
@@ -169,7 +170,8 @@ def _annotate(
         )
     hidden = sum(counts.values()) - min(len(entries), ANNOTATED)
     if hidden > 0:
-        out.append(f"::{level} title=afetch::{hidden} more {what} checks (see the summary)")
+        checks = "check" if hidden == 1 else "checks"
+        out.append(f"::{level} title=afetch::{hidden} more {what} {checks} (see the summary)")
     return out
 
 

@@ -27,6 +27,14 @@ from afetch.models import FetchResult
 _DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
+def silence_stdout() -> None:
+    """After EPIPE (``| head`` left), point fd 1 at /dev/null so Python's exit flush
+    stays quiet: afetch then ends quietly, as cat does."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
 def dumps(record: dict[str, Any]) -> bytes:
     """One record as one compact JSON line."""
     return orjson.dumps(record, option=_DUMP_OPTIONS)

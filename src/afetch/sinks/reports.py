@@ -7,6 +7,7 @@ from saved records), so both judge and write exactly the same way.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from afetch.config import RunControl, UiOptions
 from afetch.errors import OutputFailure
 from afetch.models import FetchResult, check_name
 from afetch.sinks.markdown import RunReport, append_step_summary
+from afetch.sinks.records import silence_stdout
 from afetch.sinks.summary import closing_lines
 from afetch.sinks.tally import Tally
 from afetch.sinks.verdict import BaselineDiff, ExitStatus, Verdict, exit_status, judge, run_passed
@@ -152,9 +154,12 @@ class Reports:
         said = []
         if self.control.markdown is not None:
             try:
-                path = Path(self.control.markdown)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
+                if self.control.markdown == "-":  # records went to -o FILE (or none: --report)
+                    _to_stdout(text.encode())
+                else:
+                    path = Path(self.control.markdown)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text, encoding="utf-8")
             except OSError as exc:
                 raise OutputFailure(f"--markdown {self.control.markdown}: {exc.strerror}") from exc
         if self.control.github:
@@ -162,6 +167,14 @@ class Reports:
                 said.append(f"afetch: --github: {problem}")
             said += self.report.annotations()
         return said
+
+
+def _to_stdout(data: bytes) -> None:
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        silence_stdout()  # | head left: quietly, as with records
 
 
 @dataclass(frozen=True, slots=True)
