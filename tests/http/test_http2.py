@@ -19,6 +19,7 @@ def h2servers(tmp_path_factory: pytest.TempPathFactory) -> H2ServerThread:
 
 
 def test_alpn_picks_h2_over_tls(h2servers: H2ServerThread) -> None:
+    """--http2 offers h2 by ALPN and records http_version 2 with its TLS time."""
     run = run_cli("--http2", "--cacert", str(h2servers.ca), h2servers.url("tls", "/ok"))
     (record,) = run.records
     assert record["ok"] is True, record
@@ -27,6 +28,7 @@ def test_alpn_picks_h2_over_tls(h2servers: H2ServerThread) -> None:
 
 
 def test_prior_knowledge_speaks_h2c(h2servers: H2ServerThread) -> None:
+    """--http2-prior-knowledge speaks HTTP/2 at once over plain http (h2c)."""
     run = run_cli("--http2-prior-knowledge", h2servers.url("h2c", "/status/204"))
     (record,) = run.records
     assert (record["status"], record["http_version"]) == (204, "2")
@@ -110,6 +112,7 @@ def test_goaway_moves_the_rest_to_a_new_connection(h2servers: H2ServerThread) ->
 
 
 def test_a_reset_stream_is_that_requests_protocol_failure(h2servers: H2ServerThread) -> None:
+    """RST_STREAM fails that request as protocol; the other stream's answer is ok."""
     run = run_cli(
         "--http2-prior-knowledge",
         "--retries",
@@ -153,6 +156,7 @@ def test_requests_waiting_for_a_connection_share_its_failure(h2servers: H2Server
 
 
 def test_a_large_body_is_not_held_back_by_flow_control(h2servers: H2ServerThread) -> None:
+    """5 MB over one stream: windows are acknowledged, the body arrives whole."""
     size = 5 * 1024 * 1024
     run = run_cli(
         "--http2-prior-knowledge",
@@ -167,6 +171,7 @@ def test_a_large_body_is_not_held_back_by_flow_control(h2servers: H2ServerThread
 
 
 def test_max_body_cuts_a_stream_and_the_connection_goes_on(h2servers: H2ServerThread) -> None:
+    """--max-body cancels that stream only; the next request reuses the connection."""
     run = run_cli(
         "--http2-prior-knowledge",
         "--max-body",
@@ -254,6 +259,7 @@ def test_a_server_that_resets_every_stream(h2servers: H2ServerThread) -> None:
 
 
 def test_a_header_list_over_the_limits_fails_that_response(h2servers: H2ServerThread) -> None:
+    """An oversized header list is that response's failure, not a hang or a crash."""
     run = run_cli(
         "--http2-prior-knowledge", "--retries", "0", h2servers.url("huge-headers"), status=1
     )
@@ -262,6 +268,7 @@ def test_a_header_list_over_the_limits_fails_that_response(h2servers: H2ServerTh
 
 
 def test_a_window_that_never_opens_times_out_in_send(h2servers: H2ServerThread) -> None:
+    """A server that never opens its window: the upload times out with phase send."""
     run = run_cli(
         "--http2-prior-knowledge",
         "--retries",
@@ -279,6 +286,7 @@ def test_a_window_that_never_opens_times_out_in_send(h2servers: H2ServerThread) 
 
 
 def test_a_hung_stream_times_out_alone(h2servers: H2ServerThread) -> None:
+    """A stream that never answers times out; its neighbour on the connection is ok."""
     run = run_cli(
         "--http2-prior-knowledge",
         "--retries",
@@ -295,6 +303,7 @@ def test_a_hung_stream_times_out_alone(h2servers: H2ServerThread) -> None:
 
 
 def test_http2_is_the_lean_clients(servers: ServerThread) -> None:
+    """--http2 with aiohttp or an HTTP proxy is a usage error; --http1.1 wins over it."""
     run = run_cli("--http2", "--http-client", "aiohttp", f"{servers.base}/ok", status=2)
     assert "--http-client aiohttp speaks HTTP/1.1 only" in run.stderr
     run = run_cli("--http2", "--proxy", servers.raw("proxy"), f"{servers.base}/ok", status=2)

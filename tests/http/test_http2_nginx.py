@@ -119,6 +119,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
 
 
 def test_alpn_h2_with_nginx_and_a_big_body(nginx: Nginx) -> None:
+    """nginx picks h2 by ALPN; a 5 MB body arrives whole (sha256) on the same connection."""
     base = f"https://127.0.0.1:{nginx.tls}"
     run = run_cli(
         "--http2", "--cacert", str(nginx.ca), "--hash", "--max-body", "10MB",
@@ -131,6 +132,7 @@ def test_alpn_h2_with_nginx_and_a_big_body(nginx: Nginx) -> None:
 
 
 def test_nginx_carries_200_requests_on_one_connection(nginx: Nginx) -> None:
+    """200 requests at -c 50 share one h2 connection (nginx's accept count, by stub_status)."""
     before = nginx.accepted()
     urls = [f"https://127.0.0.1:{nginx.tls}/ok?i={i}" for i in range(200)]
     run = run_cli("--http2", "--cacert", str(nginx.ca), "-c", "50", *urls)
@@ -139,6 +141,7 @@ def test_nginx_carries_200_requests_on_one_connection(nginx: Nginx) -> None:
 
 
 def test_h2c_with_prior_knowledge(nginx: Nginx) -> None:
+    """--http2-prior-knowledge speaks h2c to nginx's plain port."""
     run = run_cli("--http2-prior-knowledge", f"http://127.0.0.1:{nginx.h2c}/ok")
     (record,) = run.records
     assert (record["status"], record["http_version"]) == (200, "2")

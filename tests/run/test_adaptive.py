@@ -115,6 +115,7 @@ def test_a_low_budget_spreads_what_is_left_over_the_window() -> None:
 
 
 def test_pacing_notes_merge_and_read_well() -> None:
+    """Pacing notes from several processes merge, and read as one line per host."""
     notes = PacingNotes()
     notes.note(HOST, status=429)
     notes.note(HOST, cap=2, gap=0.0)

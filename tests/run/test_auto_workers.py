@@ -92,6 +92,7 @@ def test_a_grown_run_keeps_the_concurrency_and_every_index(servers: ServerThread
 
 @pytest.mark.usefixtures("eager")
 def test_a_grown_run_keeps_input_order_and_invalid_lines(servers: ServerThread) -> None:
+    """A run that grew keeps --ordered order and its invalid_input record, every index once."""
     urls = [f"{servers.base}/slow?s=0.3"] + [f"{servers.base}/ok?i={i}" for i in range(80)]
     run = run_cli(
         "--ordered",
